@@ -1,0 +1,2 @@
+/** The typed iommufd API. */
+package io.github.iommufd4j;

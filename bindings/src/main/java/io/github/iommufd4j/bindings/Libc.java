@@ -1,0 +1,322 @@
+package io.github.iommufd4j.bindings;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The libc calls iommufd4j makes, with {@code errno} captured per call.
+ *
+ * <p>jextract's bindings cannot capture {@code errno}, which is only meaningful right after the
+ * call on the same thread; so these few calls are bound by hand with
+ * {@link Linker.Option#captureCallState(String...)}. Every method follows the kernel's
+ * convention: it returns the call's result when it succeeded and {@code -errno} when it failed.
+ * Nothing is allocated per call: the capture buffer is per thread.
+ */
+public final class Libc {
+    private Libc() {}
+
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final SymbolLookup LIBC = LINKER.defaultLookup();
+    private static final MemoryLayout CAPTURE = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
+
+    /** One capture buffer per thread: errno is per thread, and this keeps calls allocation-free. */
+    private static final ThreadLocal<MemorySegment> ERRNO_BUFFER =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CAPTURE));
+
+    private static MethodHandle bind(String name, FunctionDescriptor fd, Linker.Option... options) {
+        MemorySegment symbol = LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));
+        Linker.Option[] all = new Linker.Option[options.length + 1];
+        all[0] = CAPTURE_ERRNO;
+        System.arraycopy(options, 0, all, 1, options.length);
+        return LINKER.downcallHandle(symbol, fd, all);
+    }
+
+    // ioctl(int, unsigned long, ...) and syscall(long, ...) are variadic: the variadic arguments
+    // are passed as the ABI passes them (pointer or long).
+    private static final MethodHandle IOCTL_PTR = bind("ioctl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle IOCTL_LONG = bind("ioctl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle SYSCALL6 = bind("syscall",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
+            Linker.Option.firstVariadicArg(1));
+    private static final MethodHandle OPEN = bind("open",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle CLOSE = bind("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle READ = bind("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle WRITE = bind("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle PREAD = bind("pread",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
+    private static final MethodHandle PWRITE = bind("pwrite",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
+    private static final MethodHandle MMAP = bind("mmap",
+            FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+    private static final MethodHandle MUNMAP = bind("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle POLL = bind("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle EVENTFD = bind("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle PIPE2 = bind("pipe2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle SOCKETPAIR = bind("socketpair",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+    private static final MethodHandle MEMFD_CREATE = bind("memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle FTRUNCATE = bind("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
+    private static final MethodHandle FCNTL = bind("fcntl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle GETTID = bind("gettid", FunctionDescriptor.of(JAVA_INT));
+
+    // Values from the kernel/glibc ABI on x86-64 (the ABI test checks them against the headers).
+    public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000;
+    public static final int F_GETFL = 3, F_SETFL = 4, F_DUPFD_CLOEXEC = 1030;
+    public static final int PROT_NONE = 0, PROT_READ = 1, PROT_WRITE = 2;
+    public static final int MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_FIXED = 0x10, MAP_ANONYMOUS = 0x20, MAP_POPULATE = 0x8000;
+    public static final short POLLIN = 1, POLLOUT = 4, POLLERR = 8, POLLHUP = 16, POLLNVAL = 32;
+    public static final int EFD_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800, EFD_SEMAPHORE = 1;
+    public static final int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_SEQPACKET = 5, SOCK_CLOEXEC = 0x80000;
+    public static final int MFD_CLOEXEC = 1;
+
+    private static int errno(MemorySegment capture) {
+        return (int) ERRNO.get(capture, 0L);
+    }
+
+    private static RuntimeException unexpected(Throwable t) {
+        if (t instanceof RuntimeException r) throw r;
+        if (t instanceof Error e) throw e;
+        return new IllegalStateException(t);
+    }
+
+    /** {@code ioctl(fd, request, arg)}: the result, or {@code -errno}. */
+    public static int ioctl(int fd, long request, MemorySegment arg) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) IOCTL_PTR.invokeExact(c, fd, request, arg);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code ioctl(fd, request, value)} for requests that take an integer (or nothing). */
+    public static int ioctl(int fd, long request, long value) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) IOCTL_LONG.invokeExact(c, fd, request, value);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code syscall(nr, a1..a6)}: the result, or {@code -errno}. */
+    public static long syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            long r = (long) SYSCALL6.invokeExact(c, nr, a1, a2, a3, a4, a5, a6);
+            return r == -1 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code open(path, flags, mode)}: a file descriptor, or {@code -errno}. */
+    public static int open(String path, int flags, int mode) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment c = ERRNO_BUFFER.get();
+            int r = (int) OPEN.invokeExact(c, arena.allocateFrom(path), flags, mode);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static int close(int fd) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) CLOSE.invokeExact(c, fd);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code read(fd, buf, count)}: bytes read, or {@code -errno}. */
+    public static long read(int fd, MemorySegment buf, long count) {
+        checkBounds(buf, 0, count);
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            long r = (long) READ.invokeExact(c, fd, buf, count);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code write(fd, buf, count)}: bytes written, or {@code -errno}. */
+    public static long write(int fd, MemorySegment buf, long count) {
+        checkBounds(buf, 0, count);
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            long r = (long) WRITE.invokeExact(c, fd, buf, count);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static long pread(int fd, MemorySegment buf, long count, long offset) {
+        checkBounds(buf, 0, count);
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            long r = (long) PREAD.invokeExact(c, fd, buf, count, offset);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static long pwrite(int fd, MemorySegment buf, long count, long offset) {
+        checkBounds(buf, 0, count);
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            long r = (long) PWRITE.invokeExact(c, fd, buf, count, offset);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code mmap}: the mapped address, or {@code -errno} (mmap never returns a small negative address). */
+    public static long mmap(long addr, long length, int prot, int flags, int fd, long offset) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            MemorySegment r = (MemorySegment) MMAP.invokeExact(c, MemorySegment.ofAddress(addr), length, prot, flags, fd, offset);
+            return r.address() == -1L ? -errno(c) : r.address();
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static int munmap(long addr, long length) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) MUNMAP.invokeExact(c, MemorySegment.ofAddress(addr), length);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code poll(fds, nfds, timeoutMillis)} over an array of {@code struct pollfd} (8 bytes each). */
+    public static int poll(MemorySegment fds, long nfds, int timeoutMillis) {
+        checkBounds(fds, 0, nfds * 8);
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) POLL.invokeExact(c, fds, nfds, timeoutMillis);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static int eventfd(int initval, int flags) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) EVENTFD.invokeExact(c, initval, flags);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code pipe2}: fills {@code fds} (two ints) and returns 0, or {@code -errno}. */
+    public static int pipe2(MemorySegment fds, int flags) {
+        checkBounds(fds, 0, 8);
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) PIPE2.invokeExact(c, fds, flags);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code socketpair}: fills {@code fds} (two ints) and returns 0, or {@code -errno}. */
+    public static int socketpair(int domain, int type, int protocol, MemorySegment fds) {
+        checkBounds(fds, 0, 8);
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) SOCKETPAIR.invokeExact(c, domain, type, protocol, fds);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static int memfdCreate(String name, int flags) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment c = ERRNO_BUFFER.get();
+            int r = (int) MEMFD_CREATE.invokeExact(c, arena.allocateFrom(name), flags);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static int ftruncate(int fd, long length) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) FTRUNCATE.invokeExact(c, fd, length);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code fcntl(fd, cmd, arg)} for the integer-argument commands. */
+    public static int fcntl(int fd, int cmd, int arg) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) FCNTL.invokeExact(c, fd, cmd, arg);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** A close-on-exec duplicate of {@code fd}, or {@code -errno}. */
+    public static int dupCloexec(int fd) {
+        return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    }
+
+    /** The calling platform thread's kernel thread id. */
+    public static int gettid() {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            return (int) GETTID.invokeExact(c);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    private static void checkBounds(MemorySegment seg, long offset, long count) {
+        // The kernel would write past a too-small Java segment: refuse before the call.
+        if (count < 0 || offset + count > seg.byteSize()) {
+            throw new IndexOutOfBoundsException("count " + count + " exceeds segment of " + seg.byteSize() + " bytes");
+        }
+    }
+
+    /** {@code struct pollfd}: {int fd; short events; short revents}. */
+    public static final MemoryLayout POLLFD = MemoryLayout.structLayout(
+            JAVA_INT.withName("fd"), ValueLayout.JAVA_SHORT.withName("events"), ValueLayout.JAVA_SHORT.withName("revents"));
+}
