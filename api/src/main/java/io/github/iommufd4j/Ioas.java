@@ -1,0 +1,245 @@
+package io.github.iommufd4j;
+
+import io.github.iommufd4j.bindings.Errno;
+import io.github.iommufd4j.bindings.uapi.*;
+import io.github.iommufd4j.internal.Scratch;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentSkipListMap;
+
+import static io.github.iommufd4j.bindings.uapi.Uapi.*;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * An IO address space (IOMMU_IOAS_ALLOC): user memory mapped at IO virtual addresses.
+ *
+ * <p>A segment passed to {@code map} is kept reachable by this handle until it is unmapped, so
+ * an automatic arena cannot free memory the kernel (or a device) still uses. Map and unmap
+ * allocate nothing per call beyond that bookkeeping entry.
+ */
+public final class Ioas extends Handle {
+    private final int id;
+    /** Mapped segments by IOVA: keeps them reachable while mapped (see class comment). */
+    private final ConcurrentSkipListMap<Long, MemorySegment> mapped = new ConcurrentSkipListMap<>(Long::compareUnsigned);
+
+    Ioas(Iommufd iommufd, int id) {
+        super(iommufd);
+        this.id = id;
+    }
+
+    /** The kernel's object id. */
+    public int id() {
+        return id;
+    }
+
+    /** IOMMU_IOAS_MAP at an IOVA the kernel chooses; returns it. */
+    public long map(MemorySegment memory, Access access) throws IommufdException {
+        return map(memory, 0, access, false);
+    }
+
+    /** IOMMU_IOAS_MAP at a fixed IOVA (FIXED_IOVA). */
+    public void map(MemorySegment memory, long iova, Access access) throws IommufdException {
+        map(memory, iova, access, true);
+    }
+
+    private long map(MemorySegment memory, long iova, Access access, boolean fixed) throws IommufdException {
+        if (!memory.isNative()) throw new IllegalArgumentException("a mapping needs native memory, not a heap segment");
+        enter("IOMMU_IOAS_MAP");
+        iommufd.raw().registerMemory(memory);
+        boolean ok = false;
+        try {
+            MemorySegment s = Scratch.struct(iommu_ioas_map.sizeof());
+            iommu_ioas_map.size(s, (int) iommu_ioas_map.sizeof());
+            iommu_ioas_map.flags(s, access.flags | (fixed ? IOMMU_IOAS_MAP_FIXED_IOVA() : 0));
+            iommu_ioas_map.ioas_id(s, id);
+            iommu_ioas_map.user_va(s, memory.address());
+            iommu_ioas_map.length(s, memory.byteSize());
+            iommu_ioas_map.iova(s, iova);
+            int rc = iommufd.raw().ioctl(Command.IOAS_MAP.request(), s);
+            if (rc < 0) {
+                throw Iommufd.failure(Command.IOAS_MAP, "ioas=" + id + ", iova=" + (fixed ? hex(iova) : "auto")
+                        + ", length=" + hex(memory.byteSize()) + ", access=" + access, rc);
+            }
+            long at = iommu_ioas_map.iova(s);
+            mapped.put(at, memory);
+            ok = true;
+            return at;
+        } finally {
+            if (!ok) iommufd.raw().unregisterMemory(memory);
+            exit();
+        }
+    }
+
+    /** IOMMU_IOAS_UNMAP of whole mappings inside {@code [iova, iova+length)}; returns the bytes unmapped. */
+    public long unmap(long iova, long length) throws IommufdException {
+        enter("IOMMU_IOAS_UNMAP");
+        try {
+            MemorySegment s = Scratch.struct(iommu_ioas_unmap.sizeof());
+            iommu_ioas_unmap.size(s, (int) iommu_ioas_unmap.sizeof());
+            iommu_ioas_unmap.ioas_id(s, id);
+            iommu_ioas_unmap.iova(s, iova);
+            iommu_ioas_unmap.length(s, length);
+            int rc = iommufd.raw().ioctl(Command.IOAS_UNMAP.request(), s);
+            if (rc < 0) {
+                throw Iommufd.failure(Command.IOAS_UNMAP, "ioas=" + id + ", iova=" + hex(iova) + ", length=" + hex(length), rc);
+            }
+            forgetUnmapped(iova, length);
+            return iommu_ioas_unmap.length(s);
+        } finally {
+            exit();
+        }
+    }
+
+    /** IOMMU_IOAS_UNMAP of everything (iova 0, length U64_MAX); returns the bytes unmapped. */
+    public long unmapAll() throws IommufdException {
+        return unmap(0, -1L);
+    }
+
+    /**
+     * Drops our references to the mappings a successful unmap removed: the kernel removes only
+     * whole areas, all those inside the range. (A failed unmap may also have removed some areas
+     * before refusing; their segments stay referenced until close, which is safe.)
+     */
+    private void forgetUnmapped(long iova, long length) {
+        long last = length == -1L ? -1L : iova + length - 1; // unmap-all passes U64_MAX
+        var it = mapped.subMap(iova, true, last, true).entrySet().iterator();
+        while (it.hasNext()) {
+            var e = it.next();
+            if (Long.compareUnsigned(e.getKey() + e.getValue().byteSize() - 1, last) <= 0) {
+                it.remove();
+                iommufd.raw().unregisterMemory(e.getValue());
+            }
+        }
+    }
+
+    /** IOMMU_IOAS_COPY: maps what is mapped at {@code [srcIova, +length)} here into {@code dst}; returns the IOVA in dst. */
+    public long copyTo(Ioas dst, long srcIova, long length, Access access) throws IommufdException {
+        return copy(dst, srcIova, length, 0, access, false);
+    }
+
+    /** IOMMU_IOAS_COPY to a fixed IOVA in {@code dst}. */
+    public void copyTo(Ioas dst, long srcIova, long length, long dstIova, Access access) throws IommufdException {
+        copy(dst, srcIova, length, dstIova, access, true);
+    }
+
+    private long copy(Ioas dst, long srcIova, long length, long dstIova, Access access, boolean fixed) throws IommufdException {
+        enter("IOMMU_IOAS_COPY");
+        if (dst != this) dst.enter("IOMMU_IOAS_COPY");
+        try {
+            MemorySegment s = Scratch.struct(iommu_ioas_copy.sizeof());
+            iommu_ioas_copy.size(s, (int) iommu_ioas_copy.sizeof());
+            iommu_ioas_copy.flags(s, access.flags | (fixed ? IOMMU_IOAS_MAP_FIXED_IOVA() : 0));
+            iommu_ioas_copy.dst_ioas_id(s, dst.id);
+            iommu_ioas_copy.src_ioas_id(s, id);
+            iommu_ioas_copy.length(s, length);
+            iommu_ioas_copy.dst_iova(s, dstIova);
+            iommu_ioas_copy.src_iova(s, srcIova);
+            iommufd.ioctl(Command.IOAS_COPY, s, "src_ioas=" + id + ", src_iova=" + hex(srcIova) + ", length=" + hex(length)
+                    + ", dst_ioas=" + dst.id + ", dst_iova=" + (fixed ? hex(dstIova) : "auto"));
+            return iommu_ioas_copy.dst_iova(s);
+        } finally {
+            if (dst != this) dst.exit();
+            exit();
+        }
+    }
+
+    /** The usable IOVA ranges and the required IOVA alignment (IOMMU_IOAS_IOVA_RANGES). */
+    public record IovaRanges(List<IovaRange> ranges, long alignment) {}
+
+    /** IOMMU_IOAS_IOVA_RANGES; grows its buffer when the kernel answers EMSGSIZE. */
+    public IovaRanges iovaRanges() throws IommufdException {
+        enter("IOMMU_IOAS_IOVA_RANGES");
+        try (Arena arena = Arena.ofConfined()) {
+            int capacity = 8;
+            for (;;) {
+                MemorySegment array = arena.allocate(iommu_iova_range.layout(), capacity);
+                MemorySegment s = arena.allocate(iommu_ioas_iova_ranges.layout());
+                iommu_ioas_iova_ranges.size(s, (int) iommu_ioas_iova_ranges.sizeof());
+                iommu_ioas_iova_ranges.ioas_id(s, id);
+                iommu_ioas_iova_ranges.num_iovas(s, capacity);
+                iommu_ioas_iova_ranges.allowed_iovas(s, array.address());
+                iommufd.raw().registerMemory(array);
+                int rc;
+                try {
+                    rc = iommufd.raw().ioctl(Command.IOAS_IOVA_RANGES.request(), s);
+                } finally {
+                    iommufd.raw().unregisterMemory(array);
+                }
+                int total = iommu_ioas_iova_ranges.num_iovas(s);
+                if (rc == -Errno.value("EMSGSIZE") && total > capacity) {
+                    capacity = total;
+                    continue;
+                }
+                if (rc < 0) throw Iommufd.failure(Command.IOAS_IOVA_RANGES, "ioas=" + id + ", num_iovas=" + capacity, rc);
+                List<IovaRange> out = new ArrayList<>(total);
+                for (int i = 0; i < total; i++) {
+                    MemorySegment r = iommu_iova_range.asSlice(array, i);
+                    out.add(new IovaRange(iommu_iova_range.start(r), iommu_iova_range.last(r)));
+                }
+                return new IovaRanges(List.copyOf(out), iommu_ioas_iova_ranges.out_iova_alignment(s));
+            }
+        } finally {
+            exit();
+        }
+    }
+
+    /** IOMMU_IOAS_ALLOW_IOVAS: limits automatic IOVA allocation to these ranges (empty: no limit). */
+    public void allowIovas(List<IovaRange> ranges) throws IommufdException {
+        enter("IOMMU_IOAS_ALLOW_IOVAS");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment array = arena.allocate(iommu_iova_range.layout(), Math.max(1, ranges.size()));
+            for (int i = 0; i < ranges.size(); i++) {
+                MemorySegment r = iommu_iova_range.asSlice(array, i);
+                iommu_iova_range.start(r, ranges.get(i).start());
+                iommu_iova_range.last(r, ranges.get(i).last());
+            }
+            MemorySegment s = arena.allocate(iommu_ioas_allow_iovas.layout());
+            iommu_ioas_allow_iovas.size(s, (int) iommu_ioas_allow_iovas.sizeof());
+            iommu_ioas_allow_iovas.ioas_id(s, id);
+            iommu_ioas_allow_iovas.num_iovas(s, ranges.size());
+            iommu_ioas_allow_iovas.allowed_iovas(s, array.address());
+            iommufd.raw().registerMemory(array);
+            try {
+                iommufd.ioctl(Command.IOAS_ALLOW_IOVAS, s, "ioas=" + id + ", ranges=" + ranges);
+            } finally {
+                iommufd.raw().unregisterMemory(array);
+            }
+        } finally {
+            exit();
+        }
+    }
+
+    /** IOMMU_OPTION HUGE_PAGES GET: whether huge IOMMU pages may be used for this IOAS. */
+    public boolean hugePages() throws IommufdException {
+        return iommufd.option(IOMMU_OPTION_HUGE_PAGES(), IOMMU_OPTION_OP_GET(), id, 0) == 1;
+    }
+
+    /** IOMMU_OPTION HUGE_PAGES SET. */
+    public void setHugePages(boolean enabled) throws IommufdException {
+        iommufd.option(IOMMU_OPTION_HUGE_PAGES(), IOMMU_OPTION_OP_SET(), id, enabled ? 1 : 0);
+    }
+
+    static String hex(long v) {
+        return "0x" + Long.toHexString(v);
+    }
+
+    @Override
+    void release() throws IommufdException {
+        iommufd.destroy(id);
+        for (MemorySegment m : mapped.values()) iommufd.raw().unregisterMemory(m);
+        mapped.clear();
+    }
+
+    @Override
+    String describe() {
+        return "ioas=" + id;
+    }
+
+    @Override
+    public String toString() {
+        return "Ioas[" + id + "]";
+    }
+}

@@ -1,0 +1,150 @@
+package io.github.iommufd4j;
+
+import io.github.iommufd4j.bindings.uapi.iommu_test_cmd;
+import io.github.iommufd4j.internal.Scratch;
+
+import java.lang.foreign.MemorySegment;
+
+import static io.github.iommufd4j.bindings.uapi.Uapi.*;
+
+/**
+ * The iommufd mock driver ({@code CONFIG_IOMMUFD_TEST}, IOMMU_TEST_CMD): mock devices, accesses
+ * and I/O page faults without hardware. On a kernel without it every call fails with
+ * {@link UnsupportedCommandException}; {@link #isPresent()} asks without side effects.
+ */
+public final class MockDriver {
+    /** Mock device flags and constants (iommufd_test.h). */
+    public static final int DEVICE_NO_DIRTY = MOCK_FLAGS_DEVICE_NO_DIRTY(), DEVICE_PASID = MOCK_FLAGS_DEVICE_PASID();
+    public static final long APERTURE_START = MOCK_APERTURE_START(), APERTURE_LAST = MOCK_APERTURE_LAST();
+    public static final int PAGE_SIZE = MOCK_PAGE_SIZE(), HWPT_DATA_SELFTEST = IOMMU_HWPT_DATA_SELFTEST(),
+            INVALIDATE_DATA_SELFTEST = IOMMU_HWPT_INVALIDATE_DATA_SELFTEST(), IOTLB_DEFAULT = IOMMU_TEST_IOTLB_DEFAULT();
+
+    private final Iommufd iommufd;
+
+    MockDriver(Iommufd iommufd) {
+        this.iommufd = iommufd;
+    }
+
+    /** Whether the kernel (or backend) has the mock driver. */
+    public boolean isPresent() {
+        return iommufd.supports(Command.TEST_CMD);
+    }
+
+    static MemorySegment cmd(int op, int id) {
+        MemorySegment s = Scratch.struct(iommu_test_cmd.sizeof());
+        iommu_test_cmd.size(s, (int) iommu_test_cmd.sizeof());
+        iommu_test_cmd.op(s, op);
+        iommu_test_cmd.id(s, id);
+        return s;
+    }
+
+    /** Offset of the ops' union inside {@code struct iommu_test_cmd}. */
+    static final long U = iommu_test_cmd.add_reserved$offset();
+
+    int run(MemorySegment s, String op, String args) throws IommufdException {
+        iommufd.enter("IOMMU_TEST_CMD");
+        try {
+            return iommufd.ioctl(Command.TEST_CMD, s, op + ": " + args);
+        } finally {
+            iommufd.exit();
+        }
+    }
+
+    /** MOCK_DOMAIN(_FLAGS): a mock device bound and attached to an IOAS (auto domain) or a HWPT id. */
+    public MockDevice addDevice(int ptId, int deviceFlags) throws IommufdException {
+        MemorySegment s = cmd(IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS(), ptId);
+        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U + 12, deviceFlags);
+        run(s, "MOCK_DOMAIN_FLAGS", "pt=" + ptId + ", dev_flags=0x" + Integer.toHexString(deviceFlags));
+        var d = new MockDevice(iommufd, s.get(java.lang.foreign.ValueLayout.JAVA_INT, U),
+                s.get(java.lang.foreign.ValueLayout.JAVA_INT, U + 8), s.get(java.lang.foreign.ValueLayout.JAVA_INT, U + 4));
+        return iommufd.track(d);
+    }
+
+    /** A mock device attached to an IOAS (through its auto domain). */
+    public MockDevice addDevice(Ioas ioas) throws IommufdException {
+        MockDevice d = addDevice(ioas.id(), 0);
+        ioas.addDependent(d);
+        return d;
+    }
+
+    /** A mock device attached to a page table. */
+    public MockDevice addDevice(HwPagetable hwpt) throws IommufdException {
+        MockDevice d = addDevice(hwpt.id(), 0);
+        hwpt.addDependent(d);
+        return d;
+    }
+
+    /** ADD_RESERVED: reserves {@code [start, start+length)} in the IOAS (never allocated, never mapped). */
+    public void addReserved(Ioas ioas, long start, long length) throws IommufdException {
+        MemorySegment s = cmd(IOMMU_TEST_OP_ADD_RESERVED(), ioas.id());
+        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U, start);
+        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 8, length);
+        run(s, "ADD_RESERVED", "ioas=" + ioas.id() + ", start=" + Ioas.hex(start) + ", length=" + Ioas.hex(length));
+    }
+
+    /** MD_CHECK_MAP: checks that {@code [iova, +memory.size)} of a mock page table maps exactly {@code memory}. */
+    public void checkMap(int hwptId, long iova, MemorySegment memory) throws IommufdException {
+        MemorySegment s = cmd(IOMMU_TEST_OP_MD_CHECK_MAP(), hwptId);
+        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U, iova);
+        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 8, memory.byteSize());
+        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 16, memory.address());
+        run(s, "MD_CHECK_MAP", "hwpt=" + hwptId + ", iova=" + Ioas.hex(iova) + ", length=" + Ioas.hex(memory.byteSize()));
+    }
+
+    /** MD_CHECK_REFS: checks that each page of {@code memory} is pinned {@code refs} times. */
+    public void checkRefs(MemorySegment memory, int refs) throws IommufdException {
+        MemorySegment s = cmd(IOMMU_TEST_OP_MD_CHECK_REFS(), 0);
+        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U, memory.byteSize());
+        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 8, memory.address());
+        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U + 16, refs);
+        run(s, "MD_CHECK_REFS", "length=" + Ioas.hex(memory.byteSize()) + ", refs=" + refs);
+    }
+
+    /** CREATE_ACCESS: an in-kernel user of the IOAS (like an emulated device's DMA). */
+    public MockAccess createAccess(Ioas ioas, boolean needsPinPages) throws IommufdException {
+        MemorySegment s = cmd(IOMMU_TEST_OP_CREATE_ACCESS(), ioas.id());
+        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U + 4, needsPinPages ? MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES() : 0);
+        run(s, "CREATE_ACCESS", "ioas=" + ioas.id());
+        MockAccess a = new MockAccess(iommufd, this, s.get(java.lang.foreign.ValueLayout.JAVA_INT, U));
+        ioas.addDependent(a);
+        return iommufd.track(a);
+    }
+
+    /** SET_TEMP_MEMORY_LIMIT: the kernel's internal batch size (global, for tests). */
+    public void setTempMemoryLimit(int limit) throws IommufdException {
+        MemorySegment s = cmd(IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT(), 0);
+        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U, limit);
+        run(s, "SET_TEMP_MEMORY_LIMIT", "limit=" + limit);
+    }
+
+    /** DIRTY: marks pages of a dirty-tracking mock page table dirty per set bit of {@code bitmap}; returns how many. */
+    public long markDirty(int hwptId, long iova, long length, long pageSize, MemorySegment bitmap) throws IommufdException {
+        MemorySegment s = cmd(IOMMU_TEST_OP_DIRTY(), hwptId);
+        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 8, iova);
+        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 16, length);
+        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 24, pageSize);
+        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 32, bitmap.address());
+        iommufd.raw().registerMemory(bitmap);
+        try {
+            run(s, "DIRTY", "hwpt=" + hwptId + ", iova=" + Ioas.hex(iova) + ", length=" + Ioas.hex(length));
+        } finally {
+            iommufd.raw().unregisterMemory(bitmap);
+        }
+        return s.get(java.lang.foreign.ValueLayout.JAVA_LONG, U + 40);
+    }
+
+    /** MD_CHECK_IOTLB: checks slot {@code slot} of a mock nested page table's IOTLB holds {@code value}. */
+    public void checkIotlb(int hwptId, int slot, int value) throws IommufdException {
+        MemorySegment s = cmd(IOMMU_TEST_OP_MD_CHECK_IOTLB(), hwptId);
+        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U, slot);
+        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U + 4, value);
+        run(s, "MD_CHECK_IOTLB", "hwpt=" + hwptId + ", slot=" + slot + ", value=0x" + Integer.toHexString(value));
+    }
+
+    /** The selftest HWPT data ({@code struct iommu_hwpt_selftest}): every IOTLB slot starts at {@code iotlb}. */
+    public static MemorySegment selftestData(java.lang.foreign.Arena arena, int iotlb) {
+        MemorySegment d = arena.allocate(io.github.iommufd4j.bindings.uapi.iommu_hwpt_selftest.layout());
+        io.github.iommufd4j.bindings.uapi.iommu_hwpt_selftest.iotlb(d, iotlb);
+        return d;
+    }
+}

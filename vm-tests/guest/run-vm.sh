@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Boots a VM-test guest: the host's / read-only over virtio-9p as the guest's root,
+# init.sh as PID 1, a writable 9p share for results, and runs one command in it.
+#
+#   run-vm.sh --kernel BZIMAGE --profile mock|intel|intel-sm|virtio --results DIR --cmd SCRIPT
+#             [--timeout SECS(900)] [--mem 4G] [--smp 2] [--vfio VVVV:DDDD[,...]]
+#             [--env NAME=VALUE]... [--append KERNEL_ARGS] [--qemu-arg ARG]... [--verbose]
+#
+# Profiles:  mock      no vIOMMU (the iommufd mock driver, fault-object tests)
+#            intel     intel-iommu (intremap, caching-mode) + edu device bound to vfio-pci
+#            intel-sm  the same in scalable mode
+#            virtio    virtio-iommu + edu bound to vfio-pci (iommufd.allow_unsafe_interrupts=1)
+# SCRIPT must be an absolute host path (visible at the same path in the guest); it runs
+# with IOMMUFD4J_RESULTS (the results dir, also its cwd) and IOMMUFD4J_PROFILE set.
+# DIR receives console.log, qemu.log, cmd.log, exitcode, boot-uptime.
+# Exit code: the guest command's exit code, 124 on timeout, 125 if the guest never
+# reported one. On failure the last 60 console lines go to stderr.
+# IOMMUFD4J_VM_VERBOSE=1 is the same as --verbose (console to stderr while it runs).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+kernel='' profile='' results='' cmd='' timeout=900 mem=4G smp=2 vfio=unset
+append='' verbose=${IOMMUFD4J_VM_VERBOSE:-0}
+envs=() qemu_extra=()
+while (($#)); do
+  case $1 in
+    --kernel) kernel=$2; shift ;;
+    --profile) profile=$2; shift ;;
+    --results) results=$2; shift ;;
+    --cmd) cmd=$2; shift ;;
+    --timeout) timeout=$2; shift ;;
+    --mem) mem=$2; shift ;;
+    --smp) smp=$2; shift ;;
+    --vfio) vfio=$2; shift ;;
+    --env) envs+=("$2"); shift ;;
+    --append) append="$append $2"; shift ;;
+    --qemu-arg) qemu_extra+=("$2"); shift ;;
+    --verbose|-v) verbose=1 ;;
+    -h|--help) usage ;;
+    *) echo "run-vm: unknown argument $1" >&2; usage ;;
+  esac
+  shift
+done
+[ -n "$kernel" ] && [ -n "$profile" ] && [ -n "$results" ] && [ -n "$cmd" ] || usage
+[ -f "$kernel" ] || { echo "run-vm: no kernel $kernel" >&2; exit 2; }
+[ -f "$cmd" ] || { echo "run-vm: no command $cmd" >&2; exit 2; }
+mkdir -p "$results"
+kernel=$(realpath "$kernel"); results=$(realpath "$results"); cmd=$(realpath "$cmd")
+init=$here/init.sh
+for p in "$results" "$cmd" "$init"; do   # they go on the kernel command line unquoted
+  [[ $p != *[[:space:]]* ]] || { echo "run-vm: path with whitespace: $p" >&2; exit 2; }
+done
+
+# Machine profile: vIOMMU device, kernel arguments, the edu DMA test device.
+edu=(-device edu) iommu=() kargs=()
+case $profile in
+  mock)     edu=() ;;
+  intel)    iommu=(-device intel-iommu,intremap=on,caching-mode=on); kargs=(intel_iommu=on) ;;
+  intel-sm) iommu=(-device intel-iommu,intremap=on,caching-mode=on,x-scalable-mode=on)
+            kargs=(intel_iommu=on,sm_on) ;;
+  virtio)   iommu=(-device virtio-iommu-pci); kargs=(iommufd.allow_unsafe_interrupts=1) ;;
+  *) echo "run-vm: unknown profile $profile" >&2; exit 2 ;;
+esac
+if [ "$vfio" = unset ]; then vfio=''; ((${#edu[@]})) && vfio=1234:11e8; fi
+
+# KVM when /dev/kvm exists and accepts a VM, TCG otherwise (probed once per run).
+accel=tcg cpu=max
+if [ -w /dev/kvm ] && printf 'quit\n' | timeout 20 qemu-system-x86_64 -accel kvm -M none \
+     -nodefaults -display none -monitor stdio -S >/dev/null 2>&1; then
+  accel=kvm
+fi
+
+# Fresh results from this run only.
+rm -f "$results"/{exitcode,console.log,qemu.log,cmd.log,boot-uptime,guest-env.sh}
+if ((${#envs[@]})); then
+  for e in "${envs[@]}"; do printf 'export %s=%q\n' "${e%%=*}" "${e#*=}"; done > "$results/guest-env.sh"
+fi
+
+cmdline="root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose"
+cmdline+=" ro console=ttyS0 panic=-1 init=$init ${kargs[*]}"
+cmdline+=" iommufd4j.cmd=$cmd iommufd4j.results=$results iommufd4j.profile=$profile"
+[ -z "$vfio" ] || cmdline+=" iommufd4j.vfio=$vfio"
+cmdline+="$append"
+
+qemu=(qemu-system-x86_64
+  -M q35,accel=$accel,kernel-irqchip=split -cpu $cpu -m "$mem" -smp "$smp"
+  -nographic -nodefaults -no-reboot -monitor none
+  -chardev file,id=con,path="$results/console.log" -serial chardev:con
+  "${iommu[@]}"
+  -fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap
+  -device virtio-9p-pci,fsdev=root,mount_tag=/dev/root
+  -fsdev local,id=results,path="$results",security_model=none,multidevs=remap
+  -device virtio-9p-pci,fsdev=results,mount_tag=results
+  "${edu[@]}"
+  -kernel "$kernel" -append "$cmdline"
+  "${qemu_extra[@]}")
+
+echo "[run-vm] profile $profile, $accel, $(basename "$(dirname "$kernel")"), cmd $cmd" >&2
+: > "$results/console.log"
+tailpid=''
+if [ "$verbose" = 1 ]; then tail -n +1 -F "$results/console.log" >&2 2>/dev/null & tailpid=$!; fi
+start=$SECONDS
+set +e
+timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$results/qemu.log" 2>&1
+qrc=$?
+set -e
+wall=$((SECONDS - start))
+if [ -n "$tailpid" ]; then sleep 0.5; kill "$tailpid" 2>/dev/null || true; wait "$tailpid" 2>/dev/null || true; fi
+
+if [ -s "$results/exitcode" ]; then
+  rc=$(<"$results/exitcode")
+elif [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+  echo "[run-vm] TIMEOUT after ${timeout}s, QEMU killed" >&2; rc=124
+else
+  echo "[run-vm] the guest reported no exit code (QEMU exit $qrc)" >&2; rc=125
+fi
+up=$(cat "$results/boot-uptime" 2>/dev/null || echo '?')
+echo "[run-vm] exit $rc; init started ${up}s after kernel start; VM wall time ${wall}s" >&2
+if [ "$rc" != 0 ]; then
+  [ ! -s "$results/qemu.log" ] || { echo "--- qemu.log" >&2; cat "$results/qemu.log" >&2; }
+  echo "--- last 60 lines of $results/console.log" >&2
+  tail -n 60 "$results/console.log" >&2
+fi
+exit "$rc"

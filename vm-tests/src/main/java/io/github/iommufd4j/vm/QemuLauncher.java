@@ -1,0 +1,48 @@
+package io.github.iommufd4j.vm;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** Runs QEMU directly on this host through {@code vm-tests/guest/run-vm.sh}. */
+public final class QemuLauncher implements VmLauncher {
+    private final Path runVm;
+
+    public QemuLauncher(Path vmTestsDir) {
+        this.runVm = vmTestsDir.resolve("guest/run-vm.sh").toAbsolutePath();
+    }
+
+    @Override
+    public String unavailableReason() {
+        if (!Files.isExecutable(runVm)) return "no " + runVm;
+        for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin").split(":")) {
+            if (Files.isExecutable(Path.of(dir, "qemu-system-x86_64"))) return null;
+        }
+        return "qemu-system-x86_64 is not installed (vm-tests/setup-host.sh installs it)";
+    }
+
+    @Override
+    public Result run(Spec spec) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of("bash", runVm.toString(),
+                "--kernel", spec.kernel().toString(), "--profile", spec.profile().scriptName(),
+                "--results", spec.results().toAbsolutePath().toString(), "--cmd", spec.script().toAbsolutePath().toString(),
+                "--timeout", Long.toString(spec.timeout().toSeconds())));
+        spec.env().forEach((k, v) -> {
+            cmd.add("--env");
+            cmd.add(k + "=" + v);
+        });
+        Files.createDirectories(spec.results());
+        Path log = spec.results().resolve("run-vm.log");
+        long start = System.nanoTime();
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        if (!p.waitFor(spec.timeout().toSeconds() + 60, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            return new Result(124, spec.results().resolve("console.log"), Duration.ofNanos(System.nanoTime() - start));
+        }
+        return new Result(p.exitValue(), spec.results().resolve("console.log"), Duration.ofNanos(System.nanoTime() - start));
+    }
+}

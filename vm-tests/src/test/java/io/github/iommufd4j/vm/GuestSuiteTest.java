@@ -1,0 +1,137 @@
+package io.github.iommufd4j.vm;
+
+import org.junit.jupiter.api.DynamicContainer;
+import org.junit.jupiter.api.DynamicNode;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+import org.w3c.dom.Element;
+import org.w3c.dom.NodeList;
+
+import javax.xml.parsers.DocumentBuilderFactory;
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Boots a guest per kernel (6.12 and 7.3) in the mock profile, runs the contract suite inside it
+ * against the kernel's iommufd, and reports every guest test as a test of its own here, so a
+ * failure names the guest test and shows the guest console's tail.
+ *
+ * <p>Select kernels with {@code -Diommufd4j.vm.kernels=7.3,6.12}; {@code -Diommufd4j.vm.skip=true}
+ * skips the VM tests. Without QEMU they are skipped with the reason.
+ */
+class GuestSuiteTest {
+    static final Path VM_TESTS = Path.of(System.getProperty("iommufd4j.vmtests.dir", ".")).toAbsolutePath();
+    static final Path GUEST_LIB = VM_TESTS.resolve("target/guest-lib");
+
+    @TestFactory
+    Stream<DynamicNode> contractSuiteInTheGuest() throws Exception {
+        assumeTrue(!Boolean.getBoolean("iommufd4j.vm.skip"), "VM tests skipped (-Diommufd4j.vm.skip=true)");
+        VmLauncher launcher = new QemuLauncher(VM_TESTS);
+        String why = launcher.unavailableReason();
+        assumeTrue(why == null, () -> "VM tests skipped: " + why);
+        List<DynamicNode> nodes = new ArrayList<>();
+        for (String version : System.getProperty("iommufd4j.vm.kernels", "7.3,6.12").split(",")) {
+            nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.MOCK));
+        }
+        return nodes.stream();
+    }
+
+    private DynamicNode runInGuest(VmLauncher launcher, String version, VmLauncher.Profile profile) throws Exception {
+        Path kernel = GuestKernel.resolve(VM_TESTS, version);
+        Path results = VM_TESTS.resolve("target/vm-results/" + version + "-" + profile.scriptName());
+        deleteRecursively(results);
+        Files.createDirectories(results);
+        String console = jar("junit-platform-console-standalone");
+        String cp;
+        try (var s = Files.list(GUEST_LIB)) {
+            cp = s.map(Path::toString).filter(p -> !p.contains("junit-platform-console-standalone"))
+                    .sorted().collect(Collectors.joining(":"));
+        }
+        Map<String, String> env = Map.of(
+                "JAVA", Path.of(System.getProperty("java.home"), "bin/java").toString(),
+                "CONSOLE_JAR", console,
+                "TEST_CLASSPATH", cp,
+                "SELECT", "--select-package=io.github.iommufd4j.contract");
+        var spec = new VmLauncher.Spec(kernel, profile, VM_TESTS.resolve("guest-suite.sh"), env, results, Duration.ofMinutes(20));
+        VmLauncher.Result r = launcher.run(spec);
+        String tail = tail(r.console(), 60);
+        String name = "Linux " + version + " (" + profile.scriptName() + ")";
+        List<DynamicNode> tests = new ArrayList<>(guestTests(results.resolve("junit"), tail));
+        System.out.printf("[vm] %s: %d guest tests, guest exit %d, wall %ds%n", name, tests.size(), r.exitCode(), r.wallTime().toSeconds());
+        if (tests.isEmpty() || (r.exitCode() != 0 && r.exitCode() != 1)) {
+            // The guest did not run its suite (boot failure, crash, timeout): that is a failure too.
+            tests.add(DynamicTest.dynamicTest("guest run", () -> fail("guest exit " + r.exitCode()
+                    + " and " + tests.size() + " test reports; console tail:\n" + tail)));
+        }
+        return DynamicContainer.dynamicContainer(name, tests);
+    }
+
+    /** One dynamic test per {@code <testcase>} of the guest's JUnit XML. */
+    static List<DynamicTest> guestTests(Path junitDir, String consoleTail) throws Exception {
+        List<DynamicTest> out = new ArrayList<>();
+        if (!Files.isDirectory(junitDir)) return out;
+        try (var files = Files.list(junitDir)) {
+            for (Path xml : files.filter(f -> f.toString().endsWith(".xml")).sorted().toList()) {
+                var doc = DocumentBuilderFactory.newInstance().newDocumentBuilder().parse(xml.toFile());
+                NodeList cases = doc.getElementsByTagName("testcase");
+                for (int i = 0; i < cases.getLength(); i++) {
+                    Element c = (Element) cases.item(i);
+                    String cls = c.getAttribute("classname");
+                    String name = cls.substring(cls.lastIndexOf('.') + 1) + "." + c.getAttribute("name");
+                    Element failure = first(c, "failure", "error");
+                    boolean skipped = first(c, "skipped") != null;
+                    out.add(DynamicTest.dynamicTest(name, () -> {
+                        if (failure != null) {
+                            fail("in the guest: " + failure.getAttribute("message") + "\n" + failure.getTextContent()
+                                    + "\n--- guest console tail\n" + consoleTail);
+                        }
+                        assumeTrue(!skipped, "skipped in the guest");
+                    }));
+                }
+            }
+        }
+        return out;
+    }
+
+    private static Element first(Element parent, String... tags) {
+        for (String t : tags) {
+            NodeList l = parent.getElementsByTagName(t);
+            if (l.getLength() > 0) return (Element) l.item(0);
+        }
+        return null;
+    }
+
+    private static String jar(String prefix) throws IOException {
+        try (var s = Files.list(GUEST_LIB)) {
+            return s.filter(p -> p.getFileName().toString().startsWith(prefix)).findFirst()
+                    .orElseThrow(() -> new IOException("no " + prefix + " in " + GUEST_LIB)).toString();
+        }
+    }
+
+    static String tail(Path file, int lines) {
+        try {
+            List<String> all = Files.readAllLines(file);
+            return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
+        } catch (IOException e) {
+            return "(no console: " + e + ")";
+        }
+    }
+
+    private static void deleteRecursively(Path p) throws IOException {
+        if (!Files.exists(p)) return;
+        try (var s = Files.walk(p)) {
+            s.sorted(java.util.Comparator.reverseOrder()).map(Path::toFile).forEach(File::delete);
+        }
+    }
+}
