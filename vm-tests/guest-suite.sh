@@ -5,6 +5,7 @@
 #   env: JAVA, CONSOLE_JAR, TEST_CLASSPATH, SELECT (JUnit selectors), IOMMUFD4J_RESULTS
 set -u
 cd "$IOMMUFD4J_RESULTS"
+echo "guest-suite: classpath ${TEST_CLASSPATH:-unset}, select ${SELECT:-unset}"
 echo "guest-suite: kernel $(uname -r), profile ${IOMMUFD4J_PROFILE:-?}, uptime $(cut -d' ' -f1 /proc/uptime)s"
 # shellcheck disable=SC2086
 "$JAVA" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto -Djava.io.tmpdir=/tmp \

@@ -32,8 +32,9 @@ mnt tmpfs tmpfs /run mode=0755
 mnt tmpfs tmpfs /var/tmp mode=1777
 mkdir -p /dev/shm /dev/pts
 mnt tmpfs tmpfs /dev/shm mode=1777
-mnt devpts devpts /dev/pts || log "no devpts"
-mnt debugfs debugfs /sys/kernel/debug || log "no debugfs"
+# Optional file systems, when the kernel has them.
+if grep -qw devpts /proc/filesystems; then mnt devpts devpts /dev/pts; fi
+if grep -qw debugfs /proc/filesystems; then mnt debugfs debugfs /sys/kernel/debug; fi
 
 cmd='' results=/run/results vfio='' profile='' cwd=''
 read -r cmdline < /proc/cmdline

@@ -10,8 +10,9 @@
 #            intel     intel-iommu (intremap, caching-mode) + edu device bound to vfio-pci
 #            intel-sm  the same in scalable mode
 #            virtio    virtio-iommu + edu bound to vfio-pci (iommufd.allow_unsafe_interrupts=1)
-# SCRIPT must be an absolute host path (visible at the same path in the guest); it runs
-# with IOMMUFD4J_RESULTS (the results dir, also its cwd) and IOMMUFD4J_PROFILE set.
+# SCRIPT is seen in the guest at its host path (it must not be under /tmp, /run, /var/tmp
+# or /dev: the guest mounts fresh file systems there); it runs with IOMMUFD4J_RESULTS (the
+# results dir, also its cwd) and IOMMUFD4J_PROFILE set, HOME=/tmp, stdin /dev/null.
 # DIR receives console.log, qemu.log, cmd.log, exitcode, boot-uptime.
 # Exit code: the guest command's exit code, 124 on timeout, 125 if the guest never
 # reported one. On failure the last 60 console lines go to stderr.
@@ -51,6 +52,12 @@ init=$here/init.sh
 for p in "$results" "$cmd" "$init"; do   # they go on the kernel command line unquoted
   [[ $p != *[[:space:]]* ]] || { echo "run-vm: path with whitespace: $p" >&2; exit 2; }
 done
+# The guest mounts fresh file systems over these, hiding the host's files there.
+for p in "$cmd" "$init"; do
+  case $p in /tmp/*|/run/*|/var/tmp/*|/dev/*|/proc/*|/sys/*)
+    echo "run-vm: $p is hidden in the guest (tmpfs/devtmpfs there); use another directory" >&2; exit 2 ;;
+  esac
+done
 
 # Machine profile: vIOMMU device, kernel arguments, the edu DMA test device.
 edu=(-device edu) iommu=() kargs=()
@@ -79,6 +86,8 @@ fi
 
 cmdline="root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose"
 cmdline+=" ro console=ttyS0 panic=-1 init=$init ${kargs[*]}"
+# TCG's TSC follows the host clock; skip the clocksource watchdog's false alarms.
+[ "$accel" = kvm ] || cmdline+=" tsc=reliable"
 cmdline+=" iommufd4j.cmd=$cmd iommufd4j.results=$results iommufd4j.profile=$profile"
 [ -z "$vfio" ] || cmdline+=" iommufd4j.vfio=$vfio"
 cmdline+="$append"
@@ -101,12 +110,15 @@ echo "[run-vm] profile $profile, $accel, $(basename "$(dirname "$kernel")"), cmd
 tailpid=''
 if [ "$verbose" = 1 ]; then tail -n +1 -F "$results/console.log" >&2 2>/dev/null & tailpid=$!; fi
 start=$SECONDS
-set +e
-timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$results/qemu.log" 2>&1
-qrc=$?
-set -e
+# QEMU under timeout(1) in the background, so that a signal to this script stops it too.
+timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$results/qemu.log" 2>&1 &
+qpid=$!
+stop_tail() { if [ -n "$tailpid" ]; then kill "$tailpid" 2>/dev/null || true; wait "$tailpid" 2>/dev/null || true; fi; }
+trap 'kill -TERM "$qpid" 2>/dev/null; wait "$qpid" 2>/dev/null; stop_tail; echo "[run-vm] interrupted" >&2; exit 130' INT TERM HUP
+qrc=0; wait "$qpid" || qrc=$?
+trap - INT TERM HUP
 wall=$((SECONDS - start))
-if [ -n "$tailpid" ]; then sleep 0.5; kill "$tailpid" 2>/dev/null || true; wait "$tailpid" 2>/dev/null || true; fi
+sleep 0.3; stop_tail
 
 if [ -s "$results/exitcode" ]; then
   rc=$(<"$results/exitcode")

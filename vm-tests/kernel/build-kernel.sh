@@ -124,6 +124,7 @@ if ! wait "$makepid"; then
   log "build FAILED (log: $buildlog)"; exit 1
 fi
 secs=$((SECONDS - tb))
+log "CPU time of this script's children (user, system): $(times | tail -1)"
 
 # 7. Publish atomically into the cache.
 rm -rf "$out.tmp"; mkdir -p "$out.tmp"

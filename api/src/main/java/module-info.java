@@ -1,5 +1,11 @@
-/** The typed iommufd API: handles for every iommufd object, errors with errno, two backends. */
+/**
+ * The typed iommufd API: handles for every iommufd object, errors with errno, the native and
+ * software backends, io_uring and the fault pump.
+ */
 module io.github.iommufd4j.api {
     requires transitive io.github.iommufd4j.bindings;
+    requires jdk.jfr;
     exports io.github.iommufd4j;
+    exports io.github.iommufd4j.uring;
+    exports io.github.iommufd4j.pump;
 }

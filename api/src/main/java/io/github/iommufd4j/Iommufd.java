@@ -73,11 +73,6 @@ public final class Iommufd implements AutoCloseable {
         return new Iommufd(NativeBackend.adopt(fd), Backend.NATIVE, "fd " + fd + " handed over");
     }
 
-    /** Wraps a backend (tests and tools that build their own, e.g. a 6.12-flavoured software backend). */
-    public static Iommufd of(IommufdBackend backend) {
-        return new Iommufd(backend, backend.fd() >= 0 ? Backend.NATIVE : Backend.SOFTWARE, "backend given");
-    }
-
     /** Whether the kernel's {@code /dev/iommu} can be opened, and why not. */
     public static Availability availability() {
         return Availability.probe(NativeBackend.DEVICE);

@@ -121,14 +121,18 @@ class HwptAndFaultContractTest extends ContractTestBase {
         long iova = 0x1000000;
         ioas.map(buffer(64 * PAGE), iova, Access.READ_WRITE);
         MemorySegment bits = arena.allocate(64);
-        bits.set(ValueLayout.JAVA_BYTE, 0, (byte) 0b101);
-        long page = MockDriver.PAGE_SIZE; // the mock's 2 KiB page: 6.12 and 7.3 count alike then
+        // Both 2 KiB halves of two 4 KiB pages: 7.3's mock page table reports dirtiness per 4 KiB
+        // leaf (both halves) and 6.12 per 2 KiB entry, so whole pages read back alike on both.
+        bits.set(ValueLayout.JAVA_BYTE, 0, (byte) 0x33);
+        long page = MockDriver.PAGE_SIZE;
         assertErrno("EINVAL", () -> mock.markDirty(h.id(), iova, 8 * page, page, bits)); // tracking off
         h.setDirtyTracking(true);
-        assertEquals(2, mock.markDirty(h.id(), iova, 8 * page, page, bits));
+        assertEquals(4, mock.markDirty(h.id(), iova, 8 * page, page, bits));
         MemorySegment out = arena.allocate(64);
         h.dirtyBitmap(iova, 8 * page, page, out, false);
-        assertEquals(0b101, out.get(ValueLayout.JAVA_BYTE, 0));
+        // The IOMMU may track dirtiness per larger leaf (7.3's mock uses 4 KiB and bigger leaves for
+        // contiguous memory), so more bits may come back, but never fewer.
+        assertEquals(0x33, out.get(ValueLayout.JAVA_BYTE, 0) & 0x33, "dirty bits cover the marked pages");
         MemorySegment again = arena.allocate(64);
         h.dirtyBitmap(iova, 8 * page, page, again, false);
         assertEquals(0, again.get(ValueLayout.JAVA_BYTE, 0), "reading cleared the dirty state");

@@ -1,0 +1,33 @@
+package io.github.iommufd4j.pump;
+
+import jdk.jfr.Category;
+import jdk.jfr.Description;
+import jdk.jfr.Event;
+import jdk.jfr.Label;
+import jdk.jfr.Name;
+import jdk.jfr.StackTrace;
+
+/** JFR: one batch of fault records read from a queue and handled (duration = read to responses written). */
+@Name("io.github.iommufd4j.FaultBatch")
+@Label("iommufd Fault Batch")
+@Category({"iommufd4j"})
+@Description("A batch of I/O page fault records read from a fault queue, handled and answered")
+@StackTrace(false)
+final class FaultBatchEvent extends Event {
+    @Label("Fault queue id")
+    int queue;
+    @Label("Records")
+    int records;
+    @Label("Groups")
+    int groups;
+
+    private static volatile jdk.jfr.EventType type;
+
+    /** Whether a JFR recording is running that wants these events (registered on first use). */
+    static boolean enabled() {
+        if (!jdk.jfr.FlightRecorder.isInitialized()) return false;
+        jdk.jfr.EventType t = type;
+        if (t == null) type = t = jdk.jfr.EventType.getEventType(FaultBatchEvent.class);
+        return t.isEnabled();
+    }
+}

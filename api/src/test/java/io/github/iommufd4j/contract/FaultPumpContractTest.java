@@ -1,0 +1,129 @@
+package io.github.iommufd4j.contract;
+
+import io.github.iommufd4j.FaultQueue;
+import io.github.iommufd4j.HwPagetable;
+import io.github.iommufd4j.HwptFlag;
+import io.github.iommufd4j.Ioas;
+import io.github.iommufd4j.MockDevice;
+import io.github.iommufd4j.MockDriver;
+import io.github.iommufd4j.PageFaults;
+import io.github.iommufd4j.PageResponses;
+import io.github.iommufd4j.pump.FaultHandler;
+import io.github.iommufd4j.pump.FaultPump;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The io_uring fault pump over real fault queues (the kernel's, or the software backend's). */
+class FaultPumpContractTest extends ContractTestBase {
+    static final int FAULTS = Integer.getInteger("iommufd4j.pump.faults", 2000);
+    final List<MockDevice> devices = new ArrayList<>();
+    final List<FaultQueue> queues = new ArrayList<>();
+
+    @BeforeEach
+    void devicesBehindFaultQueues() throws Exception {
+        requireMock();
+        Ioas ioas = fd.allocIoas();
+        for (int i = 0; i < 3; i++) {
+            MockDevice dev = mock.addDevice(ioas);
+            FaultQueue q = fd.allocFaultQueue();
+            HwPagetable parent = fd.allocHwpt(dev.deviceId(), ioas, HwptFlag.NEST_PARENT);
+            HwPagetable iopf = fd.allocNestedHwpt(dev.deviceId(), parent, MockDriver.HWPT_DATA_SELFTEST,
+                    MockDriver.selftestData(arena, 0), q);
+            dev.replace(iopf.id());
+            devices.add(dev);
+            queues.add(q);
+        }
+    }
+
+    /** Each fault's (device, group) seen by the handler, once. */
+    static final class Seen {
+        final BitSet[] groups = {new BitSet(), new BitSet(), new BitSet()};
+        int duplicates, total;
+
+        synchronized void add(int queue, int grpid) {
+            if (groups[queue].get(grpid)) duplicates++;
+            groups[queue].set(grpid);
+            total++;
+        }
+    }
+
+    @Test
+    void everyFaultOfSeveralQueuesIsHandledOnceAndAnswered() throws Exception {
+        Seen seen = new Seen();
+        FaultHandler handler = (q, f, first, count, ticket) -> {
+            for (int i = first; i < first + count; i++) seen.add(queues.indexOf(q), f.groupId(i));
+            return PageResponses.SUCCESS;
+        };
+        try (FaultPump pump = FaultPump.start(queues, handler, 32, 256)) {
+            for (int n = 0; n < FAULTS; n++) {
+                devices.get(n % 3).triggerPageFault(0, n / 3, PageFaults.PERM_READ, 0x1000L * n);
+            }
+            awaitCount(pump, FAULTS);
+            assertEquals(0, pump.handlerErrors());
+            assertNull(pump.failure());
+        }
+        assertEquals(FAULTS, seen.total);
+        assertEquals(0, seen.duplicates);
+        for (int q = 0; q < 3; q++) assertEquals((FAULTS - q + 2) / 3, seen.groups[q].cardinality());
+        // Everything was answered: nothing left to read, and each queue accepts no stale cookie.
+        for (FaultQueue q : queues) assertEquals(0, q.read(new PageFaults(4)));
+    }
+
+    @Test
+    void deferredAnswersFromAnotherThreadAndHandlerErrorsAreAnsweredInvalid() throws Exception {
+        ConcurrentLinkedQueue<Long> tickets = new ConcurrentLinkedQueue<>();
+        FaultHandler handler = (q, f, first, count, ticket) -> {
+            if (f.groupId(first) % 10 == 0) throw new IllegalStateException("handler failure for the test");
+            tickets.add(ticket);
+            return FaultHandler.DEFERRED;
+        };
+        int n = 300;
+        try (FaultPump pump = FaultPump.start(queues, handler, 16, 64)) {
+            Thread answerer = Thread.ofPlatform().start(() -> {
+                int answered = 0;
+                while (answered < n - n / 10) {
+                    Long t = tickets.poll();
+                    if (t == null) {
+                        Thread.onSpinWait();
+                        continue;
+                    }
+                    pump.respond(t, PageResponses.SUCCESS);
+                    answered++;
+                }
+            });
+            for (int i = 0; i < n; i++) devices.get(0).triggerPageFault(0, i, PageFaults.PERM_WRITE, 0x1000L * i);
+            awaitCount(pump, n);
+            answerer.join(TimeUnit.SECONDS.toMillis(60));
+            assertFalse(answerer.isAlive(), "all deferred groups were answered");
+            assertEquals(n / 10, pump.handlerErrors());
+        }
+    }
+
+    @Test
+    void closingThePumpWithGroupsWaitingAnswersThemAndLeavesNoThread() throws Exception {
+        FaultHandler never = (q, f, first, count, ticket) -> FaultHandler.DEFERRED;
+        FaultPump pump = FaultPump.start(queues, never, 8, 100);
+        for (int i = 0; i < 20; i++) devices.get(1).triggerPageFault(0, i, PageFaults.PERM_READ, 0x1000L * i);
+        awaitCount(pump, 20);
+        pump.close();
+        pump.close(); // idempotent
+        assertNull(pump.failure());
+        assertFalse(Thread.getAllStackTraces().keySet().stream()
+                .anyMatch(t -> t.getName().equals("iommufd4j-fault-pump") && t.isAlive()), "pump thread ended");
+    }
+
+    static void awaitCount(FaultPump pump, long n) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (pump.faults() < n && System.nanoTime() < deadline && pump.failure() == null) Thread.sleep(2);
+        assertNull(pump.failure(), () -> "pump failed: " + pump.failure());
+        assertEquals(n, pump.faults(), "faults delivered before the deadline");
+    }
+}

@@ -1,0 +1,134 @@
+package io.github.iommufd4j.uring;
+
+import io.github.iommufd4j.bindings.Libc;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Steady-state submit + complete allocates nothing: measured with the current thread's allocation
+ * counter over 100k round trips after a warm-up that lets the JIT compile the path.
+ */
+class IoUringAllocationTest {
+    private static final int WARMUP = 200_000, ROUNDS = 100_000;
+
+    // com.sun.management lives in jdk.management, which the api module does not read; reach it
+    // reflectively (core reflection and publicLookup do not need readability).
+    private static Object threadBean;
+    private static MethodHandle allocatedBytes;
+    static byte[] sink;
+
+    @BeforeAll
+    static void setUp() throws Throwable {
+        assumeTrue(IoUring.isAvailable(), IoUring.availability().reason());
+        threadBean = Class.forName("java.lang.management.ManagementFactory").getMethod("getThreadMXBean").invoke(null);
+        Class<?> sunBean = Class.forName("com.sun.management.ThreadMXBean");
+        allocatedBytes = MethodHandles.publicLookup()
+                .findVirtual(sunBean, "getCurrentThreadAllocatedBytes", MethodType.methodType(long.class));
+        // The counter must see allocations at all, or a zero below would prove nothing.
+        long before = allocated();
+        sink = new byte[4096];
+        assertThat(allocated() - before).isGreaterThanOrEqualTo(4096);
+    }
+
+    private static long allocated() throws Throwable {
+        return (long) allocatedBytes.invoke(threadBean);
+    }
+
+    /** Counts completions; one instance reused for every call. */
+    private static final class Counter implements CompletionHandler {
+        long count, sum;
+
+        @Override
+        public void complete(long userData, int res, int flags) {
+            count++;
+            sum += userData + res;
+        }
+    }
+
+    @FunctionalInterface
+    private interface Round {
+        void run(int i) throws Exception;
+    }
+
+    private static double bytesPerOp(Round round) throws Throwable {
+        for (int i = 0; i < WARMUP; i++) round.run(i);
+        long before = allocated();
+        for (int i = 0; i < ROUNDS; i++) round.run(i);
+        long after = allocated();
+        double perOp = (after - before) / (double) ROUNDS;
+        System.out.printf("io_uring allocation: %d bytes over %d round trips = %.4f bytes/op%n",
+                after - before, ROUNDS, perOp);
+        return perOp;
+    }
+
+    @Test
+    void nopRoundTripsAllocateNothing() throws Throwable {
+        Counter counter = new Counter();
+        try (IoUring ring = IoUring.open(64)) {
+            double perOp = bytesPerOp(i -> {
+                ring.nop(i);
+                ring.submitAndWait(1);
+                ring.processCompletions(counter);
+            });
+            assertThat(counter.count).isEqualTo(WARMUP + ROUNDS);
+            assertThat(perOp).isLessThan(1.0);
+        }
+    }
+
+    @Test
+    void eventfdMultishotPollRoundTripsAllocateNothing() throws Throwable {
+        Counter counter = new Counter();
+        int efd = Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK);
+        assertThat(efd).isNotNegative();
+        try (Arena arena = Arena.ofConfined(); IoUring ring = IoUring.open(64)) {
+            MemorySegment one = arena.allocate(JAVA_LONG);
+            one.set(JAVA_LONG, 0, 1L);
+            MemorySegment sink = arena.allocate(JAVA_LONG);
+            ring.pollAddMultishot(efd, Libc.POLLIN, 1);
+            ring.submit();
+            double perOp = bytesPerOp(i -> {
+                Libc.write(efd, one, 8);           // readiness
+                ring.submitAndWait(1);             // wait for the poll CQE (CQE_F_MORE: stays armed)
+                ring.processCompletions(counter);
+                Libc.read(efd, sink, 8);           // consume the event
+            });
+            assertThat(counter.count).isEqualTo(WARMUP + ROUNDS);
+            assertThat(perOp).isLessThan(1.0);
+        } finally {
+            Libc.close(efd);
+        }
+    }
+
+    @Test
+    void eventfdOneShotPollRoundTripsAllocateNothing() throws Throwable {
+        Counter counter = new Counter();
+        int efd = Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK);
+        assertThat(efd).isNotNegative();
+        try (Arena arena = Arena.ofConfined(); IoUring ring = IoUring.open(64)) {
+            MemorySegment one = arena.allocate(JAVA_LONG);
+            one.set(JAVA_LONG, 0, 1L);
+            MemorySegment sink = arena.allocate(JAVA_LONG);
+            double perOp = bytesPerOp(i -> {
+                ring.pollAdd(efd, Libc.POLLIN, i);  // re-armed every time
+                Libc.write(efd, one, 8);
+                ring.submitAndWait(1);
+                ring.processCompletions(counter);
+                Libc.read(efd, sink, 8);
+            });
+            assertThat(counter.count).isEqualTo(WARMUP + ROUNDS);
+            assertThat(perOp).isLessThan(1.0);
+        } finally {
+            Libc.close(efd);
+        }
+    }
+}
