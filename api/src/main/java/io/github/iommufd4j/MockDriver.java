@@ -141,9 +141,13 @@ public final class MockDriver {
         run(s, "MD_CHECK_IOTLB", "hwpt=" + hwptId + ", slot=" + slot + ", value=0x" + Integer.toHexString(value));
     }
 
-    /** The selftest HWPT data ({@code struct iommu_hwpt_selftest}): every IOTLB slot starts at {@code iotlb}. */
+    /**
+     * The selftest HWPT data ({@code struct iommu_hwpt_selftest}): every IOTLB slot starts at
+     * {@code iotlb}. Only its first field (4 bytes): 6.12's struct has nothing else and its mock
+     * refuses a longer one with EINVAL, while 7.3 zero-fills the rest (pagetable_type DEFAULT).
+     */
     public static MemorySegment selftestData(java.lang.foreign.Arena arena, int iotlb) {
-        MemorySegment d = arena.allocate(io.github.iommufd4j.bindings.uapi.iommu_hwpt_selftest.layout());
+        MemorySegment d = arena.allocate(java.lang.foreign.ValueLayout.JAVA_INT);
         io.github.iommufd4j.bindings.uapi.iommu_hwpt_selftest.iotlb(d, iotlb);
         return d;
     }

@@ -100,6 +100,11 @@ public final class VfioDevice extends Handle {
         public boolean isPci() {
             return (flags & VFIO_DEVICE_FLAGS_PCI()) != 0;
         }
+
+        /** VFIO_DEVICE_FLAGS_RESET: the device has a reset method (otherwise reset() fails with EINVAL). */
+        public boolean canReset() {
+            return (flags & VFIO_DEVICE_FLAGS_RESET()) != 0;
+        }
     }
 
     public Info info() throws IommufdException {

@@ -23,9 +23,11 @@ import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * Boots a guest per kernel (6.12 and 7.3) in the mock profile, runs the contract suite inside it
- * against the kernel's iommufd, and reports every guest test as a test of its own here, so a
- * failure names the guest test and shows the guest console's tail.
+ * Boots guests per kernel (6.12 and 7.3): the mock profile runs the contract suite (and the
+ * fault pump's) against the kernel's iommufd and its mock driver; the intel profile runs the
+ * VM-only tests (VFIO cdev edu device, DMA through the Intel vIOMMU). Every guest test is
+ * reported as a test of its own here, so a failure names the guest test and shows the guest
+ * console's tail.
  *
  * <p>Select kernels with {@code -Diommufd4j.vm.kernels=7.3,6.12}; {@code -Diommufd4j.vm.skip=true}
  * skips the VM tests. Without QEMU they are skipped with the reason.
@@ -42,12 +44,14 @@ class GuestSuiteTest {
         assumeTrue(why == null, () -> "VM tests skipped: " + why);
         List<DynamicNode> nodes = new ArrayList<>();
         for (String version : System.getProperty("iommufd4j.vm.kernels", "7.3,6.12").split(",")) {
-            nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.MOCK));
+            nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.MOCK, "io.github.iommufd4j.contract"));
+            nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.INTEL, "io.github.iommufd4j.vm.guest"));
         }
         return nodes.stream();
     }
 
-    private DynamicNode runInGuest(VmLauncher launcher, String version, VmLauncher.Profile profile) throws Exception {
+    private DynamicNode runInGuest(VmLauncher launcher, String version, VmLauncher.Profile profile, String testPackage)
+            throws Exception {
         Path kernel = GuestKernel.resolve(VM_TESTS, version);
         Path results = VM_TESTS.resolve("target/vm-results/" + version + "-" + profile.scriptName());
         deleteRecursively(results);
@@ -58,11 +62,12 @@ class GuestSuiteTest {
             cp = s.map(Path::toString).filter(p -> !p.contains("junit-platform-console-standalone"))
                     .sorted().collect(Collectors.joining(":"));
         }
+        cp += ":" + VM_TESTS.resolve("target/test-classes"); // the VM-only tests (this module's)
         Map<String, String> env = Map.of(
                 "JAVA", Path.of(System.getProperty("java.home"), "bin/java").toString(),
                 "CONSOLE_JAR", console,
                 "TEST_CLASSPATH", cp,
-                "SELECT", "--select-package=io.github.iommufd4j.contract");
+                "SELECT", "--select-package=" + testPackage);
         var spec = new VmLauncher.Spec(kernel, profile, VM_TESTS.resolve("guest-suite.sh"), env, results, Duration.ofMinutes(20));
         VmLauncher.Result r = launcher.run(spec);
         String tail = tail(r.console(), 60);

@@ -1,0 +1,64 @@
+package io.github.iommufd4j.pump;
+
+import io.github.iommufd4j.FaultQueue;
+import io.github.iommufd4j.IommufdException;
+import io.github.iommufd4j.PageFaults;
+import io.github.iommufd4j.PageResponses;
+
+/**
+ * The plain alternative to {@link FaultPump}: one queue, the calling thread, poll(2) then
+ * read(2) of a whole batch, the handler, one write(2) of the batch's answers (the kernel
+ * selftest's way). Also the baseline the benchmarks compare the pump with. Synchronous
+ * handlers only ({@link FaultHandler#DEFERRED} is treated as INVALID).
+ */
+public final class BlockingFaultLoop {
+    private final FaultQueue queue;
+    private final FaultHandler handler;
+    private final PageFaults records;
+    private final PageResponses answers;
+    private long faults, handlerErrors;
+
+    public BlockingFaultLoop(FaultQueue queue, FaultHandler handler, int batch) {
+        this.queue = queue;
+        this.handler = handler;
+        this.records = new PageFaults(batch);
+        this.answers = new PageResponses(batch);
+    }
+
+    /**
+     * Handles faults until {@code count} have been handled or no fault arrived for
+     * {@code idleMillis}; returns the number handled by this call.
+     */
+    public long run(long count, int idleMillis) throws IommufdException {
+        long done = 0;
+        while (done < count) {
+            int n = queue.readBlocking(records, idleMillis);
+            if (n == 0) break;
+            int first = 0;
+            for (int i = 0; i < n; i++) {
+                if (!records.lastPage(i) && i < n - 1) continue;
+                int code;
+                try {
+                    code = handler.onGroup(queue, records, first, i - first + 1, records.cookie(i) & 0xffffffffL);
+                } catch (Exception e) {
+                    handlerErrors++;
+                    code = PageResponses.INVALID;
+                }
+                answers.add(records.cookie(i), code == FaultHandler.DEFERRED ? PageResponses.INVALID : code);
+                first = i + 1;
+            }
+            while (answers.count() > 0) queue.respond(answers);
+            done += n;
+        }
+        faults += done;
+        return done;
+    }
+
+    public long faults() {
+        return faults;
+    }
+
+    public long handlerErrors() {
+        return handlerErrors;
+    }
+}
