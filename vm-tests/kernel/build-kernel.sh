@@ -124,7 +124,8 @@ if ! wait "$makepid"; then
   log "build FAILED (log: $buildlog)"; exit 1
 fi
 secs=$((SECONDS - tb))
-log "CPU time of this script's children (user, system): $(times | tail -1)"
+times > "$build/times"   # not in $(...): a subshell would report its own children
+log "CPU time of make (user, system): $(tail -1 "$build/times")"
 
 # 7. Publish atomically into the cache.
 rm -rf "$out.tmp"; mkdir -p "$out.tmp"
