@@ -36,7 +36,7 @@ mnt tmpfs tmpfs /dev/shm mode=1777
 if grep -qw devpts /proc/filesystems; then mnt devpts devpts /dev/pts; fi
 if grep -qw debugfs /proc/filesystems; then mnt debugfs debugfs /sys/kernel/debug; fi
 
-cmd='' results=/run/results vfio='' profile='' cwd=''
+cmd='' results=/run/results vfio='' profile='' cwd='' interactive=0
 read -r cmdline < /proc/cmdline
 for word in $cmdline; do
   case $word in
@@ -45,6 +45,7 @@ for word in $cmdline; do
     iommufd4j.vfio=*)    vfio=${word#*=} ;;
     iommufd4j.profile=*) profile=${word#*=} ;;
     iommufd4j.cwd=*)     cwd=${word#*=} ;;
+    iommufd4j.interactive=1) interactive=1 ;;
   esac
 done
 
@@ -83,13 +84,20 @@ else
   export HOME=/tmp IOMMUFD4J_RESULTS=$results IOMMUFD4J_PROFILE=$profile
   log "running $cmd"
   set +e
-  (
+  run_cmd() (
     set -e
     cd "${cwd:-$results}"
     if [ -f "$results/guest-env.sh" ]; then . "$results/guest-env.sh"; fi
     if [ -x "$cmd" ]; then exec "$cmd"; else exec bash "$cmd"; fi
-  ) 2>&1 </dev/null | tee "$results/cmd.log"
-  rc=${PIPESTATUS[0]}
+  )
+  if [ "$interactive" = 1 ]; then
+    # run-vm.sh --interactive: the serial console is the user's terminal.
+    run_cmd </dev/console >/dev/console 2>&1
+    rc=$?
+  else
+    run_cmd 2>&1 </dev/null | tee "$results/cmd.log"
+    rc=${PIPESTATUS[0]}
+  fi
   set -e
   log "$cmd exited with $rc"
 fi

@@ -5,6 +5,7 @@
 #   run-vm.sh --kernel BZIMAGE --profile mock|intel|intel-sm|virtio --results DIR --cmd SCRIPT
 #             [--timeout SECS(900)] [--mem 4G] [--smp 2] [--vfio VVVV:DDDD[,...]]
 #             [--env NAME=VALUE]... [--append KERNEL_ARGS] [--qemu-arg ARG]... [--verbose]
+#             [--interactive]   (the guest console is this terminal: for jshell or a shell)
 #
 # Profiles:  mock      no vIOMMU (the iommufd mock driver, fault-object tests)
 #            intel     intel-iommu (intremap, caching-mode) + edu device bound to vfio-pci
@@ -22,7 +23,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 kernel='' profile='' results='' cmd='' timeout=900 mem=4G smp=2 vfio=unset
-append='' verbose=${IOMMUFD4J_VM_VERBOSE:-0}
+append='' verbose=${IOMMUFD4J_VM_VERBOSE:-0} interactive=0
 envs=() qemu_extra=()
 while (($#)); do
   case $1 in
@@ -38,6 +39,7 @@ while (($#)); do
     --append) append="$append $2"; shift ;;
     --qemu-arg) qemu_extra+=("$2"); shift ;;
     --verbose|-v) verbose=1 ;;
+    --interactive) interactive=1 ;;
     -h|--help) usage ;;
     *) echo "run-vm: unknown argument $1" >&2; usage ;;
   esac
@@ -91,11 +93,17 @@ cmdline+=" ro console=ttyS0 panic=-1 init=$init ${kargs[*]}"
 cmdline+=" iommufd4j.cmd=$cmd iommufd4j.results=$results iommufd4j.profile=$profile"
 [ -z "$vfio" ] || cmdline+=" iommufd4j.vfio=$vfio"
 cmdline+="$append"
+serial=(-chardev file,id=con,path="$results/console.log" -serial chardev:con)
+if [ "$interactive" = 1 ]; then
+  # The guest's console is this terminal (quiet kernel, so the user sees the command's prompt).
+  serial=(-serial stdio)
+  cmdline+=" iommufd4j.interactive=1 quiet"
+fi
 
 qemu=(qemu-system-x86_64
   -M q35,accel=$accel,kernel-irqchip=split -cpu $cpu -m "$mem" -smp "$smp"
   -nographic -nodefaults -no-reboot -monitor none
-  -chardev file,id=con,path="$results/console.log" -serial chardev:con
+  "${serial[@]}"
   "${iommu[@]}"
   -fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap
   -device virtio-9p-pci,fsdev=root,mount_tag=/dev/root
@@ -110,6 +118,12 @@ echo "[run-vm] profile $profile, $accel, $(basename "$(dirname "$kernel")"), cmd
 tailpid=''
 if [ "$verbose" = 1 ]; then tail -n +1 -F "$results/console.log" >&2 2>/dev/null & tailpid=$!; fi
 start=$SECONDS
+if [ "$interactive" = 1 ]; then
+  set +e
+  timeout -k 10 "$timeout" "${qemu[@]}"
+  set -e
+  exit "$(cat "$results/exitcode" 2>/dev/null || echo 125)"
+fi
 # QEMU under timeout(1) in the background, so that a signal to this script stops it too.
 timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$results/qemu.log" 2>&1 &
 qpid=$!

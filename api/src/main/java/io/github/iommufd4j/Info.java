@@ -20,7 +20,7 @@ public final class Info {
             if (Files.exists(release)) System.out.println("running kernel: " + Files.readString(release).trim());
             System.out.println("commands:");
             for (Command c : Command.values()) {
-                System.out.printf("  %-28s %-11s (Linux %s)%n", c.ioctlName(), fd.supports(c) ? "supported" : "missing", c.since());
+                System.out.printf("  %-30s %-10s (Linux %s)%n", c.ioctlName(), fd.supports(c) ? "supported" : "missing", c.since());
             }
             System.out.println("mock driver (CONFIG_IOMMUFD_TEST): " + (fd.mock().isPresent() ? "present" : "absent"));
             Path vfio = Path.of("/dev/vfio/devices");
