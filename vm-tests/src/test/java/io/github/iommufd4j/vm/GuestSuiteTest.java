@@ -72,7 +72,7 @@ class GuestSuiteTest {
         VmLauncher.Result r = launcher.run(spec);
         String tail = tail(r.console(), 60);
         String name = "Linux " + version + " (" + profile.scriptName() + ")";
-        List<DynamicNode> tests = new ArrayList<>(guestTests(results.resolve("junit"), tail));
+        List<DynamicNode> tests = new ArrayList<>(guestTests(results.resolve("junit"), name, tail));
         System.out.printf("[vm] %s: %d guest tests, guest exit %d, wall %ds%n", name, tests.size(), r.exitCode(), r.wallTime().toSeconds());
         if (tests.isEmpty() || (r.exitCode() != 0 && r.exitCode() != 1)) {
             // The guest did not run its suite (boot failure, crash, timeout): that is a failure too.
@@ -83,7 +83,7 @@ class GuestSuiteTest {
     }
 
     /** One dynamic test per {@code <testcase>} of the guest's JUnit XML. */
-    static List<DynamicTest> guestTests(Path junitDir, String consoleTail) throws Exception {
+    static List<DynamicTest> guestTests(Path junitDir, String guest, String consoleTail) throws Exception {
         List<DynamicTest> out = new ArrayList<>();
         if (!Files.isDirectory(junitDir)) return out;
         try (var files = Files.list(junitDir)) {
@@ -98,7 +98,7 @@ class GuestSuiteTest {
                     boolean skipped = first(c, "skipped") != null;
                     out.add(DynamicTest.dynamicTest(name, () -> {
                         if (failure != null) {
-                            fail("in the guest: " + failure.getAttribute("message") + "\n" + failure.getTextContent()
+                            fail(name + " failed in the guest, " + guest + ": " + failure.getAttribute("message") + "\n" + failure.getTextContent()
                                     + "\n--- guest console tail\n" + consoleTail);
                         }
                         assumeTrue(!skipped, "skipped in the guest");
