@@ -120,7 +120,7 @@ if [ "$verbose" = 1 ]; then tail -n +1 -F "$results/console.log" >&2 2>/dev/null
 start=$SECONDS
 if [ "$interactive" = 1 ]; then
   set +e
-  timeout -k 10 "$timeout" "${qemu[@]}"
+  timeout --foreground -k 10 "$timeout" "${qemu[@]}" # --foreground: QEMU reads the terminal
   set -e
   exit "$(cat "$results/exitcode" 2>/dev/null || echo 125)"
 fi

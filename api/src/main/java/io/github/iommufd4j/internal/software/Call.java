@@ -1,0 +1,30 @@
+package io.github.iommufd4j.internal.software;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * One ioctl as a handler sees it: the kernel's zero-filled copy of the struct ({@code k}, the
+ * command's full size) and the caller's struct, for {@code iommufd_ucmd_respond}.
+ */
+final class Call {
+    final MemorySegment k;
+    private final MemorySegment user;
+    /** The caller's {@code size} field. */
+    private final long size;
+
+    Call(MemorySegment k, MemorySegment user, long size) {
+        this.k = k;
+        this.user = user;
+        this.size = size;
+    }
+
+    /** {@code iommufd_ucmd_respond}: copies {@code min(size, sizeof)} bytes back; 0 or -EFAULT. */
+    int respond() {
+        return UserMemory.copy(k, 0, user, 0, Math.min(size, k.byteSize())) ? 0 : -Err.EFAULT;
+    }
+
+    /** Copies back one field (IOMMU_OPTION's {@code val64}, §1.2); 0 or -EFAULT. */
+    int respondField(long offset, long length) {
+        return UserMemory.copy(k, offset, user, offset, length) ? 0 : -Err.EFAULT;
+    }
+}

@@ -1,0 +1,248 @@
+package io.github.iommufd4j.internal.software;
+
+import io.github.iommufd4j.bindings.Libc;
+import io.github.iommufd4j.bindings.uapi.iommu_ioas_alloc;
+import io.github.iommufd4j.bindings.uapi.iommu_ioas_allow_iovas;
+import io.github.iommufd4j.bindings.uapi.iommu_ioas_copy;
+import io.github.iommufd4j.bindings.uapi.iommu_ioas_iova_ranges;
+import io.github.iommufd4j.bindings.uapi.iommu_ioas_map;
+import io.github.iommufd4j.bindings.uapi.iommu_ioas_unmap;
+import io.github.iommufd4j.bindings.uapi.iommu_iova_range;
+import io.github.iommufd4j.bindings.uapi.iommu_option;
+import io.github.iommufd4j.bindings.uapi.iommu_vfio_ioas;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+
+import static io.github.iommufd4j.internal.software.Abi.*;
+import static io.github.iommufd4j.internal.software.U64.MAX;
+import static io.github.iommufd4j.internal.software.U64.PAGE_SIZE;
+import static io.github.iommufd4j.internal.software.U64.lt;
+
+/** IOAS_ALLOC, ALLOW_IOVAS, COPY, IOVA_RANGES, MAP, UNMAP, OPTION and VFIO_IOAS (§3). */
+final class IoasCommands {
+    /** RLIMIT_MODE SET needs CAP_SYS_RESOURCE: the process is taken to have it iff its euid is root. */
+    private static final boolean CAP_SYS_RESOURCE = Libc.syscall(107 /* geteuid */, 0, 0, 0, 0, 0, 0) == 0;
+
+    private final SwIommufd fd;
+
+    IoasCommands(SwIommufd fd) {
+        this.fd = fd;
+    }
+
+    int alloc(Call c) {
+        MemorySegment k = c.k;
+        if (iommu_ioas_alloc.flags(k) != 0) return -Err.EOPNOTSUPP;
+        int id = fd.objects.reserve();
+        iommu_ioas_alloc.out_ioas_id(k, id);
+        int rc = c.respond();
+        if (rc != 0) {
+            fd.objects.release(id);
+            return rc;
+        }
+        fd.objects.publish(new SwIoas(id, fd.memory));
+        return 0;
+    }
+
+    /** §3.6: entries are read one at a time, as the kernel does. */
+    int allowIovas(Call c) {
+        MemorySegment k = c.k;
+        if (iommu_ioas_allow_iovas.__reserved(k) != 0) return -Err.EOPNOTSUPP;
+        SwIoas ioas = fd.ioas(iommu_ioas_allow_iovas.ioas_id(k));
+        long n = Integer.toUnsignedLong(iommu_ioas_allow_iovas.num_iovas(k));
+        long uptr = iommu_ioas_allow_iovas.allowed_iovas(k);
+        List<long[]> ranges = new ArrayList<>();
+        for (long i = 0; i < n; i++) {
+            MemorySegment e = fd.memory.copyIn(uptr + i * iommu_iova_range.sizeof(), iommu_iova_range.sizeof());
+            if (e == null) return -Err.EFAULT;
+            long start = iommu_iova_range.start(e), last = iommu_iova_range.last(e);
+            if (!lt(start, last)) return -Err.EINVAL;
+            for (long[] r : ranges) if (U64.intersects(r[0], r[1], start, last)) return -Err.EINVAL;
+            ranges.add(new long[] {start, last});
+        }
+        ranges.sort((a, b) -> Long.compareUnsigned(a[0], b[0]));
+        ioas.setAllowed(ranges.toArray(new long[0][]));
+        return 0;
+    }
+
+    /** §3.4. */
+    int copy(Call c) {
+        MemorySegment k = c.k;
+        int flags = iommu_ioas_copy.flags(k);
+        if ((flags & ACCESS_SYZ) != 0) { // row 0 (TEST builds)
+            flags &= ~ACCESS_SYZ;
+            iommu_ioas_copy.flags(k, flags);
+            if (fd.objects.get(iommu_ioas_copy.src_ioas_id(k)) instanceof SwIoas src) {
+                iommu_ioas_copy.src_iova(k, syzIova(src, iommu_ioas_copy.src_iova(k)));
+            }
+        }
+        if ((flags & ~MAP_FLAGS) != 0) return -Err.EOPNOTSUPP;
+        long length = iommu_ioas_copy.length(k), srcIova = iommu_ioas_copy.src_iova(k);
+        long dstIova = iommu_ioas_copy.dst_iova(k);
+        if (length == MAX || srcIova == MAX || dstIova == MAX) return -Err.EOVERFLOW;
+        if ((flags & (MAP_READABLE | MAP_WRITEABLE)) == 0) return -Err.EINVAL;
+        SwIoas src = fd.ioas(iommu_ioas_copy.src_ioas_id(k));
+        List<SwIoas.Piece> pieces = src.pages(srcIova, length);
+        SwIoas dst = fd.ioas(iommu_ioas_copy.dst_ioas_id(k));
+        long iova = dst.map(pieces, length, dstIova, (flags & MAP_FIXED_IOVA) != 0, prot(flags));
+        iommu_ioas_copy.dst_iova(k, iova);
+        return c.respond();
+    }
+
+    /** {@code iommufd_test_syz_conv_iova}: "(low 32 bits: n-th area, high 32 bits: offset)" → IOVA, 0 if no such area. */
+    static long syzIova(SwIoas ioas, long iova) {
+        long nth = iova & 0xffffffffL;
+        for (long p = ioas.areas.first(); p >= 0; p = ioas.areas.next(p), nth--) {
+            if (nth == 0) return ioas.areas.start(p) + (iova >>> 32);
+        }
+        return 0;
+    }
+
+    /** §3.5: the struct is written back before EMSGSIZE. */
+    int iovaRanges(Call c) {
+        MemorySegment k = c.k;
+        if (iommu_ioas_iova_ranges.__reserved(k) != 0) return -Err.EOPNOTSUPP;
+        SwIoas ioas = fd.ioas(iommu_ioas_iova_ranges.ioas_id(k));
+        long capacity = Integer.toUnsignedLong(iommu_ioas_iova_ranges.num_iovas(k));
+        long uptr = iommu_ioas_iova_ranges.allowed_iovas(k);
+        List<long[]> ranges = ioas.usableRanges();
+        MemorySegment e = MemorySegment.ofArray(new long[2]);
+        for (int i = 0; i < ranges.size() && i < capacity; i++) {
+            iommu_iova_range.start(e, ranges.get(i)[0]);
+            iommu_iova_range.last(e, ranges.get(i)[1]);
+            if (!fd.memory.write(uptr + i * e.byteSize(), e, 0, e.byteSize())) return -Err.EFAULT;
+        }
+        iommu_ioas_iova_ranges.num_iovas(k, ranges.size());
+        iommu_ioas_iova_ranges.out_iova_alignment(k, ioas.alignment);
+        int rc = c.respond();
+        if (rc != 0) return rc;
+        return ranges.size() > capacity ? -Err.EMSGSIZE : 0;
+    }
+
+    /** §3.1. */
+    int map(Call c) {
+        MemorySegment k = c.k;
+        int flags = iommu_ioas_map.flags(k);
+        if ((flags & ~MAP_FLAGS) != 0 || iommu_ioas_map.__reserved(k) != 0) return -Err.EOPNOTSUPP;
+        long iova = iommu_ioas_map.iova(k), length = iommu_ioas_map.length(k), va = iommu_ioas_map.user_va(k);
+        if (iova == MAX || length == MAX) return -Err.EOVERFLOW;
+        if ((flags & (MAP_READABLE | MAP_WRITEABLE)) == 0) return -Err.EINVAL;
+        SwIoas ioas = fd.ioas(iommu_ioas_map.ioas_id(k));
+        boolean badLength = length == 0 || lt(MAX - PAGE_SIZE, length);
+        boolean overflow = U64.addOverflows(va, length);
+        if (fd.v73()) { // row 5: 7.3 checks the overflow first
+            if (overflow) return -Err.EOVERFLOW;
+            if (badLength) return -Err.EINVAL;
+        } else {
+            if (badLength) return -Err.EINVAL;
+            if (overflow) return -Err.EOVERFLOW;
+        }
+        var piece = new SwIoas.Piece(va, length, fd.newPages(), (flags & MAP_WRITEABLE) != 0);
+        long at = ioas.map(List.of(piece), length, iova, (flags & MAP_FIXED_IOVA) != 0, prot(flags));
+        iommu_ioas_map.iova(k, at);
+        return c.respond();
+    }
+
+    static int prot(int mapFlags) {
+        return ((mapFlags & MAP_READABLE) != 0 ? SwIoas.READ : 0) | ((mapFlags & MAP_WRITEABLE) != 0 ? SwIoas.WRITE : 0);
+    }
+
+    /** §3.3: the IOAS is looked up before the overflow checks; iova 0 + length U64_MAX unmaps all. */
+    int unmap(Call c) {
+        MemorySegment k = c.k;
+        SwIoas ioas = fd.ioas(iommu_ioas_unmap.ioas_id(k));
+        long iova = iommu_ioas_unmap.iova(k), length = iommu_ioas_unmap.length(k);
+        long removed;
+        if (iova == 0 && length == MAX) {
+            try {
+                removed = ioas.unmap(0, MAX);
+            } catch (Fail f) {
+                if (f.errno != Err.ENOENT) throw f;
+                removed = 0;
+            }
+        } else {
+            if (iova == MAX || length == MAX) return -Err.EOVERFLOW;
+            if (length == 0) return -Err.EINVAL;
+            if (U64.addOverflows(iova, length - 1)) return -Err.EOVERFLOW;
+            removed = ioas.unmap(iova, iova + length - 1);
+        }
+        iommu_ioas_unmap.length(k, removed);
+        return c.respond();
+    }
+
+    /** §3.7: only {@code val64} is copied back. */
+    int option(Call c) {
+        MemorySegment k = c.k;
+        if (iommu_option.__reserved(k) != 0) return -Err.EOPNOTSUPP;
+        int option = iommu_option.option_id(k), op = Short.toUnsignedInt(iommu_option.op(k));
+        long val = iommu_option.val64(k);
+        if (option == OPTION_RLIMIT_MODE) {
+            if (iommu_option.object_id(k) != 0) return -Err.EOPNOTSUPP;
+            if (op == OPTION_OP_GET) {
+                iommu_option.val64(k, fd.accountMm ? 1 : 0);
+            } else if (op == OPTION_OP_SET) {
+                if (!CAP_SYS_RESOURCE) return -Err.EPERM;
+                if (!fd.objects.isEmpty()) return -Err.EBUSY;
+                if (val != 0 && val != 1) return -Err.EINVAL;
+                fd.accountMm = val == 1;
+            } else {
+                return -Err.EOPNOTSUPP;
+            }
+        } else if (option == OPTION_HUGE_PAGES) {
+            SwIoas ioas = fd.ioas(iommu_option.object_id(k));
+            if (op == OPTION_OP_GET) {
+                iommu_option.val64(k, ioas.hugePagesDisabled ? 0 : 1);
+            } else if (op == OPTION_OP_SET) {
+                if (val == 0) disableHugePages(ioas);
+                else if (val == 1) enableHugePages(ioas);
+                else return -Err.EINVAL;
+            } else {
+                return -Err.EOPNOTSUPP;
+            }
+        } else {
+            return -Err.EOPNOTSUPP;
+        }
+        return c.respondField(iommu_option.val64$offset(), 8);
+    }
+
+    /** {@code iopt_disable_large_pages}. */
+    private static void disableHugePages(SwIoas ioas) {
+        if (ioas.hugePagesDisabled) return;
+        Fail.when(!ioas.domains.isEmpty() && ioas.areas.size() > 0, Err.EINVAL);
+        ioas.hugePagesDisabled = true;
+        try {
+            ioas.recalculateAlignment();
+        } catch (Fail f) {
+            ioas.hugePagesDisabled = false;
+            throw f;
+        }
+    }
+
+    /** {@code iopt_enable_large_pages}: always succeeds (the alignment can only drop). */
+    private static void enableHugePages(SwIoas ioas) {
+        ioas.hugePagesDisabled = false;
+        ioas.recalculateAlignment();
+    }
+
+    /** §3.8. */
+    int vfioIoas(Call c) {
+        MemorySegment k = c.k;
+        if (iommu_vfio_ioas.__reserved(k) != 0) return -Err.EOPNOTSUPP;
+        int op = Short.toUnsignedInt(iommu_vfio_ioas.op(k));
+        if (op == VFIO_IOAS_GET) {
+            if (fd.compatIoas == null) return -Err.ENODEV;
+            iommu_vfio_ioas.ioas_id(k, fd.compatIoas.id);
+            return c.respond();
+        }
+        if (op == VFIO_IOAS_SET) {
+            fd.compatIoas = fd.ioas(iommu_vfio_ioas.ioas_id(k));
+            return 0;
+        }
+        if (op == VFIO_IOAS_CLEAR) {
+            fd.compatIoas = null;
+            return 0;
+        }
+        return -Err.EOPNOTSUPP;
+    }
+}

@@ -1,0 +1,317 @@
+package io.github.iommufd4j.internal.software;
+
+import io.github.iommufd4j.bindings.Libc;
+import io.github.iommufd4j.bindings.uapi.iommu_hwpt_page_response;
+import io.github.iommufd4j.bindings.uapi.iommu_hwpt_pgfault;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Predicate;
+
+/**
+ * A fault queue (§5): a FAULT object whose fd is one end of a Unix stream socket pair. Fault
+ * groups are written as 40-byte {@code iommu_hwpt_pgfault} records into the backend's end when
+ * they are reported, so poll/io_uring on the user's end see POLLIN exactly while undelivered
+ * records exist and a raw {@code read()} gets real records. Responses written raw into the user's
+ * end arrive at the backend's end and are drained at every call touching the queue.
+ *
+ * <p>What has been read is found out with FIONREAD: the records still unread in the user's end
+ * are the newest ones written. Differences from the kernel, all invisible through the seam:
+ * <ul>
+ * <li>The kernel assigns a group's cookie when the group is read; here it is assigned when the
+ * group is written into the socket (the lowest free one among the unanswered groups). Responses
+ * are only accepted for groups already read, as in the kernel.</li>
+ * <li>A raw {@code read()} of the user's end is O_NONBLOCK and returns EAGAIN when empty where
+ * the kernel returns 0; the seam's {@link #read} returns 0.</li>
+ * <li>Groups that do not fit into the socket buffer wait in memory and are written at the next
+ * call touching the queue.</li>
+ * </ul>
+ */
+final class SwFault extends SwObject {
+    static final int RECORD = (int) iommu_hwpt_pgfault.sizeof(), RESPONSE = (int) iommu_hwpt_page_response.sizeof();
+    static final int FLAG_PASID_VALID = 1, FLAG_LAST_PAGE = 2;
+    static final int SUCCESS = 0, INVALID = 1;
+    private static final long FIONREAD = 0x541B;
+    private static final int IO_SIZE = 4096;
+
+    /** One page request: the fields of the record but the cookie. */
+    record Fault(int flags, int devId, int pasid, int grpid, int perm, long addr) {}
+
+    /** A page request group: answered as a whole by one response. */
+    static final class Group {
+        final SwDevice device;
+        final SwHwpt hwpt;
+        final List<Fault> faults;
+        int cookie;
+        boolean delivered;
+        /** -1 until answered, then SUCCESS or INVALID. */
+        int code = -1;
+        /** An eventfd a DMA waiting for the answer polls, or -1. */
+        int waker = -1;
+
+        Group(SwDevice device, SwHwpt hwpt, List<Fault> faults) {
+            this.device = device;
+            this.hwpt = hwpt;
+            this.faults = faults;
+        }
+
+        int bytes() {
+            return faults.size() * RECORD;
+        }
+    }
+
+    final int userFd;
+    final int backendFd;
+    boolean userFdOpen = true;
+    /** Groups written into the socket and not yet read, oldest first. */
+    private final ArrayDeque<Group> inSocket = new ArrayDeque<>();
+    /** Bytes of {@link #inSocket} groups in the socket. */
+    private long sentBytes;
+    /** Reported groups waiting for room in the socket, oldest first. */
+    private final ArrayDeque<Group> unsent = new ArrayDeque<>();
+    /** The end of a group the socket took only partly. */
+    private byte[] tail;
+    private final Map<Integer, Group> outstanding = new HashMap<>();
+    private final BitSet cookies = new BitSet();
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment io = arena.allocate(IO_SIZE, 8);
+    private final MemorySegment word = arena.allocate(8, 8);
+    /** Bytes of a response record written raw in pieces. */
+    private final byte[] partial = new byte[RESPONSE];
+    private int partialLength;
+
+    SwFault(int id, int userFd, int backendFd) {
+        super(id);
+        this.userFd = userFd;
+        this.backendFd = backendFd;
+        this.users = 1; // the fd's reference (§5.1)
+    }
+
+    @Override
+    Kind kind() {
+        return Kind.FAULT;
+    }
+
+    /** Queues a reported group (§5.2) after taking in any raw responses. */
+    void report(Group g) {
+        sync();
+        g.cookie = cookies.nextClearBit(1);
+        cookies.set(g.cookie);
+        outstanding.put(g.cookie, g);
+        unsent.add(g);
+        flush();
+    }
+
+    /** Takes in raw responses, learns which records were read, and writes waiting groups. */
+    void sync() {
+        drainResponses();
+        if (!userFdOpen) return;
+        int rc = Libc.ioctl(userFd, FIONREAD, word);
+        long unread = rc < 0 ? sentBytes : word.get(ValueLayout.JAVA_INT, 0);
+        long consumed = sentBytes - unread;
+        while (!inSocket.isEmpty() && inSocket.peek().bytes() <= consumed) {
+            Group g = inSocket.poll();
+            consumed -= g.bytes();
+            sentBytes -= g.bytes();
+            g.delivered = true;
+        }
+        flush();
+    }
+
+    private void drainResponses() {
+        for (;;) {
+            long n = Libc.read(backendFd, io, IO_SIZE);
+            if (n <= 0) return;
+            for (long off = 0; off < n; off++) {
+                partial[partialLength++] = io.get(ValueLayout.JAVA_BYTE, off);
+                if (partialLength < RESPONSE) continue;
+                partialLength = 0;
+                MemorySegment r = MemorySegment.ofArray(partial);
+                // A bad raw response has nobody to return EINVAL to: it is dropped.
+                respond(r.get(ValueLayout.JAVA_INT_UNALIGNED, 0), r.get(ValueLayout.JAVA_INT_UNALIGNED, 4));
+            }
+        }
+    }
+
+    /** Writes waiting groups into the socket while it takes them. */
+    private void flush() {
+        if (!userFdOpen) return;
+        if (tail != null) {
+            long n = writeFully(tail);
+            sentBytes += n;
+            if (n < tail.length) {
+                tail = java.util.Arrays.copyOfRange(tail, (int) n, tail.length);
+                return;
+            }
+            tail = null;
+        }
+        while (!unsent.isEmpty()) {
+            byte[] bytes = serialize(unsent.peek());
+            long n = writeFully(bytes);
+            if (n <= 0) return;
+            inSocket.add(unsent.poll());
+            sentBytes += n;
+            if (n < bytes.length) {
+                tail = java.util.Arrays.copyOfRange(bytes, (int) n, bytes.length);
+                return;
+            }
+        }
+    }
+
+    /** One non-blocking write of {@code bytes} (in IO_SIZE pieces); bytes written (0 if none fit). */
+    private long writeFully(byte[] bytes) {
+        long done = 0;
+        while (done < bytes.length) {
+            int len = (int) Math.min(IO_SIZE, bytes.length - done);
+            MemorySegment.copy(bytes, (int) done, io, ValueLayout.JAVA_BYTE, 0, len);
+            long n = Libc.write(backendFd, io, len);
+            if (n <= 0) break;
+            done += n;
+            if (n < len) break;
+        }
+        return done;
+    }
+
+    private static byte[] serialize(Group g) {
+        MemorySegment s = MemorySegment.ofArray(new long[g.bytes() / 8]);
+        for (int i = 0; i < g.faults.size(); i++) {
+            Fault f = g.faults.get(i);
+            MemorySegment r = s.asSlice((long) i * RECORD, RECORD);
+            iommu_hwpt_pgfault.flags(r, f.flags());
+            iommu_hwpt_pgfault.dev_id(r, f.devId());
+            iommu_hwpt_pgfault.pasid(r, f.pasid());
+            iommu_hwpt_pgfault.grpid(r, f.grpid());
+            iommu_hwpt_pgfault.perm(r, f.perm());
+            iommu_hwpt_pgfault.addr(r, f.addr());
+            iommu_hwpt_pgfault.cookie(r, g.cookie);
+        }
+        return s.toArray(ValueLayout.JAVA_BYTE);
+    }
+
+    /**
+     * read(2) on the fault fd (§5.3): whole groups while they fit into {@code count}; 0 when
+     * nothing is pending (never EAGAIN).
+     */
+    long read(MemorySegment buf, long count) {
+        if (count % RECORD != 0) return -Err.ESPIPE;
+        sync();
+        if (inSocket.isEmpty()) return 0;
+        if (count == 0) return -Err.EINVAL;
+        long total = 0;
+        for (Group g : inSocket) {
+            if (total + g.bytes() > count) break;
+            total += g.bytes();
+        }
+        if (total == 0) return -Err.EINVAL;
+        if (total > buf.byteSize()) return -Err.EFAULT;
+        long n = Libc.read(userFd, buf, total);
+        if (n <= 0) return 0;
+        long done = 0;
+        while (!inSocket.isEmpty() && done + inSocket.peek().bytes() <= n) {
+            Group g = inSocket.poll();
+            done += g.bytes();
+            sentBytes -= g.bytes();
+            g.delivered = true;
+        }
+        return n;
+    }
+
+    /**
+     * write(2) on the fault fd (§5.4): responses in order, stopping at the first bad one; bytes
+     * consumed if any, else the error.
+     */
+    long write(MemorySegment buf, long count) {
+        if (count % RESPONSE != 0) return -Err.ESPIPE;
+        if (count == 0) return 0;
+        sync();
+        long done = 0;
+        int err = 0;
+        for (; done < count; done += RESPONSE) {
+            if (done + RESPONSE > buf.byteSize()) {
+                err = Err.EFAULT;
+                break;
+            }
+            int cookie = buf.get(ValueLayout.JAVA_INT_UNALIGNED, done);
+            int code = buf.get(ValueLayout.JAVA_INT_UNALIGNED, done + 4);
+            err = respond(cookie, code);
+            if (err != 0) break;
+        }
+        return done > 0 ? done : -err;
+    }
+
+    /** Answers the read group with this cookie: 0, or EINVAL for a bad code or cookie. */
+    private int respond(int cookie, int code) {
+        if (code != SUCCESS && code != INVALID) return Err.EINVAL;
+        Group g = outstanding.get(cookie);
+        if (g == null || !g.delivered) return Err.EINVAL;
+        complete(g, code);
+        return 0;
+    }
+
+    private void complete(Group g, int code) {
+        outstanding.remove(g.cookie);
+        cookies.clear(g.cookie);
+        g.code = code;
+        if (g.waker >= 0) {
+            word.set(ValueLayout.JAVA_LONG, 0, 1);
+            Libc.write(g.waker, word, 8);
+        }
+    }
+
+    /**
+     * Answers INVALID and drops every unanswered group matching {@code which}, read or not (§5.5:
+     * detach or replace away from the fault HWPT). Unread ones are taken out of the socket.
+     */
+    void answerInvalid(Predicate<Group> which) {
+        sync();
+        List<Group> pending = new ArrayList<>(inSocket);
+        pending.addAll(unsent);
+        if (pending.stream().anyMatch(which) && userFdOpen) {
+            while (Libc.read(userFd, io, IO_SIZE) > 0) {
+                // empty the socket; the groups kept are written again below
+            }
+            inSocket.clear();
+            unsent.clear();
+            sentBytes = 0;
+            tail = null;
+            for (Group g : pending) if (!which.test(g)) unsent.add(g);
+        }
+        for (Group g : new ArrayList<>(outstanding.values())) {
+            if (which.test(g)) {
+                inSocket.remove(g);
+                unsent.remove(g);
+                complete(g, INVALID);
+            }
+        }
+        flush();
+    }
+
+    /** The user closed the fd: nothing more can be read; groups stay until answered (§5.5). */
+    void closeUserFd() {
+        if (!userFdOpen) return;
+        userFdOpen = false;
+        Libc.close(userFd);
+    }
+
+    /** Destruction (DESTROY, or the iommufd closed): every remaining group is answered INVALID. */
+    void destroy() {
+        for (Group g : new ArrayList<>(outstanding.values())) complete(g, INVALID);
+        inSocket.clear();
+        unsent.clear();
+        closeUserFd();
+        Libc.close(backendFd);
+        arena.close();
+    }
+
+    /** Whether the DMA waiting on {@code g} can stop waiting. */
+    static boolean answered(Group g) {
+        return g.code >= 0;
+    }
+}

@@ -1,0 +1,357 @@
+package io.github.iommufd4j.internal.software;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static io.github.iommufd4j.internal.software.U64.MAX;
+import static io.github.iommufd4j.internal.software.U64.PAGE_SIZE;
+import static io.github.iommufd4j.internal.software.U64.intersects;
+import static io.github.iommufd4j.internal.software.U64.le;
+import static io.github.iommufd4j.internal.software.U64.lt;
+
+/**
+ * An IO address space (§3): the io_pagetable with its areas, reserved and allowed ranges, the
+ * paging domains (HWPT_PAGING) filled from it and the accesses attached to it.
+ *
+ * <p>An area is a row of {@link #areas}: {@code [iova, last]}, data = user VA of its first byte,
+ * tag = its pages object, flags = {@link #READ}/{@link #WRITE} (the IOMMU protection) and
+ * {@link #PAGES_WRITABLE} (the pages object was mapped writable, §3.4). Areas made by COPY share
+ * the pages object (tag) of their source. {@link #holes} is the complement of
+ * (reserved ∪ areas), kept so that automatic IOVA allocation does not walk every area.
+ */
+final class SwIoas extends SwObject {
+    static final int READ = 1, WRITE = 2, PAGES_WRITABLE = 4;
+
+    /** A run of pages to map: user VA, length, pages object and whether it was mapped writable. */
+    record Piece(long va, long length, int pages, boolean writable) {}
+
+    /** A reserved IOVA range; owner null for TEST ADD_RESERVED, else the HWPT whose aperture it is. */
+    private record Reserved(long start, long last, Object owner) {}
+
+    private final UserMemory memory;
+    final RangeTable areas = new RangeTable(false);
+    private final RangeTable holes = new RangeTable(false);
+    private final List<Reserved> reserved = new ArrayList<>();
+    /** ALLOW_IOVAS ranges, {start, last} pairs sorted by start. */
+    private long[][] allowed = new long[0][];
+    /** The HWPT_PAGING objects on this IOAS, in creation order (the kernel's hwpt_list). */
+    final List<SwHwpt> domains = new ArrayList<>();
+    final List<SwAccess> accesses = new ArrayList<>();
+    boolean hugePagesDisabled;
+    long alignment = 1;
+
+    SwIoas(int id, UserMemory memory) {
+        super(id);
+        this.memory = memory;
+        holes.insert(0, MAX, 0, 0, 0, null);
+    }
+
+    @Override
+    Kind kind() {
+        return Kind.IOAS;
+    }
+
+    // ---- lookups ----
+
+    /** The user VA behind {@code iova} if the mapping permits the access, else -1. */
+    long translate(long iova, boolean write) {
+        long p = areas.find(iova);
+        if (p < 0 || (areas.flags(p) & (write ? WRITE : READ)) == 0) return -1;
+        return areas.data(p) + (iova - areas.start(p));
+    }
+
+    /**
+     * {@code iopt_get_pages} (§3.4 row 3): the pages under {@code [iova, iova+length)}, which must be
+     * covered by contiguous areas (ENOENT otherwise). One piece per area crossed.
+     */
+    List<Piece> pages(long iova, long length) {
+        Fail.when(length == 0, Err.EINVAL);
+        Fail.when(U64.addOverflows(iova, length - 1), Err.EOVERFLOW);
+        long last = iova + length - 1;
+        List<Piece> out = new ArrayList<>();
+        long cur = iova;
+        for (;;) {
+            long p = areas.find(cur);
+            Fail.when(p < 0, Err.ENOENT);
+            long end = U64.min(last, areas.last(p));
+            out.add(new Piece(areas.data(p) + (cur - areas.start(p)), end - cur + 1, areas.tag(p),
+                    (areas.flags(p) & PAGES_WRITABLE) != 0));
+            if (end == last) return out;
+            cur = end + 1;
+        }
+    }
+
+    // ---- map / unmap ----
+
+    /**
+     * {@code iopt_alloc_area_pages} + {@code iopt_insert_area} + domain fill (§3.1 rows 6-10): maps
+     * the pieces back to back from {@code iova} (fixed) or from an allocated IOVA; returns it.
+     */
+    long map(List<Piece> pieces, long length, long iova, boolean fixed, int prot) {
+        Fail.when(length == 0 || (length & (alignment - 1)) != 0, Err.EINVAL);
+        if (fixed) checkIova(iova, length);
+        else iova = allocIova(pieces.get(0).va(), length);
+        for (Piece piece : pieces) {
+            Fail.when((prot & WRITE) != 0 && !piece.writable(), Err.EPERM);
+            Fail.when(((piece.va() % PAGE_SIZE) & (alignment - 1)) != 0, Err.EINVAL);
+        }
+        if (!domains.isEmpty()) { // the pages are pinned now (row 10)
+            for (Piece piece : pieces) Fail.when(!memory.reachable(piece.va(), piece.length()), Err.EFAULT);
+        }
+        long at = iova;
+        for (Piece piece : pieces) {
+            int flags = prot | (piece.writable() ? PAGES_WRITABLE : 0);
+            areas.insert(at, at + piece.length() - 1, piece.va(), flags, piece.pages(), null);
+            carve(at, at + piece.length() - 1);
+            at += piece.length();
+        }
+        return iova;
+    }
+
+    /** {@code iopt_check_iova} (§3.1 row 7b). */
+    private void checkIova(long iova, long length) {
+        Fail.when((iova & (alignment - 1)) != 0, Err.EINVAL);
+        Fail.when(U64.addOverflows(iova, length - 1), Err.EOVERFLOW);
+        long last = iova + length - 1;
+        for (Reserved r : reserved) Fail.when(intersects(r.start, r.last, iova, last), Err.EINVAL);
+        Fail.when(areas.firstIntersecting(iova, last) >= 0, Err.EEXIST);
+    }
+
+    /** {@code iopt_alloc_iova} (§3.2): the first fitting hole, with the kernel's alignment rules. */
+    private long allocIova(long addr, long length) {
+        Fail.when(length == 0 || Long.compareUnsigned(length, MAX >>> 1) >= 0, Err.EOVERFLOW);
+        long pageOffset = addr % PAGE_SIZE;
+        long align = U64.roundupPow2(length);
+        if (addr != 0) align = U64.min(align, Long.lowestOneBit(addr));
+        if (!lt(align, U64.HPAGE_SIZE)) align = U64.HPAGE_SIZE;
+        Fail.when(lt(align, alignment), Err.EINVAL);
+        long[][] spans = allowed.length == 0 ? new long[][] {{PAGE_SIZE, MAX - PAGE_SIZE}} : allowedSpans();
+        for (long[] span : spans) {
+            long spanStart = alignedStart(span[0], span[1], length, align, pageOffset);
+            if (spanStart == -1) continue;
+            for (long p = holes.firstIntersecting(spanStart, span[1]); p >= 0 && le(holes.start(p), span[1]);
+                    p = holes.next(p)) {
+                long start = U64.max(holes.start(p), spanStart), last = U64.min(holes.last(p), span[1]);
+                if (lt(last - start, length - 1)) continue;
+                long candidate = alignedStart(start, last, length, align, pageOffset);
+                if (candidate != -1) return candidate;
+            }
+        }
+        throw new Fail(Err.ENOSPC);
+    }
+
+    /**
+     * {@code __alloc_iova_check_range}: ALIGN_UP(start) | page_offset if {@code length} fits before
+     * {@code last}, else -1 (never a valid candidate: the window ends below it).
+     */
+    private static long alignedStart(long start, long last, long length, long align, long pageOffset) {
+        if (U64.addOverflows(start, align - 1)) return -1;
+        long aligned = ((start + align - 1) & -align) | pageOffset;
+        if (!lt(aligned, last) || lt(last - aligned, length - 1)) return -1;
+        return aligned;
+    }
+
+    /** The allowed ranges clipped to the allocation window, adjacent or overlapping ones merged. */
+    private long[][] allowedSpans() {
+        List<long[]> out = new ArrayList<>();
+        for (long[] a : allowed) {
+            long s = U64.max(a[0], PAGE_SIZE), l = U64.min(a[1], MAX - PAGE_SIZE);
+            if (lt(l, s)) continue;
+            long[] prev = out.isEmpty() ? null : out.get(out.size() - 1);
+            if (prev != null && le(s, prev[1] + 1) && prev[1] != MAX) prev[1] = U64.max(prev[1], l);
+            else out.add(new long[] {s, l});
+        }
+        return out.toArray(new long[0][]);
+    }
+
+    /**
+     * {@code iopt_unmap_iova_range} (§3.3): removes the whole areas inside {@code [start, last]} in
+     * ascending order; returns the bytes removed. Not atomic: an area sticking out of the range
+     * fails with ENOENT after the earlier ones are gone. Nothing removed → ENOENT.
+     */
+    long unmap(long start, long last) {
+        long removed = 0;
+        for (;;) {
+            long p = areas.firstIntersecting(start, last);
+            if (p < 0) break;
+            long first = areas.start(p), areaLast = areas.last(p);
+            Fail.when(lt(first, start) || lt(last, areaLast), Err.ENOENT);
+            // Accesses pinning the area are told first; the mock unpins (§3.3, §6.2).
+            for (SwAccess a : accesses) a.unmapNotify(first, areaLast);
+            areas.remove(areas.find(first));
+            release(first, areaLast);
+            for (SwHwpt d : domains) d.clearDirty(first, areaLast);
+            removed += areaLast - first + 1;
+        }
+        Fail.when(removed == 0, Err.ENOENT);
+        return removed;
+    }
+
+    /** Visits every area in IOVA order. */
+    void forEachArea(AreaVisitor v) {
+        for (long p = areas.first(); p >= 0; p = areas.next(p)) {
+            v.visit(areas.start(p), areas.last(p), areas.data(p), areas.tag(p), areas.flags(p));
+        }
+    }
+
+    interface AreaVisitor {
+        void visit(long iova, long last, long va, int pages, int flags);
+    }
+
+    // ---- reserved and allowed ranges ----
+
+    /** {@code iopt_reserve_iova} (§3.6): EADDRINUSE over an area or an allowed range. */
+    void reserve(long start, long last, Object owner) {
+        Fail.when(areas.firstIntersecting(start, last) >= 0, Err.EADDRINUSE);
+        for (long[] a : allowed) Fail.when(intersects(a[0], a[1], start, last), Err.EADDRINUSE);
+        reserved.add(new Reserved(start, last, owner));
+        carve(start, last);
+    }
+
+    /** Drops the ranges an owner reserved. */
+    void unreserve(Object owner) {
+        List<Reserved> gone = new ArrayList<>();
+        reserved.removeIf(r -> r.owner == owner && gone.add(r));
+        for (Reserved r : gone) release(r.start, r.last);
+    }
+
+    /** {@code iopt_set_allow_iova}: replaces the allowed list unless it touches a reserved range. */
+    void setAllowed(long[][] ranges) {
+        for (long[] a : ranges) {
+            for (Reserved r : reserved) Fail.when(intersects(r.start, r.last, a[0], a[1]), Err.EADDRINUSE);
+        }
+        allowed = ranges;
+    }
+
+    /** The IOVA ranges IOVA_RANGES reports: the holes of the reserved ranges alone (§3.5). */
+    List<long[]> usableRanges() {
+        List<Reserved> sorted = new ArrayList<>(reserved);
+        sorted.sort((a, b) -> Long.compareUnsigned(a.start, b.start));
+        List<long[]> out = new ArrayList<>();
+        long next = 0;
+        boolean done = false;
+        for (Reserved r : sorted) {
+            if (done) break;
+            if (lt(next, r.start)) out.add(new long[] {next, r.start - 1});
+            if (!lt(r.last, next)) {
+                if (r.last == MAX) done = true;
+                else next = r.last + 1;
+            }
+        }
+        if (!done) out.add(new long[] {next, MAX});
+        return out;
+    }
+
+    /** Marks {@code [start, last]} used: removes it from the holes. */
+    private void carve(long start, long last) {
+        for (long p; (p = holes.firstIntersecting(start, last)) >= 0; ) {
+            long hs = holes.start(p), hl = holes.last(p);
+            holes.remove(p);
+            if (lt(hs, start)) holes.insert(hs, start - 1, 0, 0, 0, null);
+            if (lt(last, hl)) holes.insert(last + 1, hl, 0, 0, 0, null);
+        }
+    }
+
+    /** {@code [start, last]} is no longer used by what covered it: the parts no reserved range covers become holes. */
+    private void release(long start, long last) {
+        List<Reserved> cover = new ArrayList<>();
+        for (Reserved r : reserved) if (intersects(r.start, r.last, start, last)) cover.add(r);
+        cover.sort((a, b) -> Long.compareUnsigned(a.start, b.start));
+        long next = start;
+        for (Reserved r : cover) {
+            if (lt(next, r.start)) addHole(next, r.start - 1);
+            if (r.last == MAX || !lt(r.last, last)) return;
+            if (!lt(r.last, next)) next = r.last + 1;
+        }
+        addHole(next, last);
+    }
+
+    /** Adds a free range, merged with the holes touching it. */
+    private void addHole(long start, long last) {
+        if (start != 0) {
+            long p = holes.find(start - 1);
+            if (p >= 0) {
+                start = holes.start(p);
+                holes.remove(p);
+            }
+        }
+        if (last != MAX) {
+            long p = holes.find(last + 1);
+            if (p >= 0) {
+                last = holes.last(p);
+                holes.remove(p);
+            }
+        }
+        holes.insert(start, last, 0, 0, 0, null);
+    }
+
+    // ---- alignment, domains, accesses ----
+
+    /** {@code iopt_check_iova_alignment}: EADDRINUSE if an area is misaligned for {@code align}. */
+    private void checkAlignment(long align) {
+        long mask = align - 1;
+        for (long p = areas.first(); p >= 0; p = areas.next(p)) {
+            long length = areas.last(p) - areas.start(p) + 1;
+            Fail.when((areas.start(p) & mask) != 0 || (length & mask) != 0
+                    || ((areas.data(p) % PAGE_SIZE) & mask) != 0, Err.EADDRINUSE);
+        }
+    }
+
+    /** {@code iopt_calculate_iova_alignment}: recomputes it; raising it over misaligned areas → EADDRINUSE. */
+    void recalculateAlignment() {
+        long align = hugePagesDisabled ? PAGE_SIZE : 1;
+        for (SwHwpt d : domains) align = Math.max(align, d.minPage);
+        for (SwAccess a : accesses) align = Math.max(align, a.alignment());
+        if (align > alignment) checkAlignment(align);
+        alignment = align;
+    }
+
+    /**
+     * {@code iopt_table_add_domain} (§3.6, §4.2): raises the alignment, reserves the aperture's
+     * complement and pins every area. All or nothing.
+     */
+    void addDomain(SwHwpt d) {
+        long align = Math.max(alignment, d.minPage);
+        Fail.when(align > PAGE_SIZE, Err.EINVAL);
+        if (align != alignment) checkAlignment(align);
+        try {
+            if (d.apertureStart != 0) reserve(0, d.apertureStart - 1, d);
+            if (d.apertureLast != MAX) reserve(d.apertureLast + 1, MAX, d);
+            for (long p = areas.first(); p >= 0; p = areas.next(p)) {
+                Fail.when(!memory.reachable(areas.data(p), areas.last(p) - areas.start(p) + 1), Err.EFAULT);
+            }
+        } catch (Fail f) {
+            unreserve(d);
+            throw f;
+        }
+        alignment = align;
+        domains.add(d);
+    }
+
+    void removeDomain(SwHwpt d) {
+        domains.remove(d);
+        unreserve(d);
+        recalculateAlignment();
+    }
+
+    /** {@code iopt_add_access}: EADDRINUSE if the access raises the alignment over misaligned areas. */
+    void addAccess(SwAccess a) {
+        accesses.add(a);
+        try {
+            recalculateAlignment();
+        } catch (Fail f) {
+            accesses.remove(a);
+            throw f;
+        }
+    }
+
+    void removeAccess(SwAccess a) {
+        accesses.remove(a);
+        recalculateAlignment();
+    }
+
+    /** Destruction: every area goes (nothing can hold the IOAS any more, §2.4). */
+    void destroy() {
+        areas.clear();
+    }
+}
