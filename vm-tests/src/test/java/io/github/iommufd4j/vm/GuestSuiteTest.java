@@ -25,7 +25,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /**
  * Boots guests per kernel (6.12 and 7.3): the mock profile runs the contract suite (and the
  * fault pump's) against the kernel's iommufd and its mock driver; the intel profile runs the
- * VM-only tests (VFIO cdev edu device, DMA through the Intel vIOMMU). Every guest test is
+ * VM-only tests (VFIO cdev edu device, DMA through the Intel vIOMMU), and so does the virtio
+ * profile (virtio-iommu). Every guest test is
  * reported as a test of its own here, so a failure names the guest test and shows the guest
  * console's tail.
  *
@@ -46,6 +47,7 @@ class GuestSuiteTest {
         for (String version : System.getProperty("iommufd4j.vm.kernels", "7.3,6.12").split(",")) {
             nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.MOCK, "io.github.iommufd4j.contract"));
             nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.INTEL, "io.github.iommufd4j.vm.guest"));
+            nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.VIRTIO, "io.github.iommufd4j.vm.guest"));
         }
         return nodes.stream();
     }

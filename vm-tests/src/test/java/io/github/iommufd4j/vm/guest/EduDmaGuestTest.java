@@ -77,6 +77,8 @@ class EduDmaGuestTest {
         if ("intel".equals(System.getenv("IOMMUFD4J_PROFILE")) || "intel-sm".equals(System.getenv("IOMMUFD4J_PROFILE"))) {
             assertTrue(info.isIntelVtd(), info.toString());
             assertNotEquals(0, info.vtdCapReg());
+        } else if ("virtio".equals(System.getenv("IOMMUFD4J_PROFILE"))) {
+            assertEquals(0, info.type(), "virtio-iommu reports IOMMU_HW_INFO_TYPE_NONE: " + info);
         }
     }
 

@@ -1,0 +1,48 @@
+package io.github.iommufd4j.cli;
+
+import org.junit.jupiter.api.Test;
+
+import javax.tools.JavaCompiler;
+import javax.tools.ToolProvider;
+import java.io.ByteArrayOutputStream;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The README's Java example compiles and runs (on the backend {@code Iommufd.open()} picks). */
+class ReadmeExampleTest {
+
+    @Test
+    void readmeExampleCompilesAndRuns() throws Exception {
+        String readme = Files.readString(Path.of("../README.md"));
+        Matcher m = Pattern.compile("```java\\n(.*?)```", Pattern.DOTALL).matcher(readme);
+        assertTrue(m.find(), "README.md has a ```java example");
+        String example = m.group(1);
+        assertTrue(example.lines().count() <= 30, "the example stays short");
+        Path dir = Files.createTempDirectory("readme-example");
+        Path src = dir.resolve("ReadmeExample.java");
+        Files.writeString(src, """
+                import io.github.iommufd4j.*;
+                import java.lang.foreign.*;
+                public class ReadmeExample {
+                    public static void main(String[] args) throws Exception {
+                %s
+                    }
+                }
+                """.formatted(example));
+        String path = System.getProperty("jdk.module.path", "") + java.io.File.pathSeparator + System.getProperty("java.class.path", "");
+        JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int rc = javac.run(null, null, err, "-cp", path, "-d", dir.toString(), src.toString());
+        assertEquals(0, rc, () -> "the README example does not compile:\n" + err);
+        try (URLClassLoader loader = new URLClassLoader(new URL[] {dir.toUri().toURL()}, getClass().getClassLoader())) {
+            loader.loadClass("ReadmeExample").getMethod("main", String[].class).invoke(null, (Object) new String[0]);
+        }
+    }
+}
