@@ -2,13 +2,13 @@ package io.github.iommufd4j;
 
 import io.github.iommufd4j.bindings.Errno;
 import io.github.iommufd4j.bindings.uapi.*;
+import io.github.iommufd4j.internal.MappedSegments;
 import io.github.iommufd4j.internal.Scratch;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ConcurrentSkipListMap;
 
 import static io.github.iommufd4j.bindings.uapi.Uapi.*;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -23,7 +23,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 public final class Ioas extends Handle {
     private final int id;
     /** Mapped segments by IOVA: keeps them reachable while mapped (see class comment). */
-    private final ConcurrentSkipListMap<Long, MemorySegment> mapped = new ConcurrentSkipListMap<>(Long::compareUnsigned);
+    private final MappedSegments mapped = new MappedSegments();
 
     Ioas(Iommufd iommufd, int id) {
         super(iommufd);
@@ -86,8 +86,9 @@ public final class Ioas extends Handle {
             if (rc < 0) {
                 throw Iommufd.failure(Command.IOAS_UNMAP, "ioas=" + id + ", iova=" + hex(iova) + ", length=" + hex(length), rc);
             }
-            forgetUnmapped(iova, length);
-            return iommu_ioas_unmap.length(s);
+            long removed = iommu_ioas_unmap.length(s);
+            forgetUnmapped(iova, length, removed);
+            return removed;
         } finally {
             exit();
         }
@@ -100,19 +101,19 @@ public final class Ioas extends Handle {
 
     /**
      * Drops our references to the mappings a successful unmap removed: the kernel removes only
-     * whole areas, all those inside the range. (A failed unmap may also have removed some areas
-     * before refusing; their segments stay referenced until close, which is safe.)
+     * whole areas, all those inside the range. The common case, one mapping unmapped by its own
+     * IOVA and size, is a single lookup. (A failed unmap may also have removed some areas before
+     * refusing; their segments stay referenced until close, which is safe.)
      */
-    private void forgetUnmapped(long iova, long length) {
-        long last = length == -1L ? -1L : iova + length - 1; // unmap-all passes U64_MAX
-        var it = mapped.subMap(iova, true, last, true).entrySet().iterator();
-        while (it.hasNext()) {
-            var e = it.next();
-            if (Long.compareUnsigned(e.getKey() + e.getValue().byteSize() - 1, last) <= 0) {
-                it.remove();
-                iommufd.raw().unregisterMemory(e.getValue());
-            }
+    private void forgetUnmapped(long iova, long length, long removed) {
+        MemorySegment exact = mapped.get(iova);
+        if (exact != null && exact.byteSize() == removed) {
+            mapped.remove(iova);
+            iommufd.raw().unregisterMemory(exact);
+            return;
         }
+        long last = length == -1L ? -1L : iova + length - 1; // unmap-all passes U64_MAX
+        mapped.removeWithin(iova, last, iommufd.raw()::unregisterMemory);
     }
 
     /** IOMMU_IOAS_COPY: maps what is mapped at {@code [srcIova, +length)} here into {@code dst}; returns the IOVA in dst. */
@@ -229,8 +230,7 @@ public final class Ioas extends Handle {
     @Override
     void release() throws IommufdException {
         iommufd.destroy(id);
-        for (MemorySegment m : mapped.values()) iommufd.raw().unregisterMemory(m);
-        mapped.clear();
+        mapped.removeWithin(0, -1L, iommufd.raw()::unregisterMemory);
     }
 
     @Override

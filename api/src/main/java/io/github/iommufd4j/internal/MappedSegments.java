@@ -1,0 +1,134 @@
+package io.github.iommufd4j.internal;
+
+import java.lang.foreign.MemorySegment;
+import java.util.function.Consumer;
+
+/**
+ * The segments an IOAS has mapped, by IOVA, so they stay reachable while mapped (an automatic
+ * arena must not free memory a device may still reach). An open-addressing hash table with
+ * linear probing: put and remove allocate nothing (the arrays grow by doubling), which keeps
+ * map/unmap allocation-free in steady state. Thread-safe (one lock; the kernel call is not
+ * made under it).
+ */
+public final class MappedSegments {
+    private static final long EMPTY = Long.MIN_VALUE + 0x5a5a; // marks a free slot
+    /** The entry whose IOVA happens to equal EMPTY lives outside the table. */
+    private MemorySegment atEmptyKey;
+    private long[] keys;
+    private MemorySegment[] values;
+    private int size;
+
+    public MappedSegments() {
+        keys = new long[64];
+        values = new MemorySegment[64];
+        java.util.Arrays.fill(keys, EMPTY);
+    }
+
+    private static int hash(long k, int mask) {
+        long h = k * 0x9E3779B97F4A7C15L;
+        return (int) (h ^ (h >>> 32)) & mask;
+    }
+
+    public synchronized void put(long iova, MemorySegment segment) {
+        if (iova == EMPTY) {
+            atEmptyKey = segment;
+            return;
+        }
+        if ((size + 1) * 4 > keys.length * 3) grow();
+        int mask = keys.length - 1;
+        for (int i = hash(iova, mask); ; i = (i + 1) & mask) {
+            if (keys[i] == EMPTY) {
+                keys[i] = iova;
+                values[i] = segment;
+                size++;
+                return;
+            }
+            if (keys[i] == iova) {
+                values[i] = segment;
+                return;
+            }
+        }
+    }
+
+    /** The segment mapped at exactly {@code iova}, or null. */
+    public synchronized MemorySegment get(long iova) {
+        if (iova == EMPTY) return atEmptyKey;
+        int mask = keys.length - 1;
+        for (int i = hash(iova, mask); keys[i] != EMPTY; i = (i + 1) & mask) {
+            if (keys[i] == iova) return values[i];
+        }
+        return null;
+    }
+
+    /** Removes the entry at exactly {@code iova}; returns its segment or null. */
+    public synchronized MemorySegment remove(long iova) {
+        if (iova == EMPTY) {
+            MemorySegment v = atEmptyKey;
+            atEmptyKey = null;
+            return v;
+        }
+        int mask = keys.length - 1;
+        for (int i = hash(iova, mask); keys[i] != EMPTY; i = (i + 1) & mask) {
+            if (keys[i] == iova) {
+                MemorySegment v = values[i];
+                deleteAt(i);
+                return v;
+            }
+        }
+        return null;
+    }
+
+    /** Removes every mapping lying wholly inside {@code [first, last]} (unsigned), passing each to {@code removed}. */
+    public synchronized void removeWithin(long first, long last, Consumer<MemorySegment> removed) {
+        if (atEmptyKey != null && Long.compareUnsigned(EMPTY, first) >= 0
+                && Long.compareUnsigned(EMPTY + atEmptyKey.byteSize() - 1, last) <= 0) {
+            removed.accept(remove(EMPTY));
+        }
+        for (int i = 0; i < keys.length; ) {
+            long k = keys[i];
+            if (k != EMPTY && Long.compareUnsigned(k, first) >= 0
+                    && Long.compareUnsigned(k + values[i].byteSize() - 1, last) <= 0) {
+                MemorySegment v = values[i];
+                deleteAt(i); // shifts a later entry into slot i: look at i again
+                removed.accept(v);
+            } else {
+                i++;
+            }
+        }
+    }
+
+    public synchronized int size() {
+        return size + (atEmptyKey != null ? 1 : 0);
+    }
+
+    /** Backward-shift deletion keeps probe chains intact without tombstones. */
+    private void deleteAt(int i) {
+        int mask = keys.length - 1;
+        int hole = i;
+        for (int j = (i + 1) & mask; keys[j] != EMPTY; j = (j + 1) & mask) {
+            int home = hash(keys[j], mask);
+            // Move j into the hole if its home is not in (hole, j] cyclically.
+            boolean between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+            if (!between) {
+                keys[hole] = keys[j];
+                values[hole] = values[j];
+                hole = j;
+            }
+        }
+        keys[hole] = EMPTY;
+        values[hole] = null;
+        size--;
+    }
+
+    private void grow() {
+        long[] oldKeys = keys;
+        MemorySegment[] oldValues = values;
+        keys = new long[oldKeys.length * 2];
+        values = new MemorySegment[oldKeys.length * 2];
+        java.util.Arrays.fill(keys, EMPTY);
+        size = 0;
+        for (int i = 0; i < oldKeys.length; i++) {
+            if (oldKeys[i] != EMPTY) put(oldKeys[i], oldValues[i]);
+        }
+    }
+}

@@ -1,0 +1,58 @@
+package io.github.iommufd4j.internal;
+
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.IntRange;
+import net.jqwik.api.constraints.Size;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeMap;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** MappedSegments behaves like a sorted map under random puts, removes and range removals. */
+class MappedSegmentsTest {
+
+    @Property(tries = 200)
+    void matchesAReferenceMap(@ForAll @Size(max = 300) List<@IntRange(min = 0, max = 400) Integer> ops) {
+        MappedSegments table = new MappedSegments();
+        TreeMap<Long, MemorySegment> model = new TreeMap<>(Long::compareUnsigned);
+        int step = 0;
+        for (int op : ops) {
+            long iova = (op % 97) * 0x1000L;
+            MemorySegment seg = MemorySegment.ofAddress(0x10000L * op).reinterpret(0x1000);
+            switch (step++ % 4) {
+                case 0, 1 -> {
+                    table.put(iova, seg);
+                    model.put(iova, seg);
+                }
+                case 2 -> assertEquals(model.remove(iova), table.remove(iova));
+                default -> {
+                    long first = iova, last = iova + (op % 7) * 0x1000L + 0xfff;
+                    List<MemorySegment> removed = new ArrayList<>();
+                    table.removeWithin(first, last, removed::add);
+                    var expected = new ArrayList<>(model.subMap(first, true, last, true).values());
+                    model.subMap(first, true, last, true).clear();
+                    assertEquals(expected.size(), removed.size());
+                }
+            }
+            assertEquals(model.size(), table.size());
+        }
+        for (var e : model.entrySet()) assertEquals(e.getValue(), table.get(e.getKey()));
+    }
+
+    @Test
+    void anIovaEqualToTheFreeSlotMarkerWorks() {
+        MappedSegments table = new MappedSegments();
+        long odd = Long.MIN_VALUE + 0x5a5a;
+        MemorySegment seg = MemorySegment.ofAddress(0x1000).reinterpret(16);
+        table.put(odd, seg);
+        assertEquals(seg, table.get(odd));
+        assertEquals(1, table.size());
+        assertEquals(seg, table.remove(odd));
+        assertEquals(0, table.size());
+    }
+}
