@@ -46,9 +46,12 @@ class FaultPumpContractTest extends ContractTestBase {
     /** Each fault's (device, group) seen by the handler, once. */
     static final class Seen {
         final BitSet[] groups = {new BitSet(), new BitSet(), new BitSet()};
-        int duplicates, total;
+        int duplicates, total, wrongPasid;
 
-        synchronized void add(int queue, int grpid) {
+        synchronized void add(int queue, int grpid, int pasid, boolean pasidValid) {
+            // Fault n is triggered with pasid n % 4 (0: no PASID) and grpid n / 3 on device n % 3.
+            int expected = (grpid * 3 + queue) % 4;
+            if (pasid != expected || pasidValid != (expected != 0)) wrongPasid++;
             if (groups[queue].get(grpid)) duplicates++;
             groups[queue].set(grpid);
             total++;
@@ -56,15 +59,17 @@ class FaultPumpContractTest extends ContractTestBase {
     }
 
     @Test
-    void everyFaultOfSeveralQueuesIsHandledOnceAndAnswered() throws Exception {
+    void everyFaultOfSeveralQueuesAndPasidsIsHandledOnceAndAnswered() throws Exception {
         Seen seen = new Seen();
         FaultHandler handler = (q, f, first, count, ticket) -> {
-            for (int i = first; i < first + count; i++) seen.add(queues.indexOf(q), f.groupId(i));
+            for (int i = first; i < first + count; i++) {
+                seen.add(queues.indexOf(q), f.groupId(i), f.pasidValid(i) ? f.pasid(i) : 0, f.pasidValid(i));
+            }
             return PageResponses.SUCCESS;
         };
         try (FaultPump pump = FaultPump.start(queues, handler, 32, 256)) {
             for (int n = 0; n < FAULTS; n++) {
-                devices.get(n % 3).triggerPageFault(0, n / 3, PageFaults.PERM_READ, 0x1000L * n);
+                devices.get(n % 3).triggerPageFault(n % 4, n / 3, PageFaults.PERM_READ, 0x1000L * n);
             }
             awaitCount(pump, FAULTS);
             assertEquals(0, pump.handlerErrors());
@@ -72,6 +77,7 @@ class FaultPumpContractTest extends ContractTestBase {
         }
         assertEquals(FAULTS, seen.total);
         assertEquals(0, seen.duplicates);
+        assertEquals(0, seen.wrongPasid);
         for (int q = 0; q < 3; q++) assertEquals((FAULTS - q + 2) / 3, seen.groups[q].cardinality());
         // Everything was answered: nothing left to read, and each queue accepts no stale cookie.
         for (FaultQueue q : queues) assertEquals(0, q.read(new PageFaults(4)));
