@@ -74,6 +74,22 @@ public final class MockDriver {
         return d;
     }
 
+    /**
+     * A mock device whose I/O page faults go to {@code faults}: added on {@code ioas}, then moved
+     * to a nested, IOPF-capable page table (selftest data) over a NEST_PARENT one on the IOAS.
+     * The setup the kernel selftest uses for the fault object; works on 6.12 and 7.x.
+     */
+    public MockDevice addFaultingDevice(Ioas ioas, FaultQueue faults) throws IommufdException {
+        MockDevice dev = addDevice(ioas);
+        HwPagetable parent = iommufd.allocHwpt(dev.deviceId(), ioas, HwptFlag.NEST_PARENT);
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            HwPagetable iopf = iommufd.allocNestedHwpt(dev.deviceId(), parent, HWPT_DATA_SELFTEST, selftestData(arena, 0), faults);
+            dev.replace(iopf.id());
+            iopf.addDependent(dev);
+        }
+        return dev;
+    }
+
     /** ADD_RESERVED: reserves {@code [start, start+length)} in the IOAS (never allocated, never mapped). */
     public void addReserved(Ioas ioas, long start, long length) throws IommufdException {
         MemorySegment s = cmd(IOMMU_TEST_OP_ADD_RESERVED(), ioas.id());

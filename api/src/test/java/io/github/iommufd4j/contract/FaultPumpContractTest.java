@@ -32,13 +32,8 @@ class FaultPumpContractTest extends ContractTestBase {
         requireMock();
         Ioas ioas = fd.allocIoas();
         for (int i = 0; i < 3; i++) {
-            MockDevice dev = mock.addDevice(ioas);
             FaultQueue q = fd.allocFaultQueue();
-            HwPagetable parent = fd.allocHwpt(dev.deviceId(), ioas, HwptFlag.NEST_PARENT);
-            HwPagetable iopf = fd.allocNestedHwpt(dev.deviceId(), parent, MockDriver.HWPT_DATA_SELFTEST,
-                    MockDriver.selftestData(arena, 0), q);
-            dev.replace(iopf.id());
-            devices.add(dev);
+            devices.add(mock.addFaultingDevice(ioas, q));
             queues.add(q);
         }
     }

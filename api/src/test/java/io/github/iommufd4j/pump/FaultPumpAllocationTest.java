@@ -36,11 +36,8 @@ class FaultPumpAllocationTest {
         try (Iommufd fd = Iommufd.open(); Arena arena = Arena.ofShared()) {
             assumeTrue(fd.mock().isPresent(), "no mock driver");
             Ioas ioas = fd.allocIoas();
-            MockDevice dev = fd.mock().addDevice(ioas);
             FaultQueue q = fd.allocFaultQueue();
-            HwPagetable parent = fd.allocHwpt(dev.deviceId(), ioas, HwptFlag.NEST_PARENT);
-            dev.replace(fd.allocNestedHwpt(dev.deviceId(), parent, MockDriver.HWPT_DATA_SELFTEST,
-                    MockDriver.selftestData(arena, 0), q).id());
+            MockDevice dev = fd.mock().addFaultingDevice(ioas, q);
             FaultHandler handler = (queue, f, first, count, ticket) -> PageResponses.SUCCESS;
             try (FaultPump pump = FaultPump.start(java.util.List.of(q), handler, 64, 64)) {
                 Thread pumpThread = Thread.getAllStackTraces().keySet().stream()

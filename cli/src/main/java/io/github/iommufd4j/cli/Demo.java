@@ -74,12 +74,8 @@ public final class Demo {
             MockDevice[] devs = new MockDevice[devices];
             FaultQueue[] queues = new FaultQueue[devices];
             for (int i = 0; i < devices; i++) {
-                devs[i] = fd.mock().addDevice(ioas);
                 queues[i] = fd.allocFaultQueue();
-                HwPagetable parent = fd.allocHwpt(devs[i].deviceId(), ioas, HwptFlag.NEST_PARENT);
-                HwPagetable iopf = fd.allocNestedHwpt(devs[i].deviceId(), parent, MockDriver.HWPT_DATA_SELFTEST,
-                        MockDriver.selftestData(arena, 0), queues[i]);
-                devs[i].replace(iopf.id());
+                devs[i] = fd.mock().addFaultingDevice(ioas, queues[i]);
             }
             MemorySegment buffer = arena.allocate(1 << 20, 1 << 21);
             long iova = ioas.map(buffer, Access.READ_WRITE);

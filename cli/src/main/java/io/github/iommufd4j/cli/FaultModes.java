@@ -31,11 +31,8 @@ public final class FaultModes {
     public static void run(Iommufd fd, int bursts, int burst, PrintStream out) throws Exception {
         try (Arena arena = Arena.ofShared()) {
             Ioas ioas = fd.allocIoas();
-            MockDevice dev = fd.mock().addDevice(ioas);
             FaultQueue q = fd.allocFaultQueue();
-            HwPagetable parent = fd.allocHwpt(dev.deviceId(), ioas, HwptFlag.NEST_PARENT);
-            dev.replace(fd.allocNestedHwpt(dev.deviceId(), parent, MockDriver.HWPT_DATA_SELFTEST,
-                    MockDriver.selftestData(arena, 0), q).id());
+            MockDevice dev = fd.mock().addFaultingDevice(ioas, q);
             FaultHandler ok = (queue, f, first, count, ticket) -> PageResponses.SUCCESS;
             for (int round = 0; round < 2; round++) { // the first round warms up the JIT
                 double blocking = 0, pump = 0, ringRead = 0;

@@ -2,9 +2,8 @@ package io.github.iommufd4j.cli;
 
 import org.junit.jupiter.api.Test;
 
-import javax.tools.JavaCompiler;
-import javax.tools.ToolProvider;
 import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
 import java.net.URL;
 import java.net.URLClassLoader;
 import java.nio.file.Files;
@@ -37,9 +36,10 @@ class ReadmeExampleTest {
                 }
                 """.formatted(example));
         String path = System.getProperty("jdk.module.path", "") + java.io.File.pathSeparator + System.getProperty("java.class.path", "");
-        JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
+        var javac = java.util.spi.ToolProvider.findFirst("javac").orElseThrow();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int rc = javac.run(null, null, err, "-cp", path, "-d", dir.toString(), src.toString());
+        PrintStream errStream = new PrintStream(err, true);
+        int rc = javac.run(errStream, errStream, "-cp", path, "-d", dir.toString(), src.toString());
         assertEquals(0, rc, () -> "the README example does not compile:\n" + err);
         try (URLClassLoader loader = new URLClassLoader(new URL[] {dir.toUri().toURL()}, getClass().getClassLoader())) {
             loader.loadClass("ReadmeExample").getMethod("main", String[].class).invoke(null, (Object) new String[0]);
