@@ -7,15 +7,17 @@ import java.lang.foreign.MemorySegment;
  * command's full size) and the caller's struct, for {@code iommufd_ucmd_respond}.
  */
 final class Call {
-    final MemorySegment k;
-    private final MemorySegment user;
+    MemorySegment k;
+    private MemorySegment user;
     /** The caller's {@code size} field. */
-    private final long size;
+    private long size;
 
-    Call(MemorySegment k, MemorySegment user, long size) {
+    /** Reused for every ioctl (they run one at a time, under the lock): no allocation per call. */
+    Call set(MemorySegment k, MemorySegment user, long size) {
         this.k = k;
         this.user = user;
         this.size = size;
+        return this;
     }
 
     /** {@code iommufd_ucmd_respond}: copies {@code min(size, sizeof)} bytes back; 0 or -EFAULT. */

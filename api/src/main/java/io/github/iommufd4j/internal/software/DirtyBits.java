@@ -20,12 +20,6 @@ final class DirtyBits {
         b[(int) (g >>> 6) & 63] |= 1L << g;
     }
 
-    boolean get(long iova) {
-        long[] b = blocks.get(iova >>> BLOCK_SHIFT);
-        long g = iova >>> SHIFT;
-        return b != null && (b[(int) (g >>> 6) & 63] & (1L << g)) != 0;
-    }
-
     /** Calls {@code action} with the IOVA of each dirty granule starting in {@code [start, last]}, ascending; clears them if asked. */
     void forEach(long start, long last, boolean clear, LongConsumer action) {
         long first = start >>> SHIFT, end = last >>> SHIFT;

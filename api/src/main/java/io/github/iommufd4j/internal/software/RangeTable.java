@@ -33,9 +33,16 @@ final class RangeTable {
 
     private final boolean refs;
     private Chunk[] chunks;
+    /** {@code firsts[c] == chunks[c].start[0]}: the chunk search stays in one array. */
+    private long[] firsts;
     /** Chunks in use; all are non-empty except a lone chunk of an empty table. */
     private int nChunks;
     private int size;
+    /**
+     * The chunk of the last search: lookups near the previous one skip the chunk search. Readers
+     * racing with the lock holder may write it too; it is checked before every use.
+     */
+    private int hint;
 
     RangeTable(boolean refs) {
         this.refs = refs;
@@ -44,6 +51,7 @@ final class RangeTable {
 
     void clear() {
         chunks = new Chunk[] {new Chunk(refs)};
+        firsts = new long[1];
         nChunks = 1;
         size = 0;
     }
@@ -102,10 +110,11 @@ final class RangeTable {
 
     /** The last chunk whose first start is {@code <= key}, or 0. */
     private int chunkIndex(long key) {
+        long[] f = firsts;
         int lo = 1, hi = nChunks - 1, r = 0;
         while (lo <= hi) {
             int mid = (lo + hi) >>> 1;
-            if (le(chunks[mid].start[0], key)) {
+            if (le(f[mid], key)) {
                 r = mid;
                 lo = mid + 1;
             } else {
@@ -118,7 +127,11 @@ final class RangeTable {
     /** The last row with {@code start <= key}, or -1. */
     long floor(long key) {
         if (size == 0) return -1;
-        int c = chunkIndex(key);
+        int c = hint;
+        if (c >= nChunks || (c > 0 && lt(key, firsts[c])) || (c + 1 < nChunks && le(firsts[c + 1], key))) {
+            c = chunkIndex(key);
+            hint = c;
+        }
         Chunk ch = chunks[c];
         int lo = 0, hi = ch.n - 1, r = -1;
         while (lo <= hi) {
@@ -168,6 +181,7 @@ final class RangeTable {
                 move(ch, half, right, 0, B - half);
                 right.n = B - half;
                 ch.n = half;
+                firsts[c + 1] = right.start[0];
                 if (refs) java.util.Arrays.fill(ch.ref, half, B, null);
                 if (i > half) {
                     ch = right;
@@ -184,6 +198,12 @@ final class RangeTable {
         if (refs) ch.ref[i] = ref;
         ch.n++;
         size++;
+        if (i == 0) firsts[indexOf(ch, c)] = start;
+    }
+
+    /** The index of chunk {@code ch}, which is {@code c} or {@code c + 1} after a split. */
+    private int indexOf(Chunk ch, int c) {
+        return chunks[c] == ch ? c : c + 1;
     }
 
     void remove(long p) {
@@ -193,6 +213,7 @@ final class RangeTable {
         ch.n--;
         if (refs) ch.ref[ch.n] = null;
         size--;
+        if (i == 0 && ch.n > 0) firsts[c] = ch.start[0];
         if (ch.n == 0) {
             if (nChunks > 1) removeChunk(c);
         } else if (ch.n < B / 4) {
@@ -213,8 +234,12 @@ final class RangeTable {
     }
 
     private Chunk addChunkAfter(int c) {
-        if (nChunks == chunks.length) chunks = java.util.Arrays.copyOf(chunks, nChunks * 2);
+        if (nChunks == chunks.length) {
+            chunks = java.util.Arrays.copyOf(chunks, nChunks * 2);
+            firsts = java.util.Arrays.copyOf(firsts, nChunks * 2);
+        }
         System.arraycopy(chunks, c + 1, chunks, c + 2, nChunks - c - 1);
+        System.arraycopy(firsts, c + 1, firsts, c + 2, nChunks - c - 1);
         Chunk ch = new Chunk(refs);
         chunks[c + 1] = ch;
         nChunks++;
@@ -223,6 +248,7 @@ final class RangeTable {
 
     private void removeChunk(int c) {
         System.arraycopy(chunks, c + 1, chunks, c, nChunks - c - 1);
+        System.arraycopy(firsts, c + 1, firsts, c, nChunks - c - 1);
         chunks[--nChunks] = null;
     }
 

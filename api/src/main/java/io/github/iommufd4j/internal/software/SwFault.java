@@ -7,12 +7,9 @@ import io.github.iommufd4j.bindings.uapi.iommu_hwpt_pgfault;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.BitSet;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.function.Predicate;
 
 /**
@@ -71,20 +68,21 @@ final class SwFault extends SwObject {
     final int backendFd;
     boolean userFdOpen = true;
     /** Groups written into the socket and not yet read, oldest first. */
-    private final ArrayDeque<Group> inSocket = new ArrayDeque<>();
+    private final GroupQueue inSocket = new GroupQueue();
     /** Bytes of {@link #inSocket} groups in the socket. */
     private long sentBytes;
     /** Reported groups waiting for room in the socket, oldest first. */
-    private final ArrayDeque<Group> unsent = new ArrayDeque<>();
+    private final GroupQueue unsent = new GroupQueue();
     /** The end of a group the socket took only partly. */
     private byte[] tail;
-    private final Map<Integer, Group> outstanding = new HashMap<>();
+    /** Unanswered groups by cookie (cookies are the lowest free, so the array stays dense). */
+    private Group[] outstanding = new Group[64];
     private final BitSet cookies = new BitSet();
     private final Arena arena = Arena.ofShared();
     private final MemorySegment io = arena.allocate(IO_SIZE, 8);
     private final MemorySegment word = arena.allocate(8, 8);
-    /** Bytes of a response record written raw in pieces. */
-    private final byte[] partial = new byte[RESPONSE];
+    /** A response record written raw, possibly in pieces. */
+    private final MemorySegment partial = arena.allocate(RESPONSE, 8);
     private int partialLength;
 
     SwFault(int id, int userFd, int backendFd) {
@@ -104,24 +102,26 @@ final class SwFault extends SwObject {
         sync();
         g.cookie = cookies.nextClearBit(1);
         cookies.set(g.cookie);
-        outstanding.put(g.cookie, g);
+        if (g.cookie >= outstanding.length) outstanding = java.util.Arrays.copyOf(outstanding, outstanding.length * 2);
+        outstanding[g.cookie] = g;
         unsent.add(g);
         flush();
     }
 
     /** Takes in raw responses, learns which records were read, and writes waiting groups. */
     void sync() {
-        drainResponses();
-        if (!userFdOpen) return;
-        int rc = Libc.ioctl(userFd, FIONREAD, word);
-        long unread = rc < 0 ? sentBytes : word.get(ValueLayout.JAVA_INT, 0);
-        long consumed = sentBytes - unread;
-        while (!inSocket.isEmpty() && inSocket.peek().bytes() <= consumed) {
-            Group g = inSocket.poll();
-            consumed -= g.bytes();
-            sentBytes -= g.bytes();
-            g.delivered = true;
+        if (userFdOpen) { // what was read first: a response can only answer a group already read
+            int rc = Libc.ioctl(userFd, FIONREAD, word);
+            long unread = rc < 0 ? sentBytes : word.get(ValueLayout.JAVA_INT, 0);
+            long consumed = sentBytes - unread;
+            while (!inSocket.isEmpty() && inSocket.peek().bytes() <= consumed) {
+                Group g = inSocket.poll();
+                consumed -= g.bytes();
+                sentBytes -= g.bytes();
+                g.delivered = true;
+            }
         }
+        drainResponses();
         flush();
     }
 
@@ -130,12 +130,11 @@ final class SwFault extends SwObject {
             long n = Libc.read(backendFd, io, IO_SIZE);
             if (n <= 0) return;
             for (long off = 0; off < n; off++) {
-                partial[partialLength++] = io.get(ValueLayout.JAVA_BYTE, off);
+                partial.set(ValueLayout.JAVA_BYTE, partialLength++, io.get(ValueLayout.JAVA_BYTE, off));
                 if (partialLength < RESPONSE) continue;
                 partialLength = 0;
-                MemorySegment r = MemorySegment.ofArray(partial);
                 // A bad raw response has nobody to return EINVAL to: it is dropped.
-                respond(r.get(ValueLayout.JAVA_INT_UNALIGNED, 0), r.get(ValueLayout.JAVA_INT_UNALIGNED, 4));
+                respond(partial.get(ValueLayout.JAVA_INT, 0), partial.get(ValueLayout.JAVA_INT, 4));
             }
         }
     }
@@ -205,9 +204,8 @@ final class SwFault extends SwObject {
         if (inSocket.isEmpty()) return 0;
         if (count == 0) return -Err.EINVAL;
         long total = 0;
-        for (Group g : inSocket) {
-            if (total + g.bytes() > count) break;
-            total += g.bytes();
+        for (int i = 0; i < inSocket.size() && total + inSocket.get(i).bytes() <= count; i++) {
+            total += inSocket.get(i).bytes();
         }
         if (total == 0) return -Err.EINVAL;
         if (total > buf.byteSize()) return -Err.EFAULT;
@@ -249,14 +247,14 @@ final class SwFault extends SwObject {
     /** Answers the read group with this cookie: 0, or EINVAL for a bad code or cookie. */
     private int respond(int cookie, int code) {
         if (code != SUCCESS && code != INVALID) return Err.EINVAL;
-        Group g = outstanding.get(cookie);
+        Group g = cookie > 0 && cookie < outstanding.length ? outstanding[cookie] : null;
         if (g == null || !g.delivered) return Err.EINVAL;
         complete(g, code);
         return 0;
     }
 
     private void complete(Group g, int code) {
-        outstanding.remove(g.cookie);
+        outstanding[g.cookie] = null;
         cookies.clear(g.cookie);
         g.code = code;
         if (g.waker >= 0) {
@@ -271,8 +269,8 @@ final class SwFault extends SwObject {
      */
     void answerInvalid(Predicate<Group> which) {
         sync();
-        List<Group> pending = new ArrayList<>(inSocket);
-        pending.addAll(unsent);
+        List<Group> pending = inSocket.toList();
+        pending.addAll(unsent.toList());
         if (pending.stream().anyMatch(which) && userFdOpen) {
             while (Libc.read(userFd, io, IO_SIZE) > 0) {
                 // empty the socket; the groups kept are written again below
@@ -283,7 +281,7 @@ final class SwFault extends SwObject {
             tail = null;
             for (Group g : pending) if (!which.test(g)) unsent.add(g);
         }
-        for (Group g : new ArrayList<>(outstanding.values())) {
+        for (Group g : unanswered()) {
             if (which.test(g)) {
                 inSocket.remove(g);
                 unsent.remove(g);
@@ -291,6 +289,12 @@ final class SwFault extends SwObject {
             }
         }
         flush();
+    }
+
+    private List<Group> unanswered() {
+        List<Group> out = new ArrayList<>();
+        for (Group g : outstanding) if (g != null) out.add(g);
+        return out;
     }
 
     /** The user closed the fd: nothing more can be read; groups stay until answered (§5.5). */
@@ -302,12 +306,70 @@ final class SwFault extends SwObject {
 
     /** Destruction (DESTROY, or the iommufd closed): every remaining group is answered INVALID. */
     void destroy() {
-        for (Group g : new ArrayList<>(outstanding.values())) complete(g, INVALID);
+        for (Group g : unanswered()) complete(g, INVALID);
         inSocket.clear();
         unsent.clear();
         closeUserFd();
         Libc.close(backendFd);
         arena.close();
+    }
+
+    /** A FIFO of groups with indexed access, allocation-free once grown. */
+    private static final class GroupQueue {
+        private Group[] items = new Group[16];
+        private int head, size;
+
+        int size() {
+            return size;
+        }
+
+        boolean isEmpty() {
+            return size == 0;
+        }
+
+        Group get(int i) {
+            return items[(head + i) & (items.length - 1)];
+        }
+
+        Group peek() {
+            return size == 0 ? null : items[head];
+        }
+
+        void add(Group g) {
+            if (size == items.length) {
+                Group[] bigger = new Group[items.length * 2];
+                for (int i = 0; i < size; i++) bigger[i] = get(i);
+                items = bigger;
+                head = 0;
+            }
+            items[(head + size++) & (items.length - 1)] = g;
+        }
+
+        Group poll() {
+            Group g = items[head];
+            items[head] = null;
+            head = (head + 1) & (items.length - 1);
+            size--;
+            return g;
+        }
+
+        List<Group> toList() {
+            List<Group> out = new ArrayList<>(size);
+            for (int i = 0; i < size; i++) out.add(get(i));
+            return out;
+        }
+
+        void remove(Group g) {
+            List<Group> rest = toList();
+            if (!rest.remove(g)) return;
+            clear();
+            rest.forEach(this::add);
+        }
+
+        void clear() {
+            java.util.Arrays.fill(items, null);
+            head = size = 0;
+        }
     }
 
     /** Whether the DMA waiting on {@code g} can stop waiting. */

@@ -34,6 +34,8 @@ final class SwIoas extends SwObject {
     private final List<Reserved> reserved = new ArrayList<>();
     /** ALLOW_IOVAS ranges, {start, last} pairs sorted by start. */
     private long[][] allowed = new long[0][];
+    /** The spans automatic allocation searches (§3.2 step 6), recomputed when {@link #allowed} changes. */
+    private long[][] spans = {{PAGE_SIZE, MAX - PAGE_SIZE}};
     /** The HWPT_PAGING objects on this IOAS, in creation order (the kernel's hwpt_list). */
     final List<SwHwpt> domains = new ArrayList<>();
     final List<SwAccess> accesses = new ArrayList<>();
@@ -91,15 +93,19 @@ final class SwIoas extends SwObject {
         Fail.when(length == 0 || (length & (alignment - 1)) != 0, Err.EINVAL);
         if (fixed) checkIova(iova, length);
         else iova = allocIova(pieces.get(0).va(), length);
-        for (Piece piece : pieces) {
+        for (int i = 0; i < pieces.size(); i++) {
+            Piece piece = pieces.get(i);
             Fail.when((prot & WRITE) != 0 && !piece.writable(), Err.EPERM);
             Fail.when(((piece.va() % PAGE_SIZE) & (alignment - 1)) != 0, Err.EINVAL);
         }
         if (!domains.isEmpty()) { // the pages are pinned now (row 10)
-            for (Piece piece : pieces) Fail.when(!memory.reachable(piece.va(), piece.length()), Err.EFAULT);
+            for (int i = 0; i < pieces.size(); i++) {
+                Fail.when(!memory.reachable(pieces.get(i).va(), pieces.get(i).length()), Err.EFAULT);
+            }
         }
         long at = iova;
-        for (Piece piece : pieces) {
+        for (int i = 0; i < pieces.size(); i++) {
+            Piece piece = pieces.get(i);
             int flags = prot | (piece.writable() ? PAGES_WRITABLE : 0);
             areas.insert(at, at + piece.length() - 1, piece.va(), flags, piece.pages(), null);
             carve(at, at + piece.length() - 1);
@@ -113,7 +119,7 @@ final class SwIoas extends SwObject {
         Fail.when((iova & (alignment - 1)) != 0, Err.EINVAL);
         Fail.when(U64.addOverflows(iova, length - 1), Err.EOVERFLOW);
         long last = iova + length - 1;
-        for (Reserved r : reserved) Fail.when(intersects(r.start, r.last, iova, last), Err.EINVAL);
+        Fail.when(reservedIntersects(iova, last), Err.EINVAL);
         Fail.when(areas.firstIntersecting(iova, last) >= 0, Err.EEXIST);
     }
 
@@ -125,7 +131,6 @@ final class SwIoas extends SwObject {
         if (addr != 0) align = U64.min(align, Long.lowestOneBit(addr));
         if (!lt(align, U64.HPAGE_SIZE)) align = U64.HPAGE_SIZE;
         Fail.when(lt(align, alignment), Err.EINVAL);
-        long[][] spans = allowed.length == 0 ? new long[][] {{PAGE_SIZE, MAX - PAGE_SIZE}} : allowedSpans();
         for (long[] span : spans) {
             long spanStart = alignedStart(span[0], span[1], length, align, pageOffset);
             if (spanStart == -1) continue;
@@ -177,10 +182,10 @@ final class SwIoas extends SwObject {
             long first = areas.start(p), areaLast = areas.last(p);
             Fail.when(lt(first, start) || lt(last, areaLast), Err.ENOENT);
             // Accesses pinning the area are told first; the mock unpins (§3.3, §6.2).
-            for (SwAccess a : accesses) a.unmapNotify(first, areaLast);
-            areas.remove(areas.find(first));
+            for (int i = 0; i < accesses.size(); i++) accesses.get(i).unmapNotify(first, areaLast);
+            areas.remove(p);
             release(first, areaLast);
-            for (SwHwpt d : domains) d.clearDirty(first, areaLast);
+            for (int i = 0; i < domains.size(); i++) domains.get(i).clearDirty(first, areaLast);
             removed += areaLast - first + 1;
         }
         Fail.when(removed == 0, Err.ENOENT);
@@ -221,6 +226,7 @@ final class SwIoas extends SwObject {
             for (Reserved r : reserved) Fail.when(intersects(r.start, r.last, a[0], a[1]), Err.EADDRINUSE);
         }
         allowed = ranges;
+        spans = ranges.length == 0 ? new long[][] {{PAGE_SIZE, MAX - PAGE_SIZE}} : allowedSpans();
     }
 
     /** The IOVA ranges IOVA_RANGES reports: the holes of the reserved ranges alone (§3.5). */
@@ -254,6 +260,10 @@ final class SwIoas extends SwObject {
 
     /** {@code [start, last]} is no longer used by what covered it: the parts no reserved range covers become holes. */
     private void release(long start, long last) {
+        if (!reservedIntersects(start, last)) {
+            addHole(start, last);
+            return;
+        }
         List<Reserved> cover = new ArrayList<>();
         for (Reserved r : reserved) if (intersects(r.start, r.last, start, last)) cover.add(r);
         cover.sort((a, b) -> Long.compareUnsigned(a.start, b.start));
@@ -264,6 +274,14 @@ final class SwIoas extends SwObject {
             if (!lt(r.last, next)) next = r.last + 1;
         }
         addHole(next, last);
+    }
+
+    private boolean reservedIntersects(long start, long last) {
+        for (int i = 0; i < reserved.size(); i++) {
+            Reserved r = reserved.get(i);
+            if (intersects(r.start, r.last, start, last)) return true;
+        }
+        return false;
     }
 
     /** Adds a free range, merged with the holes touching it. */

@@ -3,9 +3,7 @@ package io.github.iommufd4j.internal.software;
 import io.github.iommufd4j.bindings.Libc;
 
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * The state of one software iommufd (what the kernel keeps per open {@code /dev/iommu}): the
@@ -17,10 +15,8 @@ final class SwIommufd {
     final SoftwareBackend.Kernel kernel;
     final ObjectTable objects = new ObjectTable();
     final UserMemory memory = new UserMemory();
-    /** Fault queues by the fd handed to the user. */
-    final Map<Integer, SwFault> faultFds = new HashMap<>();
-    /** Mock accesses by their fd. */
-    final Map<Integer, SwAccess> accessFds = new HashMap<>();
+    /** The fds handed out, by number: a {@link SwFault} (its user end) or a {@link SwAccess}. */
+    private Object[] fds = new Object[64];
     /** The VFIO compatibility IOAS (IOMMU_VFIO_IOAS SET), or null. */
     SwIoas compatIoas;
     /** IOMMU_OPTION RLIMIT_MODE: true for per-process (MM) accounting. */
@@ -29,6 +25,29 @@ final class SwIommufd {
 
     SwIommufd(SoftwareBackend.Kernel kernel) {
         this.kernel = kernel;
+    }
+
+    SwFault fault(int fd) {
+        return fd >= 0 && fd < fds.length && fds[fd] instanceof SwFault f ? f : null;
+    }
+
+    SwAccess access(int fd) {
+        return fd >= 0 && fd < fds.length && fds[fd] instanceof SwAccess a ? a : null;
+    }
+
+    void putFd(int fd, Object owner) {
+        if (fd >= fds.length) fds = java.util.Arrays.copyOf(fds, Math.max(fds.length * 2, fd + 1));
+        fds[fd] = owner;
+    }
+
+    void removeFd(int fd) {
+        fds[fd] = null;
+    }
+
+    List<SwAccess> accesses() {
+        List<SwAccess> out = new ArrayList<>();
+        for (Object o : fds) if (o instanceof SwAccess a) out.add(a);
+        return out;
     }
 
     boolean v73() {
@@ -231,7 +250,7 @@ final class SwIommufd {
 
     /** closeFd of an access fd: the access is detached and freed. */
     void destroyAccess(SwAccess a) {
-        accessFds.remove(a.fd);
+        removeFd(a.fd);
         if (a.ioas != null) {
             a.items.clear();
             a.ioas.removeAccess(a);
@@ -246,9 +265,8 @@ final class SwIommufd {
         for (SwObject o : objects.all()) {
             if (o instanceof SwFault f) f.destroy();
         }
-        for (SwAccess a : List.copyOf(accessFds.values())) Libc.close(a.fd);
-        accessFds.clear();
-        faultFds.clear();
+        for (SwAccess a : accesses()) Libc.close(a.fd);
+        fds = new Object[64];
         objects.clear();
         memory.clear();
         compatIoas = null;
