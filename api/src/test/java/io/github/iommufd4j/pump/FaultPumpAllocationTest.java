@@ -42,7 +42,7 @@ class FaultPumpAllocationTest {
             try (FaultPump pump = FaultPump.start(java.util.List.of(q), handler, 64, 64)) {
                 Thread pumpThread = Thread.getAllStackTraces().keySet().stream()
                         .filter(t -> t.getName().equals("iommufd4j-fault-pump")).findFirst().orElseThrow();
-                trigger(dev, pump, 20_000); // warm-up: JIT, lazily created buffers
+                trigger(dev, pump, 60_000); // warm-up: JIT, lazily created buffers
                 long before = (long) allocated.invoke(bean, pumpThread.threadId());
                 trigger(dev, pump, FAULTS);
                 long after = (long) allocated.invoke(bean, pumpThread.threadId());
