@@ -8,7 +8,7 @@ cd "$IOMMUFD4J_RESULTS"
 echo "guest-suite: classpath ${TEST_CLASSPATH:-unset}, select ${SELECT:-unset}"
 echo "guest-suite: kernel $(uname -r), profile ${IOMMUFD4J_PROFILE:-?}, uptime $(cut -d' ' -f1 /proc/uptime)s"
 # shellcheck disable=SC2086
-"$JAVA" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto -Djava.io.tmpdir=/tmp \
+"$JAVA" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto -Djava.io.tmpdir=${TMPDIR:-/run/tmp} \
   --enable-native-access=ALL-UNNAMED -Diommufd4j.backend=NATIVE ${JAVA_OPTS:-} \
   -jar "$CONSOLE_JAR" execute --disable-banner --details=summary --disable-ansi-colors \
   --class-path "$TEST_CLASSPATH" $SELECT --reports-dir "$IOMMUFD4J_RESULTS/junit"

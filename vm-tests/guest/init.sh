@@ -27,9 +27,11 @@ read -r up _ < /proc/uptime
 log "started at ${up}s after kernel start"
 mnt sysfs sysfs /sys
 mnt devtmpfs devtmpfs /dev
-mnt tmpfs tmpfs /tmp mode=1777
+# The host's /tmp and /var/tmp stay visible (read-only): a checkout or build may live there.
+# Scratch space is /run/tmp; every JVM is pointed at it.
 mnt tmpfs tmpfs /run mode=0755
-mnt tmpfs tmpfs /var/tmp mode=1777
+mkdir -p /run/tmp && chmod 1777 /run/tmp
+export TMPDIR=/run/tmp JAVA_TOOL_OPTIONS="-Djava.io.tmpdir=/run/tmp -XX:-UsePerfData"
 mkdir -p /dev/shm /dev/pts
 mnt tmpfs tmpfs /dev/shm mode=1777
 # Optional file systems, when the kernel has them.
@@ -81,7 +83,7 @@ rc=0
 if [ -z "$cmd" ]; then
   log "no iommufd4j.cmd= on the kernel command line"; rc=127
 else
-  export HOME=/tmp IOMMUFD4J_RESULTS=$results IOMMUFD4J_PROFILE=$profile
+  export HOME=/run/tmp IOMMUFD4J_RESULTS=$results IOMMUFD4J_PROFILE=$profile
   log "running $cmd"
   set +e
   run_cmd() (

@@ -11,9 +11,10 @@
 #            intel     intel-iommu (intremap, caching-mode) + edu device bound to vfio-pci
 #            intel-sm  the same in scalable mode
 #            virtio    virtio-iommu + edu bound to vfio-pci (iommufd.allow_unsafe_interrupts=1)
-# SCRIPT is seen in the guest at its host path (it must not be under /tmp, /run, /var/tmp
-# or /dev: the guest mounts fresh file systems there); it runs with IOMMUFD4J_RESULTS (the
-# results dir, also its cwd) and IOMMUFD4J_PROFILE set, HOME=/tmp, stdin /dev/null.
+# SCRIPT is seen in the guest at its host path (it must not be under /run or /dev: the guest
+# mounts fresh file systems there; /tmp is the host's, read-only); it runs with
+# IOMMUFD4J_RESULTS (the results dir, also its cwd), IOMMUFD4J_PROFILE, HOME=TMPDIR=/run/tmp,
+# JAVA_TOOL_OPTIONS pointing JVMs at /run/tmp, stdin /dev/null.
 # DIR receives console.log, qemu.log, cmd.log, exitcode, boot-uptime.
 # Exit code: the guest command's exit code, 124 on timeout, 125 if the guest never
 # reported one. On failure the last 60 console lines go to stderr.
@@ -56,7 +57,7 @@ for p in "$results" "$cmd" "$init"; do   # they go on the kernel command line un
 done
 # The guest mounts fresh file systems over these, hiding the host's files there.
 for p in "$cmd" "$init"; do
-  case $p in /tmp/*|/run/*|/var/tmp/*|/dev/*|/proc/*|/sys/*)
+  case $p in /run/*|/dev/*|/proc/*|/sys/*)
     echo "run-vm: $p is hidden in the guest (tmpfs/devtmpfs there); use another directory" >&2; exit 2 ;;
   esac
 done
