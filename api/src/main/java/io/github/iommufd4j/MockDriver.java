@@ -104,7 +104,12 @@ public final class MockDriver {
         s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U, iova);
         s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 8, memory.byteSize());
         s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 16, memory.address());
-        run(s, "MD_CHECK_MAP", "hwpt=" + hwptId + ", iova=" + Ioas.hex(iova) + ", length=" + Ioas.hex(memory.byteSize()));
+        iommufd.raw().registerMemory(memory);
+        try {
+            run(s, "MD_CHECK_MAP", "hwpt=" + hwptId + ", iova=" + Ioas.hex(iova) + ", length=" + Ioas.hex(memory.byteSize()));
+        } finally {
+            iommufd.raw().unregisterMemory(memory);
+        }
     }
 
     /** MD_CHECK_REFS: checks that each page of {@code memory} is pinned {@code refs} times. */
@@ -113,7 +118,12 @@ public final class MockDriver {
         s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U, memory.byteSize());
         s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 8, memory.address());
         s.set(java.lang.foreign.ValueLayout.JAVA_INT, U + 16, refs);
-        run(s, "MD_CHECK_REFS", "length=" + Ioas.hex(memory.byteSize()) + ", refs=" + refs);
+        iommufd.raw().registerMemory(memory);
+        try {
+            run(s, "MD_CHECK_REFS", "length=" + Ioas.hex(memory.byteSize()) + ", refs=" + refs);
+        } finally {
+            iommufd.raw().unregisterMemory(memory);
+        }
     }
 
     /** CREATE_ACCESS: an in-kernel user of the IOAS (like an emulated device's DMA). */

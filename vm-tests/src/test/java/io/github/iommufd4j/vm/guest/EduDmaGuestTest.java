@@ -69,6 +69,9 @@ class EduDmaGuestTest {
         MemorySegment id = arena.allocate(4);
         edu.read(edu.configSpace(), 0, id);
         assertEquals(0x11e81234, id.get(JAVA_INT, 0), "vendor 1234, device 11e8");
+        // edu has an INTx pin and MSI (VFIO_PCI_INTX_IRQ_INDEX 0, VFIO_PCI_MSI_IRQ_INDEX 1).
+        assertEquals(1, edu.irqInfo(0).count());
+        assertTrue(edu.irqInfo(1).count() >= 1);
     }
 
     @Test
