@@ -154,6 +154,24 @@ public final class Iommufd implements AutoCloseable {
         return rc;
     }
 
+    /**
+     * The escape hatch: issues {@code ioctl(iommufd, request, arg)} with a caller-built struct,
+     * exactly as the kernel takes it (on the software backend too). Returns the ioctl's result;
+     * failures are thrown with the errno. For commands the typed API does not cover yet.
+     */
+    public int ioctl(long request, MemorySegment arg) throws IommufdException {
+        enter("ioctl");
+        if (arg.byteSize() > 0) backend.registerMemory(arg);
+        try {
+            int rc = backend.ioctl(request, arg);
+            if (rc < 0) throw new IommufdException("ioctl", "request=0x" + Long.toHexString(request), -rc);
+            return rc;
+        } finally {
+            if (arg.byteSize() > 0) backend.unregisterMemory(arg);
+            exit();
+        }
+    }
+
     // ---- commands on the iommufd itself ----
 
     /** IOMMU_IOAS_ALLOC: a new, empty IO address space. */

@@ -71,12 +71,19 @@ public final class PageFaults {
         return (long) i * RECORD;
     }
 
+    /** Record i's IOMMU_PGFAULT_FLAGS_* bits. */
     public int flags(int i) { return buffer.get(JAVA_INT, at(i) + FLAGS); }
+    /** The iommufd device id of the faulting device. */
     public int deviceId(int i) { return buffer.get(JAVA_INT, at(i) + DEV_ID); }
+    /** The PASID, meaningful when {@link #pasidValid(int)}. */
     public int pasid(int i) { return buffer.get(JAVA_INT, at(i) + PASID); }
+    /** The page request group id. */
     public int groupId(int i) { return buffer.get(JAVA_INT, at(i) + GRPID); }
+    /** IOMMU_PGFAULT_PERM_* bits: the access the device attempted. */
     public int perm(int i) { return buffer.get(JAVA_INT, at(i) + PERM); }
+    /** The faulting IO virtual address. */
     public long address(int i) { return buffer.get(JAVA_LONG, at(i) + ADDR); }
+    /** The fault length (0 from the kernel today). */
     public int length(int i) { return buffer.get(JAVA_INT, at(i) + LENGTH); }
     /** The cookie to answer with (one per group: the last record's). */
     public int cookie(int i) { return buffer.get(JAVA_INT, at(i) + COOKIE); }
