@@ -4,6 +4,8 @@ import io.github.iommufd4j.Command;
 import io.github.iommufd4j.bindings.uapi.iommu_destroy;
 import io.github.iommufd4j.bindings.uapi.iommu_ioas_alloc;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -47,6 +49,25 @@ class DispatcherContractTest extends ContractTestBase {
         MemorySegment d = struct(8, (int) iommu_destroy.sizeof());
         iommu_destroy.id(d, 1);
         fd.ioctl(Command.DESTROY.request(), d);
+    }
+
+    /**
+     * The selftest's cmd_length for every 6.12 command: size one below the command's minimum is
+     * EINVAL; size one above the kernel's struct with a non-zero extra byte is E2BIG.
+     * Minimum and struct sizes from the sheet (section 1.3), x86-64.
+     */
+    @ParameterizedTest(name = "{0}: min {1}, sizeof {2}")
+    @CsvSource({
+            "DESTROY, 8, 8", "IOAS_ALLOC, 12, 12", "IOAS_ALLOW_IOVAS, 24, 24", "IOAS_COPY, 40, 40",
+            "IOAS_IOVA_RANGES, 32, 32", "IOAS_MAP, 40, 40", "IOAS_UNMAP, 24, 24", "OPTION, 24, 24",
+            "VFIO_IOAS, 12, 12", "HWPT_ALLOC, 24, 48", "GET_HW_INFO, 32, 40", "HWPT_SET_DIRTY_TRACKING, 16, 16",
+            "HWPT_GET_DIRTY_BITMAP, 48, 48", "HWPT_INVALIDATE, 32, 32", "FAULT_QUEUE_ALLOC, 16, 16", "TEST_CMD, 68, 72"})
+    void everyCommandChecksItsSizeLikeTheKernel(Command command, int minSize, int sizeof) {
+        if (command == Command.TEST_CMD) requireMock();
+        assertErrno("EINVAL", () -> fd.ioctl(command.request(), struct(sizeof + 8, minSize - 1)));
+        MemorySegment big = struct(sizeof + 8, sizeof + 1);
+        big.set(ValueLayout.JAVA_BYTE, sizeof, (byte) 1);
+        assertErrno("E2BIG", () -> fd.ioctl(command.request(), big));
     }
 
     @Test
