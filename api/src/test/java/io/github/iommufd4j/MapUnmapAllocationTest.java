@@ -1,12 +1,10 @@
 package io.github.iommufd4j;
 
+import io.github.iommufd4j.testing.Allocations;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -20,19 +18,16 @@ class MapUnmapAllocationTest {
     static final int OPS = Integer.getInteger("iommufd4j.map.allocOps", 100_000);
 
     @Test
-    void mapAndUnmapAllocateNothingPerCall() throws Throwable {
-        Object bean = Class.forName("java.lang.management.ManagementFactory").getMethod("getThreadMXBean").invoke(null);
-        MethodHandle allocated = MethodHandles.publicLookup().findVirtual(Class.forName("com.sun.management.ThreadMXBean"),
-                "getCurrentThreadAllocatedBytes", MethodType.methodType(long.class));
+    void mapAndUnmapAllocateNothingPerCall() throws Exception {
         try (Iommufd fd = Iommufd.open(); Arena arena = Arena.ofShared()) {
             assumeTrue(fd.mock().isPresent(), "no mock driver");
             Ioas ioas = fd.allocIoas();
             fd.mock().addDevice(ioas);
             MemorySegment page = arena.allocate(4096, 4096);
             loop(ioas, page, 20_000);
-            long before = (long) allocated.invoke(bean);
+            long before = Allocations.currentThread();
             loop(ioas, page, OPS);
-            long after = (long) allocated.invoke(bean);
+            long after = Allocations.currentThread();
             double perPair = (after - before) / (double) OPS;
             System.out.printf("map+unmap (%s backend): %d pairs, %.2f bytes allocated per pair%n", fd.backend(), OPS, perPair);
             if (fd.backend() == Backend.NATIVE) {

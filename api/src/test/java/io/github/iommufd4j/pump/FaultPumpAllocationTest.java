@@ -9,12 +9,10 @@ import io.github.iommufd4j.MockDevice;
 import io.github.iommufd4j.MockDriver;
 import io.github.iommufd4j.PageFaults;
 import io.github.iommufd4j.PageResponses;
+import io.github.iommufd4j.testing.Allocations;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -29,10 +27,7 @@ class FaultPumpAllocationTest {
     static final int FAULTS = Integer.getInteger("iommufd4j.pump.allocFaults", 100_000);
 
     @Test
-    void pumpThreadAllocatesNothingPerFault() throws Throwable {
-        Object bean = Class.forName("java.lang.management.ManagementFactory").getMethod("getThreadMXBean").invoke(null);
-        MethodHandle allocated = MethodHandles.publicLookup().findVirtual(Class.forName("com.sun.management.ThreadMXBean"),
-                "getThreadAllocatedBytes", MethodType.methodType(long.class, long.class));
+    void pumpThreadAllocatesNothingPerFault() throws Exception {
         try (Iommufd fd = Iommufd.open(); Arena arena = Arena.ofShared()) {
             assumeTrue(fd.mock().isPresent(), "no mock driver");
             Ioas ioas = fd.allocIoas();
@@ -43,9 +38,9 @@ class FaultPumpAllocationTest {
                 Thread pumpThread = Thread.getAllStackTraces().keySet().stream()
                         .filter(t -> t.getName().equals("iommufd4j-fault-pump")).findFirst().orElseThrow();
                 trigger(dev, pump, 60_000); // warm-up: JIT, lazily created buffers
-                long before = (long) allocated.invoke(bean, pumpThread.threadId());
+                long before = Allocations.ofThread(pumpThread.threadId());
                 trigger(dev, pump, FAULTS);
-                long after = (long) allocated.invoke(bean, pumpThread.threadId());
+                long after = Allocations.ofThread(pumpThread.threadId());
                 double perFault = (after - before) / (double) FAULTS;
                 System.out.printf("fault pump (%s backend): %d faults, %d bytes allocated on the pump thread, %.4f bytes/fault%n",
                         fd.backend(), FAULTS, after - before, perFault);

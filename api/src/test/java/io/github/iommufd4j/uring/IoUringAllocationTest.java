@@ -6,9 +6,6 @@ import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -21,27 +18,19 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class IoUringAllocationTest {
     private static final int WARMUP = 200_000, ROUNDS = 100_000;
 
-    // com.sun.management lives in jdk.management, which the api module does not read; reach it
-    // reflectively (core reflection and publicLookup do not need readability).
-    private static Object threadBean;
-    private static MethodHandle allocatedBytes;
     static byte[] sink;
 
     @BeforeAll
     static void setUp() throws Throwable {
         assumeTrue(IoUring.isAvailable(), IoUring.availability().reason());
-        threadBean = Class.forName("java.lang.management.ManagementFactory").getMethod("getThreadMXBean").invoke(null);
-        Class<?> sunBean = Class.forName("com.sun.management.ThreadMXBean");
-        allocatedBytes = MethodHandles.publicLookup()
-                .findVirtual(sunBean, "getCurrentThreadAllocatedBytes", MethodType.methodType(long.class));
         // The counter must see allocations at all, or a zero below would prove nothing.
         long before = allocated();
         sink = new byte[4096];
         assertThat(allocated() - before).isGreaterThanOrEqualTo(4096);
     }
 
-    private static long allocated() throws Throwable {
-        return (long) allocatedBytes.invoke(threadBean);
+    private static long allocated() {
+        return io.github.iommufd4j.testing.Allocations.currentThread();
     }
 
     /** Counts completions; one instance reused for every call. */
