@@ -31,7 +31,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * console's tail.
  *
  * <p>Select kernels with {@code -Diommufd4j.vm.kernels=7.3,6.12}; {@code -Diommufd4j.vm.skip=true}
- * skips the VM tests. Without QEMU they are skipped with the reason.
+ * skips the VM tests. Without QEMU they are skipped with the reason. {@code
+ * -Diommufd4j.vm.launcher=container} runs QEMU in a container ({@link ContainerLauncher}).
  */
 class GuestSuiteTest {
     static final Path VM_TESTS = Path.of(System.getProperty("iommufd4j.vmtests.dir", ".")).toAbsolutePath();
@@ -40,7 +41,12 @@ class GuestSuiteTest {
     @TestFactory
     Stream<DynamicNode> contractSuiteInTheGuest() throws Exception {
         assumeTrue(!Boolean.getBoolean("iommufd4j.vm.skip"), "VM tests skipped (-Diommufd4j.vm.skip=true)");
-        VmLauncher launcher = new QemuLauncher(VM_TESTS);
+        String which = System.getProperty("iommufd4j.vm.launcher", "qemu");
+        VmLauncher launcher = switch (which) {
+            case "qemu" -> new QemuLauncher(VM_TESTS);
+            case "container" -> new ContainerLauncher(VM_TESTS);
+            default -> throw new IllegalArgumentException("-Diommufd4j.vm.launcher=" + which + ": qemu or container");
+        };
         String why = launcher.unavailableReason();
         assumeTrue(why == null, () -> "VM tests skipped: " + why);
         List<DynamicNode> nodes = new ArrayList<>();
@@ -64,7 +70,8 @@ class GuestSuiteTest {
             cp = s.map(Path::toString).filter(p -> !p.contains("junit-platform-console-standalone"))
                     .sorted().collect(Collectors.joining(":"));
         }
-        cp += ":" + VM_TESTS.resolve("target/test-classes"); // the VM-only tests (this module's)
+        // The VM-only tests and @RequiresIommufd (this module's).
+        cp += ":" + VM_TESTS.resolve("target/test-classes") + ":" + VM_TESTS.resolve("target/classes");
         Map<String, String> env = Map.of(
                 "JAVA", Path.of(System.getProperty("java.home"), "bin/java").toString(),
                 "CONSOLE_JAR", console,

@@ -12,7 +12,6 @@ import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
@@ -20,16 +19,16 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 import static org.junit.jupiter.api.Assertions.*;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Runs inside a guest with a vIOMMU and QEMU's {@code edu} device bound to vfio-pci: real DMA
- * from a Java MemorySegment through the vIOMMU and back. Skipped anywhere else.
+ * from a Java MemorySegment through the vIOMMU and back. Skipped anywhere else (@RequiresIommufd).
  *
  * <p>edu: BAR0 register 0x00 = 0x010000ed (id), 0x04 = ~value written (liveness), DMA source
  * 0x80, destination 0x88, count 0x90, command 0x98 (bit 0 start, bit 1 device→RAM); its buffer
  * is at device address 0x40000 (4 KiB). Its DMA mask is 28 bits.
  */
+@io.github.iommufd4j.vm.RequiresIommufd(vfioDevice = "/dev/vfio/devices/vfio0")
 class EduDmaGuestTest {
     static final Path CDEV = Path.of("/dev/vfio/devices/vfio0");
     static final long EDU_BUFFER = 0x40000, IOVA = 0x100000, PAGE = 4096;
@@ -40,7 +39,6 @@ class EduDmaGuestTest {
 
     @BeforeEach
     void openEdu() throws Exception {
-        assumeTrue(Files.exists(CDEV) && Iommufd.isAvailable(), "needs a guest with the edu device on vfio-pci");
         fd = Iommufd.open(io.github.iommufd4j.Backend.NATIVE);
         edu = VfioDevice.open(fd, CDEV);
         VfioDevice.Region r = edu.region(0);
