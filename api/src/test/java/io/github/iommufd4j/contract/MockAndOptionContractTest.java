@@ -73,7 +73,8 @@ class MockAndOptionContractTest extends ContractTestBase {
         mock.addDevice(ioas);
         long iova = ioas.map(m, Access.READ_WRITE);
         mock.checkRefs(m, 1);
-        assertErrno("EIO", () -> mock.checkRefs(m, 2));
+        // No EIO check for a wrong count here: the kernel skips compound pages (a transparent huge
+        // page behind the buffer passes any count), so it would depend on the JVM's memory.
         ioas.unmap(iova, 2 * PAGE);
         mock.checkRefs(m, 0);
     }
