@@ -1,7 +1,6 @@
 package io.github.iommufd4j.internal.software;
 
 import io.github.iommufd4j.bindings.uapi.*;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;
@@ -13,16 +12,8 @@ import static io.github.iommufd4j.internal.software.Raw.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /** The mock accesses of §6.2: CREATE_ACCESS, ACCESS_RW, ACCESS_PAGES, pins, ACCESS_REPLACE_IOAS. */
-class AccessTest {
+class AccessTest extends RawIoasFixture {
     static final int PIN = MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES(), RW_WRITE = MOCK_ACCESS_RW_WRITE();
-    final Raw raw = new Raw();
-    final int ioas = raw.ioas();
-
-    @AfterEach
-    void close() {
-        raw.close();
-    }
-
     @Test
     void accessRw() {
         MemorySegment a = raw.buffer(PAGE), bb = raw.buffer(PAGE);

@@ -1,7 +1,6 @@
 package io.github.iommufd4j.internal.software;
 
 import io.github.iommufd4j.bindings.uapi.*;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;
@@ -14,17 +13,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 /** §4 and the mock domain ops of §6.2: HWPT_ALLOC, attach/replace, dirty tracking, invalidation, hw info. */
-class HwptTest {
+class HwptTest extends RawIoasFixture {
     static final int NEST_PARENT = IOMMU_HWPT_ALLOC_NEST_PARENT(), DIRTY = IOMMU_HWPT_ALLOC_DIRTY_TRACKING();
     static final int FAULT_ID_VALID = IOMMU_HWPT_FAULT_ID_VALID(), SELFTEST = IOMMU_HWPT_DATA_SELFTEST();
-    final Raw raw = new Raw();
-    final int ioas = raw.ioas();
-
-    @AfterEach
-    void close() {
-        raw.close();
-    }
-
     @Test
     void mockDomainIdsAndAutoDomainSharing() { // §2.1, §4.4, checklist 8, 9
         is("OK", raw.mockDomain(ioas));

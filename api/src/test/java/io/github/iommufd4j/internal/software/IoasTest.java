@@ -1,7 +1,6 @@
 package io.github.iommufd4j.internal.software;
 
 import io.github.iommufd4j.bindings.uapi.*;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
@@ -14,15 +13,7 @@ import static io.github.iommufd4j.internal.software.Raw.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /** §3: IOAS map, unmap, copy, ranges, allowed and reserved ranges, alignment. */
-class IoasTest {
-    final Raw raw = new Raw();
-    final int ioas = raw.ioas();
-
-    @AfterEach
-    void close() {
-        raw.close();
-    }
-
+class IoasTest extends RawIoasFixture {
     @Test
     void automaticIova() { // §3.2 examples
         MemorySegment m = raw.buffer(2 * MB);
