@@ -1,9 +1,5 @@
 package io.github.iommufd4j;
 
-import io.github.iommufd4j.bindings.Errno;
-import io.github.iommufd4j.bindings.Libc;
-
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -71,16 +67,8 @@ public final class FaultQueue extends Handle {
      */
     public boolean await(int timeoutMillis) throws IommufdException {
         enter("poll(fault fd)");
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment pfd = arena.allocate(Libc.POLLFD);
-            pfd.set(java.lang.foreign.ValueLayout.JAVA_INT, 0, fd);
-            pfd.set(java.lang.foreign.ValueLayout.JAVA_SHORT, 4, Libc.POLLIN);
-            for (;;) {
-                int rc = Libc.poll(pfd, 1, timeoutMillis);
-                if (rc == -Errno.value("EINTR")) continue;
-                if (rc < 0) throw new IommufdException("poll(fault fd)", describe(), -rc);
-                return rc > 0 && (pfd.get(java.lang.foreign.ValueLayout.JAVA_SHORT, 6) & Libc.POLLIN) != 0;
-            }
+        try {
+            return Readiness.await(fd, timeoutMillis, "poll(fault fd)", describe());
         } finally {
             exit();
         }

@@ -11,7 +11,7 @@ import java.util.List;
  * object that another one still references).
  */
 abstract sealed class Handle implements AutoCloseable
-        permits Ioas, HwPagetable, FaultQueue, MockDevice, MockAccess, VfioDevice {
+        permits Ioas, HwPagetable, FaultQueue, MockDevice, MockAccess, VfioDevice, Viommu, Vdevice, EventQueue, HwQueue {
     final Iommufd iommufd;
     final HandleState state = new HandleState();
     private final List<Handle> dependents = new ArrayList<>();

@@ -72,24 +72,9 @@ public final class HwPagetable extends Handle {
      */
     public int invalidate(int dataType, MemorySegment entries, int entryLen, int entryNum) throws IommufdException {
         enter("IOMMU_HWPT_INVALIDATE");
-        if (entries.byteSize() > 0) iommufd.raw().registerMemory(entries);
         try {
-            MemorySegment s = Scratch.struct(iommu_hwpt_invalidate.sizeof());
-            iommu_hwpt_invalidate.size(s, (int) iommu_hwpt_invalidate.sizeof());
-            iommu_hwpt_invalidate.hwpt_id(s, id);
-            iommu_hwpt_invalidate.data_uptr(s, entries.address());
-            iommu_hwpt_invalidate.data_type(s, dataType);
-            iommu_hwpt_invalidate.entry_len(s, entryLen);
-            iommu_hwpt_invalidate.entry_num(s, entryNum);
-            int rc = iommufd.raw().ioctl(Command.HWPT_INVALIDATE.request(), s);
-            int done = iommu_hwpt_invalidate.entry_num(s); // written back even on failure
-            if (rc < 0) {
-                throw Iommufd.failure(Command.HWPT_INVALIDATE, "hwpt=" + id + ", data_type=0x" + Integer.toHexString(dataType)
-                        + ", entry_len=" + entryLen + ", entry_num=" + entryNum + ", handled=" + done, rc);
-            }
-            return done;
+            return iommufd.invalidate(id, "hwpt=" + id, dataType, entries, entryLen, entryNum);
         } finally {
-            if (entries.byteSize() > 0) iommufd.raw().unregisterMemory(entries);
             exit();
         }
     }

@@ -73,6 +73,64 @@ public final class Ioas extends Handle {
         }
     }
 
+    /**
+     * IOMMU_IOAS_MAP_FILE (Linux 6.13+): maps {@code [start, start+length)} of a file (a memfd, or a
+     * dma-buf) at an IOVA the kernel chooses; returns it. The kernel pins the file's pages, not
+     * this process's mapping of them, so such mappings survive {@link Iommufd#changeProcess()}.
+     * The caller keeps the fd; the kernel holds its own reference to the file while mapped.
+     */
+    public long mapFile(int fileFd, long start, long length, Access access) throws IommufdException {
+        return mapFile(fileFd, start, length, 0, access, false);
+    }
+
+    /** IOMMU_IOAS_MAP_FILE at a fixed IOVA (FIXED_IOVA). */
+    public void mapFile(int fileFd, long start, long length, long iova, Access access) throws IommufdException {
+        mapFile(fileFd, start, length, iova, access, true);
+    }
+
+    /** A physically contiguous run: its first physical address and its length in bytes. */
+    public record PhysicalRun(long address, long length) {}
+
+    private long mapFile(int fileFd, long start, long length, long iova, Access access, boolean fixed) throws IommufdException {
+        enter("IOMMU_IOAS_MAP_FILE");
+        try {
+            MemorySegment s = Scratch.struct(iommu_ioas_map_file.sizeof());
+            iommu_ioas_map_file.size(s, (int) iommu_ioas_map_file.sizeof());
+            iommu_ioas_map_file.flags(s, access.flags | (fixed ? IOMMU_IOAS_MAP_FIXED_IOVA() : 0));
+            iommu_ioas_map_file.ioas_id(s, id);
+            iommu_ioas_map_file.fd(s, fileFd);
+            iommu_ioas_map_file.start(s, start);
+            iommu_ioas_map_file.length(s, length);
+            iommu_ioas_map_file.iova(s, iova);
+            iommufd.ioctl(Command.IOAS_MAP_FILE, s, "ioas=" + id + ", fd=" + fileFd + ", start=" + hex(start)
+                    + ", length=" + hex(length) + ", iova=" + (fixed ? hex(iova) : "auto") + ", access=" + access);
+            return iommu_ioas_map_file.iova(s);
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * IOMMU_IOAS_NOIOMMU_GET_PA (Linux 7.3): the physical address behind {@code iova} and how many
+     * bytes from there (at most {@code length}) are physically contiguous, for no-IOMMU devices
+     * doing unsafe DMA. Kernels built without {@code CONFIG_IOMMUFD_NOIOMMU} refuse it with
+     * EOPNOTSUPP.
+     */
+    public PhysicalRun noiommuGetPa(long iova, long length) throws IommufdException {
+        enter("IOMMU_IOAS_NOIOMMU_GET_PA");
+        try {
+            MemorySegment s = Scratch.struct(iommu_ioas_noiommu_get_pa.sizeof());
+            iommu_ioas_noiommu_get_pa.size(s, (int) iommu_ioas_noiommu_get_pa.sizeof());
+            iommu_ioas_noiommu_get_pa.ioas_id(s, id);
+            iommu_ioas_noiommu_get_pa.iova(s, iova);
+            iommu_ioas_noiommu_get_pa.length(s, length);
+            iommufd.ioctl(Command.IOAS_NOIOMMU_GET_PA, s, "ioas=" + id + ", iova=" + hex(iova) + ", length=" + hex(length));
+            return new PhysicalRun(iommu_ioas_noiommu_get_pa.out_phys(s), iommu_ioas_noiommu_get_pa.length(s));
+        } finally {
+            exit();
+        }
+    }
+
     /** IOMMU_IOAS_UNMAP of whole mappings inside {@code [iova, iova+length)}; returns the bytes unmapped. */
     public long unmap(long iova, long length) throws IommufdException {
         enter("IOMMU_IOAS_UNMAP");

@@ -225,7 +225,7 @@ public final class Iommufd implements AutoCloseable {
         return allocHwpt(deviceId, parent, parent.id(), fault, dataType, data, flags);
     }
 
-    private HwPagetable allocHwpt(int deviceId, Handle on, int ptId, FaultQueue fault, int dataType,
+    HwPagetable allocHwpt(int deviceId, Handle on, int ptId, FaultQueue fault, int dataType,
                                   MemorySegment data, HwptFlag... flags) throws IommufdException {
         int f = HwptFlag.bits(flags) | (fault != null ? IOMMU_HWPT_FAULT_ID_VALID() : 0);
         String args = "dev=" + deviceId + ", pt=" + ptId + ", flags=0x" + Integer.toHexString(f)
@@ -245,7 +245,7 @@ public final class Iommufd implements AutoCloseable {
             iommu_hwpt_alloc.data_uptr(s, data.address());
             iommu_hwpt_alloc.fault_id(s, fault != null ? fault.id() : 0);
             ioctl(Command.HWPT_ALLOC, s, args);
-            HwPagetable h = new HwPagetable(this, iommu_hwpt_alloc.out_hwpt_id(s), on instanceof HwPagetable);
+            HwPagetable h = new HwPagetable(this, iommu_hwpt_alloc.out_hwpt_id(s), !(on instanceof Ioas));
             on.addDependent(h);
             if (fault != null) fault.addDependent(h);
             return track(h);
@@ -254,6 +254,83 @@ public final class Iommufd implements AutoCloseable {
             if (fault != null) fault.exit();
             on.exit();
             exit();
+        }
+    }
+
+    /**
+     * IOMMU_VIOMMU_ALLOC (Linux 6.13+): a virtual IOMMU for the device's IOMMU instance on a
+     * NEST_PARENT page table. Nested page tables, virtual devices, event queues and HW queues are
+     * made from it.
+     *
+     * @param type the driver's vIOMMU type, e.g. {@code IOMMU_VIOMMU_TYPE_ARM_SMMUV3} or
+     *             {@link MockDriver#VIOMMU_TYPE_SELFTEST}
+     * @param data driver data (read and written back by the kernel), or {@link MemorySegment#NULL}
+     */
+    public Viommu allocViommu(int deviceId, HwPagetable nestParent, int type, MemorySegment data) throws IommufdException {
+        String args = "dev=" + deviceId + ", hwpt=" + nestParent.id() + ", type=0x" + Integer.toHexString(type);
+        enter("IOMMU_VIOMMU_ALLOC");
+        nestParent.enter("IOMMU_VIOMMU_ALLOC");
+        if (data.byteSize() > 0) backend.registerMemory(data);
+        try {
+            MemorySegment s = Scratch.struct(iommu_viommu_alloc.sizeof());
+            iommu_viommu_alloc.size(s, (int) iommu_viommu_alloc.sizeof());
+            iommu_viommu_alloc.type(s, type);
+            iommu_viommu_alloc.dev_id(s, deviceId);
+            iommu_viommu_alloc.hwpt_id(s, nestParent.id());
+            iommu_viommu_alloc.data_len(s, (int) data.byteSize());
+            iommu_viommu_alloc.data_uptr(s, data.address());
+            ioctl(Command.VIOMMU_ALLOC, s, args);
+            Viommu v = new Viommu(this, iommu_viommu_alloc.out_viommu_id(s), type);
+            nestParent.addDependent(v);
+            return track(v);
+        } finally {
+            if (data.byteSize() > 0) backend.unregisterMemory(data);
+            nestParent.exit();
+            exit();
+        }
+    }
+
+    /**
+     * IOMMU_IOAS_CHANGE_PROCESS (Linux 6.14+): moves the pinned-page accounting of every mapping
+     * to the calling process, e.g. after a live update handed the iommufd to a new VMM process.
+     * Only file-backed mappings ({@link Ioas#mapFile}) can move: any other mapping makes it fail
+     * with EINVAL.
+     */
+    public void changeProcess() throws IommufdException {
+        enter("IOMMU_IOAS_CHANGE_PROCESS");
+        try {
+            MemorySegment s = Scratch.struct(iommu_ioas_change_process.sizeof());
+            iommu_ioas_change_process.size(s, (int) iommu_ioas_change_process.sizeof());
+            ioctl(Command.IOAS_CHANGE_PROCESS, s, "");
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * IOMMU_HWPT_INVALIDATE of a nested page table or a vIOMMU; returns the entries handled.
+     * The kernel writes back the count even on failure: the exception's arguments carry it.
+     */
+    int invalidate(int objectId, String object, int dataType, MemorySegment entries, int entryLen, int entryNum)
+            throws IommufdException {
+        if (entries.byteSize() > 0) backend.registerMemory(entries);
+        try {
+            MemorySegment s = Scratch.struct(iommu_hwpt_invalidate.sizeof());
+            iommu_hwpt_invalidate.size(s, (int) iommu_hwpt_invalidate.sizeof());
+            iommu_hwpt_invalidate.hwpt_id(s, objectId);
+            iommu_hwpt_invalidate.data_uptr(s, entries.address());
+            iommu_hwpt_invalidate.data_type(s, dataType);
+            iommu_hwpt_invalidate.entry_len(s, entryLen);
+            iommu_hwpt_invalidate.entry_num(s, entryNum);
+            int rc = backend.ioctl(Command.HWPT_INVALIDATE.request(), s);
+            int done = iommu_hwpt_invalidate.entry_num(s); // written back even on failure
+            if (rc < 0) {
+                throw failure(Command.HWPT_INVALIDATE, object + ", data_type=0x" + Integer.toHexString(dataType)
+                        + ", entry_len=" + entryLen + ", entry_num=" + entryNum + ", handled=" + done, rc);
+            }
+            return done;
+        } finally {
+            if (entries.byteSize() > 0) backend.unregisterMemory(entries);
         }
     }
 

@@ -76,6 +76,35 @@ public final class MockDevice extends Handle {
         }
     }
 
+    /**
+     * TRIGGER_VEVENT (Linux 7.x): the device reports a virtual event ({@code virt_id} of its
+     * vDEVICE) to the SELFTEST event queue of the vIOMMU its nested page table belongs to.
+     */
+    public void triggerVirtualEvent() throws IommufdException {
+        enter("IOMMU_TEST_CMD");
+        try {
+            MemorySegment s = MockDriver.cmd(IOMMU_TEST_OP_TRIGGER_VEVENT(), 0);
+            s.set(JAVA_INT, U, deviceId);
+            int rc = iommufd.raw().ioctl(Command.TEST_CMD.request(), s);
+            if (rc < 0) throw Iommufd.failure(Command.TEST_CMD, "TRIGGER_VEVENT: dev=" + deviceId, rc);
+        } finally {
+            exit();
+        }
+    }
+
+    /** DEV_CHECK_CACHE (Linux 7.x): checks slot {@code slot} of the device's cache holds {@code value}. */
+    public void checkCache(int slot, int value) throws IommufdException {
+        enter("IOMMU_TEST_CMD");
+        try {
+            MemorySegment s = MockDriver.cmd(IOMMU_TEST_OP_DEV_CHECK_CACHE(), deviceId);
+            s.set(JAVA_INT, U, slot);
+            s.set(JAVA_INT, U + 4, value);
+            iommufd.mock().run(s, "DEV_CHECK_CACHE", "dev=" + deviceId + ", slot=" + slot + ", value=0x" + Integer.toHexString(value));
+        } finally {
+            exit();
+        }
+    }
+
     @Override
     void release() throws IommufdException {
         iommufd.destroy(stdevId);

@@ -18,6 +18,12 @@ public final class MockDriver {
     public static final long APERTURE_START = MOCK_APERTURE_START(), APERTURE_LAST = MOCK_APERTURE_LAST();
     public static final int PAGE_SIZE = MOCK_PAGE_SIZE(), HWPT_DATA_SELFTEST = IOMMU_HWPT_DATA_SELFTEST(),
             INVALIDATE_DATA_SELFTEST = IOMMU_HWPT_INVALIDATE_DATA_SELFTEST(), IOTLB_DEFAULT = IOMMU_TEST_IOTLB_DEFAULT();
+    /** Linux 7.x mock vIOMMU objects: the types it takes and the device cache it invalidates. */
+    public static final int VIOMMU_TYPE_SELFTEST = IOMMU_VIOMMU_TYPE_SELFTEST(),
+            VIOMMU_INVALIDATE_DATA_SELFTEST = IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST(),
+            VEVENTQ_TYPE_SELFTEST = IOMMU_VEVENTQ_TYPE_SELFTEST(), HW_QUEUE_TYPE_SELFTEST = IOMMU_HW_QUEUE_TYPE_SELFTEST(),
+            HW_QUEUE_MAX = IOMMU_TEST_HW_QUEUE_MAX(), DEV_CACHE_DEFAULT = IOMMU_TEST_DEV_CACHE_DEFAULT(),
+            INVALIDATE_FLAG_ALL = IOMMU_TEST_INVALIDATE_FLAG_ALL();
 
     private final Iommufd iommufd;
 
@@ -176,5 +182,24 @@ public final class MockDriver {
         MemorySegment d = arena.allocate(java.lang.foreign.ValueLayout.JAVA_INT);
         io.github.iommufd4j.bindings.uapi.iommu_hwpt_selftest.iotlb(d, iotlb);
         return d;
+    }
+
+    /**
+     * The mock vIOMMU's data ({@code struct iommu_viommu_selftest}): the kernel copies
+     * {@code inData} to {@code out_data} and to the first word of an mmap-able region and writes
+     * back the region's offset and length.
+     */
+    public static MemorySegment viommuData(java.lang.foreign.Arena arena, int inData) {
+        MemorySegment d = arena.allocate(io.github.iommufd4j.bindings.uapi.iommu_viommu_selftest.layout());
+        io.github.iommufd4j.bindings.uapi.iommu_viommu_selftest.in_data(d, inData);
+        return d;
+    }
+
+    /** One mock vIOMMU invalidation entry ({@code struct iommu_viommu_invalidate_selftest}, 12 bytes) at index i. */
+    public static void viommuInvalidation(MemorySegment entries, int i, int flags, int vdevId, int cacheId) {
+        MemorySegment e = entries.asSlice(i * 12L, 12);
+        io.github.iommufd4j.bindings.uapi.iommu_viommu_invalidate_selftest.flags(e, flags);
+        io.github.iommufd4j.bindings.uapi.iommu_viommu_invalidate_selftest.vdev_id(e, vdevId);
+        io.github.iommufd4j.bindings.uapi.iommu_viommu_invalidate_selftest.cache_id(e, cacheId);
     }
 }

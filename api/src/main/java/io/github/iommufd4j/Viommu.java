@@ -1,0 +1,151 @@
+package io.github.iommufd4j;
+
+import io.github.iommufd4j.bindings.uapi.*;
+import io.github.iommufd4j.internal.Scratch;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A virtual IOMMU (IOMMU_VIOMMU_ALLOC, Linux 6.13+): the per-VM slice of a physical IOMMU that a
+ * VMM exposes to its guest. It owns the guest's device ids ({@link Vdevice}), nested page tables
+ * allocated through it, its event queues ({@link EventQueue}) and HW queues ({@link HwQueue}),
+ * which close before it.
+ */
+public final class Viommu extends Handle {
+    private final int id;
+    private final int type;
+
+    Viommu(Iommufd iommufd, int id, int type) {
+        super(iommufd);
+        this.id = id;
+        this.type = type;
+    }
+
+    public int id() {
+        return id;
+    }
+
+    /** The driver's vIOMMU type it was allocated with. */
+    public int type() {
+        return type;
+    }
+
+    /**
+     * IOMMU_VDEVICE_ALLOC: tells the vIOMMU that the device is known to the guest by
+     * {@code virtId} (e.g. the guest's stream id or RID). Needed before the device can attach to a
+     * nested page table of this vIOMMU and before it reports virtual events.
+     */
+    public Vdevice allocVdevice(int deviceId, long virtId) throws IommufdException {
+        String args = "viommu=" + id + ", dev=" + deviceId + ", virt_id=0x" + Long.toHexString(virtId);
+        enter("IOMMU_VDEVICE_ALLOC");
+        try {
+            MemorySegment s = Scratch.struct(iommu_vdevice_alloc.sizeof());
+            iommu_vdevice_alloc.size(s, (int) iommu_vdevice_alloc.sizeof());
+            iommu_vdevice_alloc.viommu_id(s, id);
+            iommu_vdevice_alloc.dev_id(s, deviceId);
+            iommu_vdevice_alloc.virt_id(s, virtId);
+            iommufd.ioctl(Command.VDEVICE_ALLOC, s, args);
+            Vdevice v = new Vdevice(iommufd, iommu_vdevice_alloc.out_vdevice_id(s), deviceId, virtId);
+            addDependent(v);
+            return iommufd.track(v);
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * IOMMU_HWPT_ALLOC through this vIOMMU: a nested (stage-1) page table over its nesting parent,
+     * with driver data, e.g. the mock's {@link MockDriver#selftestData}.
+     *
+     * @param fault a fault queue receiving the device's I/O page faults, or null
+     */
+    public HwPagetable allocNestedHwpt(int deviceId, int dataType, MemorySegment data, FaultQueue fault, HwptFlag... flags)
+            throws IommufdException {
+        return iommufd.allocHwpt(deviceId, this, id, fault, dataType, data, flags);
+    }
+
+    /**
+     * IOMMU_HWPT_INVALIDATE of this vIOMMU's caches with an array of driver entries (e.g.
+     * {@code struct iommu_viommu_arm_smmuv3_invalidate}); returns how many the kernel handled.
+     */
+    public int invalidate(int dataType, MemorySegment entries, int entryLen, int entryNum) throws IommufdException {
+        enter("IOMMU_HWPT_INVALIDATE");
+        try {
+            return iommufd.invalidate(id, "viommu=" + id, dataType, entries, entryLen, entryNum);
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * IOMMU_VEVENTQ_ALLOC (Linux 6.15+): a queue of virtual events of one type (e.g. the guest's
+     * stage-1 faults on SMMUv3) and its file descriptor, holding at most {@code depth} events.
+     * The payload size comes from the type (see {@link EventQueue#payloadSize(int)}).
+     */
+    public EventQueue allocEventQueue(int type, int depth) throws IommufdException {
+        return allocEventQueue(type, depth, EventQueue.payloadSize(type));
+    }
+
+    /** IOMMU_VEVENTQ_ALLOC for a type this library does not know: the caller gives its payload size. */
+    public EventQueue allocEventQueue(int type, int depth, int payloadSize) throws IommufdException {
+        if (payloadSize <= 0) throw new IllegalArgumentException("unknown vEVENT type 0x" + Integer.toHexString(type) + ": give its payload size");
+        String args = "viommu=" + id + ", type=0x" + Integer.toHexString(type) + ", depth=" + depth;
+        enter("IOMMU_VEVENTQ_ALLOC");
+        try {
+            MemorySegment s = Scratch.struct(iommu_veventq_alloc.sizeof());
+            iommu_veventq_alloc.size(s, (int) iommu_veventq_alloc.sizeof());
+            iommu_veventq_alloc.viommu_id(s, id);
+            iommu_veventq_alloc.type(s, type);
+            iommu_veventq_alloc.veventq_depth(s, depth);
+            iommufd.ioctl(Command.VEVENTQ_ALLOC, s, args);
+            EventQueue q = new EventQueue(iommufd, iommu_veventq_alloc.out_veventq_id(s),
+                    iommu_veventq_alloc.out_veventq_fd(s), type, payloadSize);
+            addDependent(q);
+            return iommufd.track(q);
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * IOMMU_HW_QUEUE_ALLOC (Linux 6.17+): hands a guest queue the hardware reads directly (e.g. a
+     * CMDQV command queue) to the vIOMMU. {@code [iova, +length)} is an IOVA of the nesting
+     * parent's IOAS; the kernel pins it (it must be physically contiguous), so it cannot be
+     * unmapped while the queue exists (EBUSY).
+     */
+    public HwQueue allocHwQueue(int type, int index, long iova, long length) throws IommufdException {
+        String args = "viommu=" + id + ", type=0x" + Integer.toHexString(type) + ", index=" + index
+                + ", iova=" + Ioas.hex(iova) + ", length=" + Ioas.hex(length);
+        enter("IOMMU_HW_QUEUE_ALLOC");
+        try {
+            MemorySegment s = Scratch.struct(iommu_hw_queue_alloc.sizeof());
+            iommu_hw_queue_alloc.size(s, (int) iommu_hw_queue_alloc.sizeof());
+            iommu_hw_queue_alloc.viommu_id(s, id);
+            iommu_hw_queue_alloc.type(s, type);
+            iommu_hw_queue_alloc.index(s, index);
+            iommu_hw_queue_alloc.nesting_parent_iova(s, iova);
+            iommu_hw_queue_alloc.length(s, length);
+            iommufd.ioctl(Command.HW_QUEUE_ALLOC, s, args);
+            HwQueue q = new HwQueue(iommufd, iommu_hw_queue_alloc.out_hw_queue_id(s), index);
+            addDependent(q);
+            return iommufd.track(q);
+        } finally {
+            exit();
+        }
+    }
+
+    @Override
+    void release() throws IommufdException {
+        iommufd.destroy(id);
+    }
+
+    @Override
+    String describe() {
+        return "viommu=" + id;
+    }
+
+    @Override
+    public String toString() {
+        return "Viommu[" + id + ", type=0x" + Integer.toHexString(type) + "]";
+    }
+}
