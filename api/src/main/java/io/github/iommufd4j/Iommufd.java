@@ -33,6 +33,8 @@ import static io.github.iommufd4j.bindings.uapi.Uapi.*;
 public final class Iommufd implements AutoCloseable {
     /** System property choosing the backend for {@link #open()}: AUTO, NATIVE or SOFTWARE. */
     public static final String BACKEND_PROPERTY = "iommufd4j.backend";
+    /** System property: the Linux release whose behaviour the software backend reproduces, 7.3 (default) or 6.12. */
+    public static final String SOFTWARE_KERNEL_PROPERTY = "iommufd4j.software.kernel";
 
     private final IommufdBackend backend;
     private final Backend kind;
@@ -55,7 +57,7 @@ public final class Iommufd implements AutoCloseable {
     /** Opens an iommufd on the given backend; AUTO picks native when {@code /dev/iommu} opens. */
     public static Iommufd open(Backend backend) throws IommufdException {
         if (backend == Backend.SOFTWARE) {
-            return new Iommufd(new SoftwareBackend(), Backend.SOFTWARE, "software backend requested");
+            return new Iommufd(new SoftwareBackend(softwareKernel()), Backend.SOFTWARE, "software backend requested");
         }
         try {
             return new Iommufd(NativeBackend.open(NativeBackend.DEVICE), Backend.NATIVE, NativeBackend.DEVICE + " opened");
@@ -64,8 +66,17 @@ public final class Iommufd implements AutoCloseable {
                 throw new IommufdException("open", NativeBackend.DEVICE, e.errno,
                         availability().reason() + " (use the software backend, or run inside a guest with iommufd)");
             }
-            return new Iommufd(new SoftwareBackend(), Backend.SOFTWARE, availability().reason());
+            return new Iommufd(new SoftwareBackend(softwareKernel()), Backend.SOFTWARE, availability().reason());
         }
+    }
+
+    private static SoftwareBackend.Kernel softwareKernel() {
+        String v = System.getProperty(SOFTWARE_KERNEL_PROPERTY, "7.3").trim();
+        return switch (v) {
+            case "7.3" -> SoftwareBackend.Kernel.V7_3;
+            case "6.12" -> SoftwareBackend.Kernel.V6_12;
+            default -> throw new IllegalArgumentException(SOFTWARE_KERNEL_PROPERTY + "=" + v + ": the software backend reproduces 6.12 or 7.3");
+        };
     }
 
     /** Wraps an iommufd file descriptor handed over by a privileged helper; takes ownership of it. */

@@ -16,9 +16,11 @@ import static io.github.iommufd4j.internal.software.U64.PAGE_SIZE;
 /** HWPT_ALLOC, GET_HW_INFO, HWPT_SET_DIRTY_TRACKING, HWPT_GET_DIRTY_BITMAP, HWPT_INVALIDATE (§4). */
 final class HwptCommands {
     private final SwIommufd fd;
+    private final ViommuCommands viommu;
 
-    HwptCommands(SwIommufd fd) {
+    HwptCommands(SwIommufd fd, ViommuCommands viommu) {
         this.fd = fd;
+        this.viommu = viommu;
     }
 
     /** §4.1. */
@@ -35,6 +37,7 @@ final class HwptCommands {
         SwHwpt h;
         if (pt instanceof SwIoas ioas) h = allocPaging(ioas, dev, flags, dataType, dataLen, uptr);
         else if (pt instanceof SwHwpt parent && !parent.nested) h = allocNested(parent, flags, dataType, dataLen, uptr);
+        else if (pt instanceof SwViommu v) h = allocViommuNested(v, flags, dataType, dataLen, uptr);
         else return -Err.EINVAL;
         if ((flags & HWPT_FAULT_ID_VALID) != 0) {
             if (!(fd.objects.get(iommu_hwpt_alloc.fault_id(k)) instanceof SwFault fault)) {
@@ -82,6 +85,25 @@ final class HwptCommands {
         int id = fd.objects.reserve();
         parent.users++;
         return SwHwpt.nested(id, parent, flags, iotlb);
+    }
+
+    /** 7.3 {@code iommufd_viommu_alloc_hwpt_nested} + {@code mock_viommu_alloc_domain_nested}: holds the vIOMMU, not the parent. */
+    private SwHwpt allocViommuNested(SwViommu v, int flags, int dataType, int dataLen, long uptr) {
+        Fail.when((flags & ~(HWPT_FAULT_ID_VALID | HWPT_PASID)) != 0, Err.EOPNOTSUPP);
+        Fail.when(dataLen == 0, Err.EOPNOTSUPP);
+        int id = fd.objects.reserve();
+        int iotlb;
+        try {
+            Fail.when(dataType != HWPT_DATA_SELFTEST, Err.EOPNOTSUPP);
+            iotlb = selftestData(dataLen, uptr, 8).get(ValueLayout.JAVA_INT, 0);
+        } catch (Fail f) {
+            fd.objects.release(id);
+            throw f;
+        }
+        SwHwpt h = SwHwpt.nested(id, v.parent, flags, iotlb);
+        h.viommu = v;
+        v.users++;
+        return h;
     }
 
     /** {@code iommu_copy_struct_from_user} of {@code iommu_hwpt_selftest}: len 4..sizeof, zero-filled. */
@@ -209,6 +231,7 @@ final class HwptCommands {
         SwObject o = fd.objects.get(iommu_hwpt_invalidate.hwpt_id(k));
         if (fd.v73()) {
             if (o == null) return -Err.ENOENT;
+            if (o instanceof SwViommu v) return viommu.invalidate(v, iommu_hwpt_invalidate.data_type(k), uptr, len, num, done);
             if (o.kind() != SwObject.Kind.HWPT_NESTED) return -Err.EINVAL;
         } else if (o == null || o.kind() != SwObject.Kind.HWPT_NESTED) {
             return -Err.ENOENT;

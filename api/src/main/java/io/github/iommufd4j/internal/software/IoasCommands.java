@@ -5,7 +5,9 @@ import io.github.iommufd4j.bindings.uapi.iommu_ioas_alloc;
 import io.github.iommufd4j.bindings.uapi.iommu_ioas_allow_iovas;
 import io.github.iommufd4j.bindings.uapi.iommu_ioas_copy;
 import io.github.iommufd4j.bindings.uapi.iommu_ioas_iova_ranges;
+import io.github.iommufd4j.bindings.uapi.iommu_ioas_change_process;
 import io.github.iommufd4j.bindings.uapi.iommu_ioas_map;
+import io.github.iommufd4j.bindings.uapi.iommu_ioas_map_file;
 import io.github.iommufd4j.bindings.uapi.iommu_ioas_unmap;
 import io.github.iommufd4j.bindings.uapi.iommu_iova_range;
 import io.github.iommufd4j.bindings.uapi.iommu_option;
@@ -142,6 +144,81 @@ final class IoasCommands {
         long at = ioas.map(List.of(piece), length, iova, (flags & MAP_FIXED_IOVA) != 0, prot(flags));
         iommu_ioas_map.iova(k, at);
         return c.respond();
+    }
+
+    /**
+     * 7.3 IOAS_MAP_FILE (§3.9): the file range is read through a shared mapping of the file made
+     * here (what the kernel pins are the file's pages, so the two see the same bytes). Pages
+     * beyond the end of the file are unreachable, as unmapped user memory; with a domain attached
+     * the kernel pins at once and refuses such a range (EINVAL). dma-bufs are not emulated.
+     */
+    int mapFile(Call c) {
+        MemorySegment k = c.k;
+        int flags = iommu_ioas_map_file.flags(k);
+        if ((flags & ~MAP_FLAGS) != 0) return -Err.EOPNOTSUPP;
+        long iova = iommu_ioas_map_file.iova(k), length = iommu_ioas_map_file.length(k);
+        long start = iommu_ioas_map_file.start(k);
+        if (iova == MAX || length == MAX) return -Err.EOVERFLOW;
+        if ((flags & (MAP_READABLE | MAP_WRITEABLE)) == 0) return -Err.EINVAL;
+        SwIoas ioas = fd.ioas(iommu_ioas_map_file.ioas_id(k));
+        if (length == 0) return -Err.EINVAL;
+        if (U64.addOverflows(start, length - 1)) return -Err.EOVERFLOW;
+        long size = fileSize(iommu_ioas_map_file.fd(k));
+        if (size < 0) return -Err.EBADF;
+        long startByte = start & (PAGE_SIZE - 1), pageStart = start - startByte;
+        if (!ioas.domains.isEmpty() && lt(size, start + length)) return -Err.EINVAL;
+        java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared();
+        long span = startByte + length;
+        long readable = lt(pageStart, size) ? Math.min(span, size - pageStart) : 0;
+        long va;
+        MemorySegment view = null;
+        if (readable > 0) {
+            long mapLength = (readable + PAGE_SIZE - 1) & -PAGE_SIZE;
+            long addr = Libc.mmap(0, mapLength, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, iommu_ioas_map_file.fd(k), pageStart);
+            if (addr < 0) addr = Libc.mmap(0, mapLength, Libc.PROT_READ, Libc.MAP_SHARED, iommu_ioas_map_file.fd(k), pageStart);
+            if (addr < 0) {
+                arena.close();
+                return (int) addr;
+            }
+            view = MemorySegment.ofAddress(addr).reinterpret(readable, arena, s -> Libc.munmap(s.address(), mapLength));
+            fd.memory.register(view);
+            va = addr + startByte;
+        } else {
+            va = 1L << 62; // nothing of the file there: an address no registration holds
+        }
+        int pages = fd.newPages();
+        try {
+            var piece = new SwIoas.Piece(va, length, pages, (flags & MAP_WRITEABLE) != 0);
+            long at = ioas.map(List.of(piece), length, iova, (flags & MAP_FIXED_IOVA) != 0, prot(flags));
+            iommu_ioas_map_file.iova(k, at);
+        } catch (Fail f) {
+            if (view != null) fd.memory.unregister(view);
+            arena.close();
+            throw f;
+        }
+        fd.filePages.put(pages, arena);
+        return c.respond();
+    }
+
+    /** fstat(2)'s st_size, or -1 if {@code fileFd} is not an open file. */
+    private static long fileSize(int fileFd) {
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            MemorySegment st = a.allocate(144, 8); // struct stat (x86-64); st_size at 48
+            if (Libc.syscall(5 /* fstat */, fileFd, st.address(), 0, 0, 0, 0) < 0) return -1;
+            return st.get(java.lang.foreign.ValueLayout.JAVA_LONG, 48);
+        }
+    }
+
+    /** 7.3 IOAS_CHANGE_PROCESS (§3.9): every area of every IOAS must be file-backed; accounting is not modelled. */
+    int changeProcess(Call c) {
+        if (iommu_ioas_change_process.__reserved(c.k) != 0) return -Err.EOPNOTSUPP;
+        for (SwObject o : fd.objects.all()) {
+            if (!(o instanceof SwIoas ioas)) continue;
+            boolean[] other = {false};
+            ioas.forEachArea((iova, last, va, pages, flags) -> other[0] |= !fd.filePages.containsKey(pages));
+            if (other[0]) return -Err.EINVAL;
+        }
+        return 0;
     }
 
     static int prot(int mapFlags) {

@@ -50,6 +50,8 @@ final class MockCommands {
         if (op == OP_DIRTY) return dirty(c, id);
         if (op == OP_MD_CHECK_IOTLB) return checkIotlb(id, iommu_test_cmd.check_iotlb(k));
         if (op == OP_TRIGGER_IOPF) return triggerIopf(iommu_test_cmd.trigger_iopf(k));
+        if (fd.v73() && op == OP_TRIGGER_VEVENT) return triggerVevent(iommu_test_cmd.trigger_vevent.dev_id(iommu_test_cmd.trigger_vevent(k)));
+        if (fd.v73() && op == OP_DEV_CHECK_CACHE) return checkDevCache(id, iommu_test_cmd.check_dev_cache(k));
         return -Err.EOPNOTSUPP;
     }
 
@@ -370,6 +372,26 @@ final class MockCommands {
                 iommu_test_cmd.trigger_iopf.perm(t), iommu_test_cmd.trigger_iopf.addr(t));
         SwHwpt target = SwIommufd.faultTarget(dev, pasid);
         if (target != null) target.fault.report(new SwFault.Group(dev, target, List.of(fault)));
+        return 0;
+    }
+
+    /** 7.3 TRIGGER_VEVENT: the virt_id captured at attach goes to the vIOMMU's SELFTEST queue (a full one records a loss). */
+    private int triggerVevent(int devId) {
+        SwDevice dev = fd.device(devId);
+        if (dev.viommu == null || dev.vdevId == 0) return -Err.ENOENT;
+        SwVeventq q = dev.viommu.veventqs.get(ViommuCommands.VEVENTQ_TYPE_SELFTEST);
+        if (q == null) return -Err.EOPNOTSUPP;
+        byte[] data = new byte[4];
+        MemorySegment.ofArray(data).set(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, 0, (int) dev.vdevId);
+        q.report(data);
+        return 0;
+    }
+
+    /** 7.3 DEV_CHECK_CACHE. */
+    private int checkDevCache(int devId, MemorySegment m) {
+        SwDevice dev = fd.device(devId);
+        int slot = iommu_test_cmd.check_dev_cache.id(m), value = iommu_test_cmd.check_dev_cache.cache(m);
+        if (Integer.compareUnsigned(slot, 3) > 0 || dev.cache[slot] != value) return -Err.EINVAL;
         return 0;
     }
 }

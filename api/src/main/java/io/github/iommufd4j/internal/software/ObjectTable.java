@@ -34,6 +34,14 @@ final class ObjectTable {
         used.clear(id);
     }
 
+    /**
+     * 7.3 tombstone (§2.1): the object is gone but its ID stays used, looking missing, until the
+     * iommufd is closed.
+     */
+    void tombstone(int id) {
+        slots[id] = null;
+    }
+
     /** The published object with this ID, or null. */
     SwObject get(int id) {
         SwObject[] s = slots;

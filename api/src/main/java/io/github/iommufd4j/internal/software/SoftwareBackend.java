@@ -59,7 +59,8 @@ public final class SoftwareBackend implements IommufdBackend {
     public SoftwareBackend(Kernel kernel) {
         state = new SwIommufd(kernel);
         IoasCommands ioas = new IoasCommands(state);
-        HwptCommands hwpt = new HwptCommands(state);
+        ViommuCommands viommu = new ViommuCommands(state);
+        HwptCommands hwpt = new HwptCommands(state, viommu);
         MockCommands mock = new MockCommands(state);
         add(Uapi.IOMMU_DESTROY(), 8, 8, c -> state.destroy(iommu_destroy.id(c.k)));
         add(Uapi.IOMMU_IOAS_ALLOC(), 12, 12, ioas::alloc);
@@ -78,14 +79,14 @@ public final class SoftwareBackend implements IommufdBackend {
         add(Uapi.IOMMU_FAULT_QUEUE_ALLOC(), 16, 16, this::faultQueueAlloc);
         add(Uapi.IOMMU_TEST_CMD(), 68, 72, mock::run);
         if (kernel == Kernel.V7_3) {
-            // 7.3-only commands (§1.1): the slots exist, the handlers come with a later issue.
-            add(Uapi.IOMMU_IOAS_MAP_FILE(), 40, 40, null);
-            add(Uapi.IOMMU_VIOMMU_ALLOC(), 24, 40, null);
-            add(Uapi.IOMMU_VDEVICE_ALLOC(), 24, 24, null);
-            add(Uapi.IOMMU_IOAS_CHANGE_PROCESS(), 8, 8, null);
-            add(Uapi.IOMMU_VEVENTQ_ALLOC(), 28, 32, null);
-            add(Uapi.IOMMU_HW_QUEUE_ALLOC(), 40, 40, null);
-            add(Uapi.IOMMU_IOAS_NOIOMMU_GET_PA(), 40, 40, null);
+            // 7.3-only commands (§1.1); 6.12 leaves these slots empty (ENOTTY).
+            add(Uapi.IOMMU_IOAS_MAP_FILE(), 40, 40, ioas::mapFile);
+            add(Uapi.IOMMU_VIOMMU_ALLOC(), 24, 40, viommu::viommuAlloc);
+            add(Uapi.IOMMU_VDEVICE_ALLOC(), 24, 24, viommu::vdeviceAlloc);
+            add(Uapi.IOMMU_IOAS_CHANGE_PROCESS(), 8, 8, ioas::changeProcess);
+            add(Uapi.IOMMU_VEVENTQ_ALLOC(), 28, 32, viommu::veventqAlloc);
+            add(Uapi.IOMMU_HW_QUEUE_ALLOC(), 40, 40, viommu::hwQueueAlloc);
+            add(Uapi.IOMMU_IOAS_NOIOMMU_GET_PA(), 40, 40, viommu::noiommuGetPa);
         }
     }
 
@@ -203,6 +204,8 @@ public final class SoftwareBackend implements IommufdBackend {
         try {
             SwFault f = state.fault(fd);
             if (f != null) return f.read(buf, count);
+            SwVeventq q = state.veventq(fd);
+            if (q != null) return q.read(buf, count);
             return state.access(fd) != null ? -Err.EINVAL : -Err.EBADF;
         } finally {
             unlockWrite(stamp);
@@ -215,7 +218,8 @@ public final class SoftwareBackend implements IommufdBackend {
         try {
             SwFault f = state.fault(fd);
             if (f != null) return f.write(buf, count);
-            return state.access(fd) != null ? -Err.EINVAL : -Err.EBADF;
+            // The vEVENTQ fd has no write op: the VFS answers EINVAL (§5.7), as for an access fd.
+            return state.access(fd) != null || state.veventq(fd) != null ? -Err.EINVAL : -Err.EBADF;
         } finally {
             unlockWrite(stamp);
         }
@@ -231,6 +235,13 @@ public final class SoftwareBackend implements IommufdBackend {
                 state.removeFd(fd);
                 f.closeUserFd();
                 f.users--;
+                return 0;
+            }
+            SwVeventq q = state.veventq(fd);
+            if (q != null) {
+                state.removeFd(fd);
+                q.closeFd();
+                q.users--;
                 return 0;
             }
             SwAccess a = state.access(fd);

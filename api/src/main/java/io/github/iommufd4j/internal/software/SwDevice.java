@@ -12,6 +12,14 @@ final class SwDevice extends SwObject {
     final int flags;
     /** The HWPT attached at the RID, or null. */
     SwHwpt hwpt;
+    /** 7.3: its vDEVICE, or null. */
+    SwVdevice vdev;
+    /** 7.3 mock: the vIOMMU of the nested HWPT it is attached to and the virt_id captured at attach (0: none). */
+    SwViommu viommu;
+    long vdevId;
+    /** 7.3 mock: the device cache a vIOMMU invalidation clears ({@code MOCK_DEV_CACHE_NUM} slots). */
+    final int[] cache = {CACHE_DEFAULT, CACHE_DEFAULT, CACHE_DEFAULT, CACHE_DEFAULT};
+    static final int CACHE_DEFAULT = io.github.iommufd4j.bindings.uapi.Uapi.IOMMU_TEST_DEV_CACHE_DEFAULT();
     /** The next page request group index for faults of DMA through this device (9 bits, as PCIe PRI). */
     int nextGroup;
 

@@ -28,6 +28,8 @@ final class SwHwpt extends SwObject {
     final long minPage, apertureStart, apertureLast;
     /** Nested: the mock IOTLB slots. */
     final int[] iotlb = new int[4];
+    /** Nested through a vIOMMU (7.3): the vIOMMU it holds instead of the parent, else null. */
+    SwViommu viommu;
     /** Devices attached (each also holds one of {@link #users}). */
     int devices;
 

@@ -180,6 +180,7 @@ final class SwIoas extends SwObject {
             long p = areas.firstIntersecting(start, last);
             if (p < 0) break;
             long first = areas.start(p), areaLast = areas.last(p);
+            Fail.when(locks.containsKey(first), Err.EBUSY); // 7.3: locked by a HW queue, checked first
             Fail.when(lt(first, start) || lt(last, areaLast), Err.ENOENT);
             // Accesses pinning the area are told first; the mock unpins (§3.3, §6.2).
             for (int i = 0; i < accesses.size(); i++) accesses.get(i).unmapNotify(first, areaLast);
@@ -190,6 +191,22 @@ final class SwIoas extends SwObject {
         }
         Fail.when(removed == 0, Err.ENOENT);
         return removed;
+    }
+
+    /** Areas locked by HW queues (7.3), by first IOVA: the lock count. */
+    private final java.util.Map<Long, Integer> locks = new java.util.HashMap<>();
+
+    /** Locks every area intersecting {@code [start, last]} against unmap (7.3 HW queue). */
+    void lock(long start, long last) {
+        for (long p = areas.firstIntersecting(start, last); p >= 0 && !lt(last, areas.start(p)); p = areas.next(p)) {
+            locks.merge(areas.start(p), 1, Integer::sum);
+        }
+    }
+
+    void unlock(long start, long last) {
+        for (long p = areas.firstIntersecting(start, last); p >= 0 && !lt(last, areas.start(p)); p = areas.next(p)) {
+            locks.computeIfPresent(areas.start(p), (k, n) -> n == 1 ? null : n - 1);
+        }
     }
 
     /** Visits every area in IOVA order. */

@@ -15,13 +15,15 @@ final class SwIommufd {
     final SoftwareBackend.Kernel kernel;
     final ObjectTable objects = new ObjectTable();
     final UserMemory memory = new UserMemory();
-    /** The fds handed out, by number: a {@link SwFault} (its user end) or a {@link SwAccess}. */
+    /** The fds handed out, by number: a {@link SwFault} (its user end), a {@link SwVeventq} or a {@link SwAccess}. */
     private Object[] fds = new Object[64];
     /** The VFIO compatibility IOAS (IOMMU_VFIO_IOAS SET), or null. */
     SwIoas compatIoas;
     /** IOMMU_OPTION RLIMIT_MODE: true for per-process (MM) accounting. */
     boolean accountMm;
     private int nextPages = 1;
+    /** 7.3 IOAS_MAP_FILE: the pages objects that are file-backed, with the mapping of the file this backend reads them through. */
+    final java.util.Map<Integer, java.lang.foreign.Arena> filePages = new java.util.HashMap<>();
 
     SwIommufd(SoftwareBackend.Kernel kernel) {
         this.kernel = kernel;
@@ -29,6 +31,10 @@ final class SwIommufd {
 
     SwFault fault(int fd) {
         return fd >= 0 && fd < fds.length && fds[fd] instanceof SwFault f ? f : null;
+    }
+
+    SwVeventq veventq(int fd) {
+        return fd >= 0 && fd < fds.length && fds[fd] instanceof SwVeventq q ? q : null;
     }
 
     SwAccess access(int fd) {
@@ -88,7 +94,9 @@ final class SwIommufd {
 
     /** Destroys a HWPT nothing uses any more, dropping the references it holds (§2.4). */
     void destroyHwpt(SwHwpt h) {
-        if (h.nested) {
+        if (h.viommu != null) {
+            h.viommu.users--;
+        } else if (h.nested) {
             h.parent.users--;
         } else {
             h.ioas.removeDomain(h);
@@ -173,9 +181,21 @@ final class SwIommufd {
         Fail.when(h.dirtyOps && (dev.flags & SwDevice.NO_DIRTY) != 0, Err.EINVAL);
     }
 
+    /**
+     * The 7.3 mock's attach op: a nested HWPT of a vIOMMU needs the device's vDEVICE there
+     * (ENOENT), whose virt_id the device keeps for TRIGGER_VEVENT.
+     */
+    private static void attachViommu(SwDevice dev, SwHwpt h) {
+        SwViommu v = h.viommu;
+        Fail.when(v != null && (dev.vdev == null || dev.vdev.viommu != v), Err.ENOENT);
+        dev.viommu = v;
+        dev.vdevId = v != null ? dev.vdev.virtId : 0;
+    }
+
     private void doAttach(SwDevice dev, SwHwpt h) {
         Fail.when(dev.hwpt != null, Err.EINVAL);
         checkCompatible(dev, h);
+        attachViommu(dev, h);
         dev.hwpt = h;
         h.users++;
         h.devices++;
@@ -188,6 +208,7 @@ final class SwIommufd {
         Fail.when(old == null, Err.EINVAL);
         if (old == h) return null;
         checkCompatible(dev, h);
+        attachViommu(dev, h);
         dev.hwpt = h;
         h.users++;
         h.devices++;
@@ -239,13 +260,50 @@ final class SwIommufd {
                 objects.release(id);
             }
             case SwSelftest s -> {
+                if (s.device.vdev != null) { // 7.3: its vDEVICE goes too, leaving a tombstone
+                    int vid = s.device.vdev.id;
+                    removeVdevice(s.device.vdev);
+                    objects.tombstone(vid);
+                }
                 detach(s.device);
                 objects.release(s.device.id);
                 objects.release(id);
             }
+            case SwViommu v -> {
+                v.parent.users--;
+                objects.release(id);
+            }
+            case SwVdevice vd -> {
+                removeVdevice(vd);
+                objects.release(id);
+            }
+            case SwVeventq q -> {
+                q.destroy();
+                q.viommu.veventqs.remove(q.type);
+                q.viommu.users--;
+                objects.release(id);
+            }
+            case SwHwQueue q -> destroyHwQueue(q);
             default -> throw new IllegalStateException("unexpected " + o.kind());
         }
         return 0;
+    }
+
+    private static void removeVdevice(SwVdevice vd) {
+        vd.viommu.vdevs.remove(vd.virtId);
+        vd.viommu.users--;
+        vd.device.vdev = null;
+        vd.device.users--;
+    }
+
+    /** Also the abort path of HW_QUEUE_ALLOC once the range is locked. */
+    void destroyHwQueue(SwHwQueue q) {
+        q.viommu.parent.ioas.unlock(q.lockedStart, q.lockedLast);
+        objects.release(q.accessId);
+        if (q.prev != null) q.prev.users--;
+        q.viommu.hwQueues[q.index] = null;
+        q.viommu.users--;
+        objects.release(q.id);
     }
 
     /** closeFd of an access fd: the access is detached and freed. */
@@ -264,7 +322,10 @@ final class SwIommufd {
     void close() {
         for (SwObject o : objects.all()) {
             if (o instanceof SwFault f) f.destroy();
+            if (o instanceof SwVeventq q) q.destroy();
         }
+        for (java.lang.foreign.Arena a : filePages.values()) a.close();
+        filePages.clear();
         for (SwAccess a : accesses()) Libc.close(a.fd);
         fds = new Object[64];
         objects.clear();

@@ -2,7 +2,7 @@ package io.github.iommufd4j.internal.software;
 
 /** An object in the iommufd's ID space (§2). */
 abstract class SwObject {
-    enum Kind { IOAS, HWPT_PAGING, HWPT_NESTED, DEVICE, ACCESS, FAULT, SELFTEST }
+    enum Kind { IOAS, HWPT_PAGING, HWPT_NESTED, DEVICE, ACCESS, FAULT, SELFTEST, VIOMMU, VDEVICE, VEVENTQ, HW_QUEUE }
 
     final int id;
     /**
