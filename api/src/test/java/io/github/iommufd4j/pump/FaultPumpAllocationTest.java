@@ -1,5 +1,6 @@
 package io.github.iommufd4j.pump;
 
+import io.github.iommufd4j.EventQueue;
 import io.github.iommufd4j.FaultQueue;
 import io.github.iommufd4j.HwPagetable;
 import io.github.iommufd4j.HwptFlag;
@@ -9,6 +10,7 @@ import io.github.iommufd4j.MockDevice;
 import io.github.iommufd4j.MockDriver;
 import io.github.iommufd4j.PageFaults;
 import io.github.iommufd4j.PageResponses;
+import io.github.iommufd4j.Viommu;
 import io.github.iommufd4j.testing.Allocations;
 import org.junit.jupiter.api.Test;
 
@@ -48,6 +50,49 @@ class FaultPumpAllocationTest {
                 assertTrue(perFault < 1.0, "bytes per fault: " + perFault);
             }
         }
+    }
+
+    @Test
+    void pumpThreadAllocatesNothingPerVirtualEvent() throws Exception {
+        try (Iommufd fd = Iommufd.open(); Arena arena = Arena.ofShared()) {
+            assumeTrue(fd.mock().isPresent(), "no mock driver");
+            assumeTrue(fd.supports(io.github.iommufd4j.Command.VEVENTQ_ALLOC), "kernel without vEVENTQs");
+            Ioas ioas = fd.allocIoas();
+            MockDevice dev = fd.mock().addDevice(ioas);
+            HwPagetable parent = fd.allocHwpt(dev.deviceId(), ioas, HwptFlag.NEST_PARENT);
+            Viommu v = fd.allocViommu(dev.deviceId(), parent, MockDriver.VIOMMU_TYPE_SELFTEST, java.lang.foreign.MemorySegment.NULL);
+            v.allocVdevice(dev.deviceId(), 1);
+            dev.replace(v.allocNestedHwpt(dev.deviceId(), MockDriver.HWPT_DATA_SELFTEST,
+                    MockDriver.selftestData(arena, MockDriver.IOTLB_DEFAULT), null).id());
+            EventQueue q = v.allocEventQueue(MockDriver.VEVENTQ_TYPE_SELFTEST, 1 << 19);
+            long[] payloadSum = {0};
+            EventHandler handler = (queue, events) -> {
+                for (int i = 0; i < events.count(); i++) payloadSum[0] += events.payloadInt(i, 0);
+            };
+            try (FaultPump pump = FaultPump.start(java.util.List.of(), null, java.util.List.of(q), handler, 64, 64)) {
+                Thread pumpThread = Thread.getAllStackTraces().keySet().stream()
+                        .filter(t -> t.getName().equals("iommufd4j-fault-pump")).findFirst().orElseThrow();
+                triggerEvents(dev, pump, 60_000);
+                long before = Allocations.ofThread(pumpThread.threadId());
+                triggerEvents(dev, pump, FAULTS);
+                long after = Allocations.ofThread(pumpThread.threadId());
+                double perEvent = (after - before) / (double) FAULTS;
+                System.out.printf("event pump (%s backend): %d vEVENTs, %d bytes allocated on the pump thread, %.4f bytes/event%n",
+                        fd.backend(), FAULTS, after - before, perEvent);
+                assertEquals(0, pump.handlerErrors());
+                assertEquals(0, pump.lossMarks());
+                assertEquals(60_000L + FAULTS, payloadSum[0], "every event carries virt_id 1");
+                assertTrue(perEvent < 1.0, "bytes per event: " + perEvent);
+            }
+        }
+    }
+
+    private static void triggerEvents(MockDevice dev, FaultPump pump, int n) throws Exception {
+        long target = pump.events() + n;
+        for (int i = 0; i < n; i++) dev.triggerVirtualEvent();
+        long deadline = System.nanoTime() + 300_000_000_000L;
+        while (pump.events() < target && System.nanoTime() < deadline) Thread.onSpinWait();
+        assertEquals(target, pump.events());
     }
 
     private static void trigger(MockDevice dev, FaultPump pump, int n) throws Exception {

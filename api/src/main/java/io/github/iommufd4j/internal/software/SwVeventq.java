@@ -74,11 +74,10 @@ final class SwVeventq extends SwObject {
                 if (done == 0) return -Err.EINVAL;
                 break;
             }
-            try {
-                MemorySegment out = buf.asSlice(done, HEADER + len);
-                out.set(ValueLayout.JAVA_INT_UNALIGNED, 0, e.data == null ? FLAG_LOST_EVENTS : 0);
-                out.set(ValueLayout.JAVA_INT_UNALIGNED, 4, e.sequence);
-                if (len > 0) MemorySegment.copy(MemorySegment.ofArray(e.data), 0, out, HEADER, len);
+            try { // no slice or wrapper per record: the pump reads here allocation-free
+                buf.set(ValueLayout.JAVA_INT_UNALIGNED, done, e.data == null ? FLAG_LOST_EVENTS : 0);
+                buf.set(ValueLayout.JAVA_INT_UNALIGNED, done + 4, e.sequence);
+                if (len > 0) MemorySegment.copy(e.data, 0, buf, ValueLayout.JAVA_BYTE, done + HEADER, len);
             } catch (IndexOutOfBoundsException | IllegalStateException | WrongThreadException x) {
                 if (done == 0) return -Err.EFAULT;
                 break;
