@@ -51,20 +51,28 @@ class GuestSuiteTest {
         assumeTrue(why == null, () -> "VM tests skipped: " + why);
         List<DynamicNode> nodes = new ArrayList<>();
         for (String version : System.getProperty("iommufd4j.vm.kernels", "7.3,6.12").split(",")) {
-            // The mock profile also measures the pump's allocation per fault and per vEVENT on the kernel's fds.
-            nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.MOCK,
-                    "--select-package=io.github.iommufd4j.contract --select-class=io.github.iommufd4j.pump.FaultPumpAllocationTest"));
-            nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.INTEL, "--select-package=io.github.iommufd4j.vm.guest"));
-            nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.VIRTIO, "--select-package=io.github.iommufd4j.vm.guest"));
+            nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.MOCK, "", "--select-package=io.github.iommufd4j.contract", ""));
+            nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.INTEL, "", "--select-package=io.github.iommufd4j.vm.guest", ""));
+            nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.VIRTIO, "", "--select-package=io.github.iommufd4j.vm.guest", ""));
+            // The pump's allocation per fault and per vEVENT on the kernel's fds, with the optimizing
+            // compiler on (the other runs stop at C1 to save emulated CPU time; C1 keeps the FFM
+            // downcalls' temporary objects).
+            nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.MOCK, "allocation",
+                    "--select-class=io.github.iommufd4j.pump.FaultPumpAllocationTest", "-XX:TieredStopAtLevel=4"));
         }
         return nodes.stream();
     }
 
-    /** @param select JUnit console selectors */
-    private DynamicNode runInGuest(VmLauncher launcher, String version, VmLauncher.Profile profile, String select)
-            throws Exception {
+    /**
+     * @param label    names the run next to its profile ("" for none)
+     * @param select   JUnit console selectors
+     * @param javaOpts extra JVM options in the guest
+     */
+    private DynamicNode runInGuest(VmLauncher launcher, String version, VmLauncher.Profile profile, String label,
+                                   String select, String javaOpts) throws Exception {
         Path kernel = GuestKernel.resolve(VM_TESTS, version);
-        Path results = VM_TESTS.resolve("target/vm-results/" + version + "-" + profile.scriptName());
+        String run = profile.scriptName() + (label.isEmpty() ? "" : "-" + label);
+        Path results = VM_TESTS.resolve("target/vm-results/" + version + "-" + run);
         deleteRecursively(results);
         Files.createDirectories(results);
         String console = jar("junit-platform-console-standalone");
@@ -79,13 +87,18 @@ class GuestSuiteTest {
                 "JAVA", Path.of(System.getProperty("java.home"), "bin/java").toString(),
                 "CONSOLE_JAR", console,
                 "TEST_CLASSPATH", cp,
-                "SELECT", select);
+                "SELECT", select,
+                "JAVA_OPTS", javaOpts);
         var spec = new VmLauncher.Spec(kernel, profile, VM_TESTS.resolve("guest-suite.sh"), env, results, Duration.ofMinutes(20));
         VmLauncher.Result r = launcher.run(spec);
         String tail = tail(r.console(), 60);
-        String name = "Linux " + version + " (" + profile.scriptName() + ")";
+        String name = "Linux " + version + " (" + run + ")";
         List<DynamicNode> tests = new ArrayList<>(guestTests(results.resolve("junit"), name, tail));
         System.out.printf("[vm] %s: %d guest tests, guest exit %d, wall %ds%n", name, tests.size(), r.exitCode(), r.wallTime().toSeconds());
+        Path log = results.resolve("cmd.log"); // measured figures the guest tests print
+        if (Files.exists(log)) {
+            for (String line : Files.readAllLines(log)) if (line.contains("bytes/")) System.out.printf("[vm] %s: %s%n", name, line.trim());
+        }
         if (tests.isEmpty() || (r.exitCode() != 0 && r.exitCode() != 1)) {
             // The guest did not run its suite (boot failure, crash, timeout): that is a failure too.
             tests.add(DynamicTest.dynamicTest("guest run", () -> fail("guest exit " + r.exitCode()
