@@ -1,0 +1,58 @@
+package io.github.iommufd4j;
+
+import io.github.iommufd4j.internal.software.SoftwareBackend;
+import io.github.iommufd4j.pump.FaultPump;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Page request groups of several records (what a device's DMA over several unmapped pages
+ * reports; the mock's TRIGGER_IOPF only makes one-record groups): the pump hands each group to
+ * the handler whole, in order, and answers it once. Uses the software backend's DMA of an
+ * emulated device.
+ */
+class PumpMultiRecordGroupTest {
+    static final long PAGE = 4096;
+
+    @Test
+    void aDmaOverFiveUnmappedPagesIsOneGroupOfFiveRecordsAnsweredOnce() throws Exception {
+        try (Iommufd fd = Iommufd.open(Backend.SOFTWARE); Arena arena = Arena.ofShared()) {
+            Ioas ioas = fd.allocIoas();
+            FaultQueue q = fd.allocFaultQueue();
+            MockDevice dev = fd.mock().addFaultingDevice(ioas, q);
+            long target = MockDriver.APERTURE_START + 64 * PAGE;
+            MemorySegment guestRam = arena.allocate(5 * PAGE, PAGE);
+            List<long[]> groups = new ArrayList<>(); // per group: count, first address, last address, group id
+            try (FaultPump pump = FaultPump.start(q, (queue, faults, first, count, ticket) -> {
+                for (int i = first; i < first + count; i++) {
+                    assertEquals(faults.groupId(first), faults.groupId(i), "one group id throughout");
+                    assertEquals(i == first + count - 1, faults.lastPage(i), "LAST_PAGE only on the last record");
+                }
+                groups.add(new long[] {count, faults.address(first), faults.address(first + count - 1), faults.groupId(first)});
+                ioas.map(guestRam, target, Access.READ_WRITE); // resolve the fault, then answer
+                return PageResponses.SUCCESS;
+            })) {
+                SoftwareBackend sw = (SoftwareBackend) fd.raw();
+                MemorySegment data = arena.allocate(5 * PAGE);
+                data.fill((byte) 0x5a);
+                int rc = CompletableFuture.supplyAsync(() -> sw.deviceDma(dev.deviceId(), 0, target, data, true,
+                        TimeUnit.SECONDS.toNanos(20))).get(30, TimeUnit.SECONDS);
+                assertEquals(0, rc, "the DMA completed after the answer");
+                assertEquals(1, pump.groups());
+                assertEquals(5, pump.faults());
+            }
+            assertEquals(1, groups.size());
+            assertArrayEquals(new long[] {5, target, target + 4 * PAGE}, java.util.Arrays.copyOf(groups.get(0), 3));
+            for (long off = 0; off < 5 * PAGE; off += PAGE) assertEquals(0x5a, guestRam.get(ValueLayout.JAVA_BYTE, off + 17));
+        }
+    }
+}
