@@ -70,6 +70,16 @@ class DispatcherContractTest extends ContractTestBase {
         assertErrno("E2BIG", () -> fd.ioctl(command.request(), big));
     }
 
+    /** The same for the Linux 7.x commands, on kernels that have them (sheet section 1.3). */
+    @ParameterizedTest(name = "{0}: min {1}, sizeof {2}")
+    @CsvSource({
+            "IOAS_MAP_FILE, 40, 40", "VIOMMU_ALLOC, 24, 40", "VDEVICE_ALLOC, 24, 24", "IOAS_CHANGE_PROCESS, 8, 8",
+            "VEVENTQ_ALLOC, 28, 32", "HW_QUEUE_ALLOC, 40, 40", "IOAS_NOIOMMU_GET_PA, 40, 40"})
+    void everyLinux7CommandChecksItsSizeLikeTheKernel(Command command, int minSize, int sizeof) {
+        org.junit.jupiter.api.Assumptions.assumeTrue(fd.supports(command), "kernel without " + command.ioctlName());
+        everyCommandChecksItsSizeLikeTheKernel(command, minSize, sizeof);
+    }
+
     @Test
     void unknownMockOpIsEOPNOTSUPP() {
         requireMock();
