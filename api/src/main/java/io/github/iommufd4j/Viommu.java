@@ -134,6 +134,26 @@ public final class Viommu extends Handle {
         }
     }
 
+    /**
+     * mmap of a region the driver exposes for this vIOMMU (e.g. a tegra241 CMDQV VINTF page, or
+     * the mock's two pages), at the offset and length its allocation data reported. The mapping
+     * lives until {@code arena} closes and holds the vIOMMU meanwhile (DESTROY gives EBUSY).
+     */
+    public MemorySegment mapRegion(java.lang.foreign.Arena arena, long offset, long length) throws IommufdException {
+        enter("mmap(iommufd)");
+        try {
+            long address = iommufd.raw().mmap(offset, length);
+            if (address < 0) {
+                throw new IommufdException("mmap(iommufd)", describe() + ", offset=" + Ioas.hex(offset) + ", length=" + Ioas.hex(length),
+                        (int) -address);
+            }
+            var backend = iommufd.raw();
+            return MemorySegment.ofAddress(address).reinterpret(length, arena, s -> backend.munmap(s.address(), length));
+        } finally {
+            exit();
+        }
+    }
+
     @Override
     void release() throws IommufdException {
         iommufd.destroy(id);

@@ -29,6 +29,15 @@ public interface IommufdBackend extends AutoCloseable {
     /** Closes a file descriptor this backend handed out (fault queue, mock access). 0 or {@code -errno}. */
     int closeFd(int fd);
 
+    /**
+     * mmap(2) of the iommufd at {@code offset} (a region a driver exposes, e.g. a vIOMMU's),
+     * shared, read-write: the address, or {@code -errno}.
+     */
+    long mmap(long offset, long length);
+
+    /** munmap(2) of what {@link #mmap} returned: 0 or {@code -errno}. */
+    int munmap(long address, long length);
+
     /** The iommufd's own file descriptor, or -1 when there is none (software backend). */
     int fd();
 

@@ -48,6 +48,16 @@ public final class NativeBackend implements IommufdBackend {
     }
 
     @Override
+    public long mmap(long offset, long length) {
+        return Libc.mmap(0, length, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, offset);
+    }
+
+    @Override
+    public int munmap(long address, long length) {
+        return Libc.munmap(address, length);
+    }
+
+    @Override
     public long read(int fd, MemorySegment buf, long count) {
         return Libc.read(fd, buf, count);
     }

@@ -145,6 +145,14 @@ class Linux7ObjectsContractTest extends ContractTestBase {
         assertEquals(2 * PAGE, length);
         assertTrue(offset != 0 && offset % PAGE == 0, "mmap offset 0x" + Long.toHexString(offset));
         assertErrno("EINVAL", () -> fd.allocViommu(dev.deviceId(), parent, MockDriver.VIOMMU_TYPE_SELFTEST, arena.allocate(4)));
+        // The region it reports can be mapped, exactly as reported; the mapping holds the vIOMMU.
+        try (java.lang.foreign.Arena maps = java.lang.foreign.Arena.ofShared()) {
+            MemorySegment region = v.mapRegion(maps, offset, length);
+            assertEquals(0xcafe, region.get(ValueLayout.JAVA_INT, 0), "in_data in the region's first word");
+            assertErrno("ENXIO", () -> v.mapRegion(maps, offset, PAGE));
+            assertErrno("ENXIO", () -> v.mapRegion(maps, offset + 2 * PAGE, length));
+            assertErrno("EBUSY", () -> fd.destroy(v.id()));
+        }
         v.close();
     }
 

@@ -4,7 +4,7 @@ package io.github.iommufd4j.internal.software;
 final class Err {
     private Err() {}
 
-    static final int EPERM = 1, ENOENT = 2, EINTR = 4, EIO = 5, E2BIG = 7, EBADF = 9, EAGAIN = 11,
+    static final int EPERM = 1, ENOENT = 2, EINTR = 4, EIO = 5, ENXIO = 6, E2BIG = 7, EBADF = 9, EAGAIN = 11,
             ENOMEM = 12, EFAULT = 14, EBUSY = 16, EEXIST = 17, ENODEV = 19, EINVAL = 22, ENOTTY = 25,
             ENOSPC = 28, ESPIPE = 29, ERANGE = 34, EBADE = 52, EOVERFLOW = 75, EBADFD = 77, EMSGSIZE = 90,
             EOPNOTSUPP = 95, EADDRINUSE = 98;

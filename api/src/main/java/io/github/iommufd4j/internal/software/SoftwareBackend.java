@@ -46,6 +46,7 @@ public final class SoftwareBackend implements IommufdBackend {
     private final StampedLock lock = new StampedLock();
     private final FifoLock fifo = new FifoLock();
     private final SwIommufd state;
+    private final ViommuCommands viommu;
     private final Command[] commands = new Command[CMD_LAST - CMD_BASE + 1];
     private final MemorySegment kernelCopy = Arena.ofAuto().allocate(128, 8);
     private final Call call = new Call();
@@ -60,6 +61,7 @@ public final class SoftwareBackend implements IommufdBackend {
         state = new SwIommufd(kernel);
         IoasCommands ioas = new IoasCommands(state);
         ViommuCommands viommu = new ViommuCommands(state);
+        this.viommu = viommu;
         HwptCommands hwpt = new HwptCommands(state, viommu);
         MockCommands mock = new MockCommands(state);
         add(Uapi.IOMMU_DESTROY(), 8, 8, c -> state.destroy(iommu_destroy.id(c.k)));
@@ -248,6 +250,26 @@ public final class SoftwareBackend implements IommufdBackend {
             if (a == null) return -Err.EBADF;
             state.destroyAccess(a);
             return 0;
+        } finally {
+            unlockWrite(stamp);
+        }
+    }
+
+    @Override
+    public long mmap(long offset, long length) {
+        long stamp = writeLock();
+        try {
+            return closed ? -Err.EBADF : viommu.mmap(offset, length);
+        } finally {
+            unlockWrite(stamp);
+        }
+    }
+
+    @Override
+    public int munmap(long address, long length) {
+        long stamp = writeLock();
+        try {
+            return closed ? 0 : viommu.munmap(address, length);
         } finally {
             unlockWrite(stamp);
         }

@@ -24,6 +24,8 @@ final class SwIommufd {
     private int nextPages = 1;
     /** 7.3 IOAS_MAP_FILE: the pages objects that are file-backed, with the mapping of the file this backend reads them through. */
     final java.util.Map<Integer, java.lang.foreign.Arena> filePages = new java.util.HashMap<>();
+    /** Memory of driver regions user space can mmap (7.3 mock vIOMMU), freed with the iommufd. */
+    java.lang.foreign.Arena regions = java.lang.foreign.Arena.ofShared();
 
     SwIommufd(SoftwareBackend.Kernel kernel) {
         this.kernel = kernel;
@@ -326,6 +328,8 @@ final class SwIommufd {
         }
         for (java.lang.foreign.Arena a : filePages.values()) a.close();
         filePages.clear();
+        regions.close();
+        regions = java.lang.foreign.Arena.ofShared();
         for (SwAccess a : accesses()) Libc.close(a.fd);
         fds = new Object[64];
         objects.clear();

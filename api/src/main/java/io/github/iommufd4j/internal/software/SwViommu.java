@@ -16,6 +16,12 @@ final class SwViommu extends SwObject {
     final Map<Integer, SwVeventq> veventqs = new HashMap<>();
     final SwHwQueue[] hwQueues = new SwHwQueue[HW_QUEUE_MAX];
 
+    /** The mock's mmap-able region (two pages, {@code in_data} in its first word) and its offset; null/0 without data. */
+    java.lang.foreign.MemorySegment region;
+    long mmapOffset;
+    /** Live mmaps of the region (each holds the vIOMMU). */
+    int mapped;
+
     SwViommu(int id, SwHwpt parent) {
         super(id);
         this.parent = parent;

@@ -46,9 +46,10 @@ final class ViommuCommands {
         SwHwpt parent = (SwHwpt) fd.objects.get(iommu_viommu_alloc.hwpt_id(k), SwObject.Kind.HWPT_PAGING);
         if (!parent.nestParent()) return -Err.EINVAL;
         int id = fd.objects.reserve();
+        SwViommu v = new SwViommu(id, parent);
         try {
             long len = Integer.toUnsignedLong(iommu_viommu_alloc.data_len(k)), uptr = iommu_viommu_alloc.data_uptr(k);
-            if (len != 0) selftestData(len, uptr);
+            if (len != 0) selftestData(v, len, uptr);
         } catch (Fail f) {
             fd.objects.release(id);
             throw f;
@@ -60,19 +61,23 @@ final class ViommuCommands {
             return rc;
         }
         parent.users++;
-        fd.objects.publish(new SwViommu(id, parent));
+        fd.objects.publish(v);
         return 0;
     }
 
     /** The mock's loopback of {@code in_data} and its region's offset and length. */
-    private void selftestData(long len, long uptr) {
+    private void selftestData(SwViommu v, long len, long uptr) {
         Fail.when(len < VIOMMU_DATA_MIN, Err.EINVAL);
         MemorySegment data = MemorySegment.ofArray(new long[VIOMMU_DATA_SIZE / 8]);
         long n = Math.min(len, VIOMMU_DATA_SIZE);
         Fail.when(!fd.memory.read(uptr, data, 0, n), Err.EFAULT);
         checkZeroTail(uptr, len, VIOMMU_DATA_SIZE);
-        data.set(ValueLayout.JAVA_INT, 4, data.get(ValueLayout.JAVA_INT, 0));
-        data.set(ValueLayout.JAVA_LONG, 8, nextMmapPage++ * PAGE_SIZE);
+        int inData = data.get(ValueLayout.JAVA_INT, 0);
+        v.region = fd.regions.allocate(2 * PAGE_SIZE, PAGE_SIZE);
+        v.region.set(ValueLayout.JAVA_INT, 0, inData);
+        v.mmapOffset = nextMmapPage++ * PAGE_SIZE;
+        data.set(ValueLayout.JAVA_INT, 4, inData);
+        data.set(ValueLayout.JAVA_LONG, 8, v.mmapOffset);
         data.set(ValueLayout.JAVA_LONG, 16, 2 * PAGE_SIZE);
         Fail.when(!fd.memory.write(uptr, data, 0, n), Err.EFAULT);
         if (len > n) Fail.when(!fd.memory.write(uptr + n, MemorySegment.ofArray(new byte[(int) (len - n)]), 0, len - n), Err.EFAULT);
@@ -234,6 +239,34 @@ final class ViommuCommands {
             done[0]++;
         }
         return 0;
+    }
+
+    /**
+     * {@code iommufd_fops_mmap}: only a whole region, at its exact offset (ENXIO otherwise); a
+     * live mapping holds the vIOMMU. Here the "mapping" is the region's own memory.
+     */
+    long mmap(long offset, long length) {
+        if ((length & (PAGE_SIZE - 1)) != 0 || length == 0) return -Err.EINVAL;
+        for (SwObject o : fd.objects.all()) {
+            if (o instanceof SwViommu v && v.region != null && v.mmapOffset == offset) {
+                if (length != v.region.byteSize()) return -Err.ENXIO;
+                v.users++;
+                v.mapped++;
+                return v.region.address();
+            }
+        }
+        return -Err.ENXIO;
+    }
+
+    int munmap(long address, long length) {
+        for (SwObject o : fd.objects.all()) {
+            if (o instanceof SwViommu v && v.region != null && v.region.address() == address && v.mapped > 0) {
+                v.mapped--;
+                v.users--;
+                return 0;
+            }
+        }
+        return -Err.EINVAL;
     }
 
     /** Built without {@code CONFIG_IOMMUFD_NOIOMMU}, the kernel refuses it after the size checks. */
