@@ -42,7 +42,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  */
 public final class FaultPump implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(FaultPump.class.getName());
-    private static final long WAKE = -1L;
+    private static final long WAKE = -1L, CANCEL = -2L;
 
     private final List<FaultQueue> queues;
     private final FaultHandler handler;
@@ -56,6 +56,8 @@ public final class FaultPump implements AutoCloseable {
     private final Thread thread;
     private final CountDownLatch started = new CountDownLatch(1);
     private volatile boolean stopping;
+    /** Polls armed on the ring, by slot (queues, then the wake eventfd last): each holds its fd's file. */
+    private boolean[] armed;
     private volatile Throwable failure;
 
     // Deferred answers: a bounded MPSC ring of (ticket, code) pairs, sequence-numbered slots.
@@ -177,17 +179,20 @@ public final class FaultPump implements AutoCloseable {
         PageFaults records = new PageFaults(batch);
         PageResponses[] answers = new PageResponses[queues.size()];
         for (int i = 0; i < answers.length; i++) answers[i] = new PageResponses(batch + maxOutstanding);
+        armed = new boolean[readyQueues.length + 1];
         CompletionHandler onCompletion = (userData, res, flags) -> {
             if (userData == WAKE) {
+                armed[readyQueues.length] = IoUring.hasMore(flags);
                 if (!IoUring.hasMore(flags)) rearm(WAKE);
             } else if (userData >= 0) {
                 readyQueues[(int) userData] = true;
+                armed[(int) userData] = IoUring.hasMore(flags);
                 if (!IoUring.hasMore(flags) && !stopping) rearm(userData);
             }
         };
         try {
-            for (int i = 0; i < readyQueues.length; i++) ring.pollAddMultishot(fdOf(i), Libc.POLLIN, i);
-            ring.pollAddMultishot(wakeFd, Libc.POLLIN, WAKE);
+            for (int i = 0; i < readyQueues.length; i++) rearm(i);
+            rearm(WAKE);
             ring.submit();
             started.countDown();
             while (!stopping) {
@@ -218,6 +223,7 @@ public final class FaultPump implements AutoCloseable {
     private void rearm(long userData) {
         try {
             ring.pollAddMultishot(userData == WAKE ? wakeFd : fdOf((int) userData), Libc.POLLIN, userData);
+            armed[userData == WAKE ? armed.length - 1 : (int) userData] = true;
         } catch (IoUringException e) {
             throw new IllegalStateException(e);
         }
@@ -342,9 +348,41 @@ public final class FaultPump implements AutoCloseable {
                 }
             }
         } finally {
-            ring.close(); // the kernel removes the armed polls
+            cancelPolls();
+            ring.close();
             Libc.close(wakeFd);
         }
+    }
+
+    /**
+     * Cancels the armed polls and reaps their last completions before the ring closes: a poll
+     * holds its fd's file until it completes, and the ring's own teardown runs later in the
+     * kernel, so without this a queue destroyed right after {@link #close()} could still be
+     * referenced (DESTROY fails with EBUSY).
+     */
+    private void cancelPolls() {
+        if (armed == null) return;
+        try {
+            for (int i = 0; i < armed.length; i++) {
+                if (armed[i]) ring.cancel(i == armed.length - 1 ? WAKE : i, CANCEL);
+            }
+            long deadline = System.nanoTime() + 2_000_000_000L;
+            CompletionHandler reap = (userData, res, flags) -> {
+                if (userData == CANCEL || IoUring.hasMore(flags)) return;
+                armed[userData == WAKE ? armed.length - 1 : (int) userData] = false;
+            };
+            while (anyArmed() && System.nanoTime() < deadline) {
+                ring.submitAndWait(1, 100_000_000L);
+                ring.processCompletions(reap);
+            }
+        } catch (IoUringException | RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "cancelling the pump's polls failed; closing the ring", e);
+        }
+    }
+
+    private boolean anyArmed() {
+        for (boolean a : armed) if (a) return true;
+        return false;
     }
 
     /** Stops the pump: cancels the polls, answers waiting groups INVALID, closes the ring, joins the thread. */

@@ -121,6 +121,18 @@ class FaultPumpContractTest extends ContractTestBase {
                 .anyMatch(t -> t.getName().equals("iommufd4j-fault-pump") && t.isAlive()), "pump thread ended");
     }
 
+    @Test
+    void aQueueCanBeDestroyedRightAfterItsPumpClosed() throws Exception {
+        // The pump cancels and reaps its polls before closing the ring: none holds the queue's fd.
+        for (int round = 0; round < 20; round++) {
+            FaultQueue q = fd.allocFaultQueue();
+            try (FaultPump pump = FaultPump.start(q, (queue, f, first, count, ticket) -> PageResponses.SUCCESS)) {
+                assertNull(pump.failure());
+            }
+            q.close(); // DESTROY: EBUSY if a poll still held the fd
+        }
+    }
+
     static void awaitCount(FaultPump pump, long n) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
         while (pump.faults() < n && System.nanoTime() < deadline && pump.failure() == null) Thread.sleep(2);
