@@ -54,10 +54,10 @@ class GuestSuiteTest {
             nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.MOCK, "", "--select-package=io.github.iommufd4j.contract", ""));
             nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.INTEL, "", "--select-package=io.github.iommufd4j.vm.guest", ""));
             nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.VIRTIO, "", "--select-package=io.github.iommufd4j.vm.guest", ""));
-            // Long runs (-Plong): the pump's allocation per fault and per vEVENT on the kernel's fds,
+            // With -Preliability: the pump's allocation per fault and per vEVENT on the kernel's fds,
             // with the optimizing compiler on (the other runs stop at C1 to save emulated CPU time;
             // C1 keeps the FFM downcalls' temporary objects) and warmed up until it has compiled.
-            if (Boolean.getBoolean("iommufd4j.vm.long")) nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.MOCK, "allocation",
+            if (Boolean.getBoolean("iommufd4j.vm.reliability")) nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.MOCK, "allocation",
                     "--select-class=io.github.iommufd4j.pump.FaultPumpAllocationTest", "-XX:TieredStopAtLevel=4"));
         }
         return nodes.stream();
