@@ -46,6 +46,7 @@ public final class Ioas extends Handle {
     }
 
     private long map(MemorySegment memory, long iova, Access access, boolean fixed) throws IommufdException {
+        io.github.iommufd4j.internal.UserSegments.requireLive(memory, "memory");
         if (!memory.isNative()) throw new IllegalArgumentException("a mapping needs native memory, not a heap segment");
         enter("IOMMU_IOAS_MAP");
         iommufd.raw().registerMemory(memory);
@@ -128,7 +129,12 @@ public final class Ioas extends Handle {
 
     private long copy(Ioas dst, long srcIova, long length, long dstIova, Access access, boolean fixed) throws IommufdException {
         enter("IOMMU_IOAS_COPY");
-        if (dst != this) dst.enter("IOMMU_IOAS_COPY");
+        try {
+            if (dst != this) dst.enter("IOMMU_IOAS_COPY");
+        } catch (IommufdException closed) {
+            exit(); // a closed dst must not leave this handle busy (its close would wait forever)
+            throw closed;
+        }
         try {
             MemorySegment s = Scratch.struct(iommu_ioas_copy.sizeof());
             iommu_ioas_copy.size(s, (int) iommu_ioas_copy.sizeof());

@@ -231,8 +231,21 @@ public final class Iommufd implements AutoCloseable {
         String args = "dev=" + deviceId + ", pt=" + ptId + ", flags=0x" + Integer.toHexString(f)
                 + (fault != null ? ", fault=" + fault.id() : "") + (dataType != 0 ? ", data_type=0x" + Integer.toHexString(dataType) : "");
         enter("IOMMU_HWPT_ALLOC");
-        on.enter("IOMMU_HWPT_ALLOC");
-        if (fault != null) fault.enter("IOMMU_HWPT_ALLOC");
+        try {
+            on.enter("IOMMU_HWPT_ALLOC");
+        } catch (IommufdException closed) {
+            exit(); // a closed handle must leave none entered: their close would wait forever
+            throw closed;
+        }
+        if (fault != null) {
+            try {
+                fault.enter("IOMMU_HWPT_ALLOC");
+            } catch (IommufdException closed) {
+                on.exit();
+                exit();
+                throw closed;
+            }
+        }
         if (data.byteSize() > 0) backend.registerMemory(data);
         try {
             MemorySegment s = Scratch.struct(iommu_hwpt_alloc.sizeof());

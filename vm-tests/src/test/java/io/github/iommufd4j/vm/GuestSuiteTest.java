@@ -26,7 +26,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * Boots guests per kernel (6.12 and 7.3): the mock profile runs the contract suite (and the
  * fault pump's) against the kernel's iommufd and its mock driver; the intel profile runs the
  * VM-only tests (VFIO cdev edu device, DMA through the Intel vIOMMU), and so does the virtio
- * profile (virtio-iommu). Every guest test is
+ * profile (virtio-iommu). With {@code -Diommufd4j.vm.reliability=true} (Maven profile
+ * {@code reliability}) a further mock-profile guest per kernel runs the reliability suite. Every guest test is
  * reported as a test of its own here, so a failure names the guest test and shows the guest
  * console's tail.
  *
@@ -54,14 +55,31 @@ class GuestSuiteTest {
             nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.MOCK, "io.github.iommufd4j.contract"));
             nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.INTEL, "io.github.iommufd4j.vm.guest"));
             nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.VIRTIO, "io.github.iommufd4j.vm.guest"));
+            if (Boolean.getBoolean("iommufd4j.vm.reliability")) {
+                // The reliability suite (fail-nth sweeps, fault load, differential fuzzing, leak checks).
+                nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.MOCK, "reliability",
+                        "--select-package=io.github.iommufd4j.reliability", RELIABILITY_OPTS));
+            }
         }
         return nodes.stream();
     }
 
+    /**
+     * Sizes of the reliability guest run (per kernel, under TCG): fuzz operations, faults under
+     * load, open/close cycles. {@code -Diommufd4j.vm.reliability.opts} replaces them.
+     */
+    static final String RELIABILITY_OPTS = System.getProperty("iommufd4j.vm.reliability.opts",
+            "-Diommufd4j.fuzz.ops=50000 -Diommufd4j.load.faults=200000 -Diommufd4j.leak.cycles=2000");
+
     private DynamicNode runInGuest(VmLauncher launcher, String version, VmLauncher.Profile profile, String testPackage)
             throws Exception {
+        return runInGuest(launcher, version, profile, profile.scriptName(), "--select-package=" + testPackage, "");
+    }
+
+    private DynamicNode runInGuest(VmLauncher launcher, String version, VmLauncher.Profile profile, String suite,
+                                   String select, String javaOpts) throws Exception {
         Path kernel = GuestKernel.resolve(VM_TESTS, version);
-        Path results = VM_TESTS.resolve("target/vm-results/" + version + "-" + profile.scriptName());
+        Path results = VM_TESTS.resolve("target/vm-results/" + version + "-" + suite);
         deleteRecursively(results);
         Files.createDirectories(results);
         String console = jar("junit-platform-console-standalone");
@@ -76,11 +94,12 @@ class GuestSuiteTest {
                 "JAVA", Path.of(System.getProperty("java.home"), "bin/java").toString(),
                 "CONSOLE_JAR", console,
                 "TEST_CLASSPATH", cp,
-                "SELECT", "--select-package=" + testPackage);
+                "SELECT", select,
+                "JAVA_OPTS", javaOpts);
         var spec = new VmLauncher.Spec(kernel, profile, VM_TESTS.resolve("guest-suite.sh"), env, results, Duration.ofMinutes(20));
         VmLauncher.Result r = launcher.run(spec);
         String tail = tail(r.console(), 60);
-        String name = "Linux " + version + " (" + profile.scriptName() + ")";
+        String name = "Linux " + version + " (" + suite + ")";
         List<DynamicNode> tests = new ArrayList<>(guestTests(results.resolve("junit"), name, tail));
         System.out.printf("[vm] %s: %d guest tests, guest exit %d, wall %ds%n", name, tests.size(), r.exitCode(), r.wallTime().toSeconds());
         if (tests.isEmpty() || (r.exitCode() != 0 && r.exitCode() != 1)) {
