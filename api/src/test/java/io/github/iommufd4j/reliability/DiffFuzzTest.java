@@ -48,10 +48,9 @@ class DiffFuzzTest {
                 if (reproducers.containsKey(key) || reproducers.size() >= 8) continue;
                 List<DiffFuzzer.Op> small = fuzzer.shrink(seq, 400);
                 reproducers.put(key, small);
-                DiffFuzzer.Divergence last = fuzzer.compare(small);
-                System.out.println("[reliability] divergence (seed " + seed + "), shrunk to " + small.size() + " ops:");
-                for (DiffFuzzer.Op op : small) System.out.println("    " + op);
-                if (last != null) System.out.println("  -> " + last.left() + " (left) vs " + last.right() + " (right)");
+                System.out.println("[reliability] divergence (seed " + seed + "), shrunk to " + small.size()
+                        + " ops (result, and <> the other side's where they differ):");
+                for (String line : fuzzer.trace(small)) System.out.println("    " + line);
             }
         } finally {
             fuzzer.close();
@@ -59,6 +58,7 @@ class DiffFuzzTest {
         long ms = (System.nanoTime() - start) / 1_000_000;
         System.out.printf("[reliability] differential fuzzing (%s): %d ops in %d ms, %d divergent sequences, %d kinds%n",
                 sides, ops, ms, divergent, reproducers.size());
+        System.out.println("[reliability] outcomes per operation: " + fuzzer.outcomes());
         assertEquals(List.of(), new ArrayList<>(reproducers.keySet()), "divergences (reproducers printed above)");
     }
 }

@@ -77,12 +77,27 @@ public final class DiffFuzzer {
         };
     }
 
+    /** Kinds by weight: more of what builds on earlier state, fewer of what tears it down. */
+    private static final Kind[] KINDS;
+
+    static {
+        List<Kind> w = new ArrayList<>();
+        for (Kind k : Kind.values()) {
+            int n = switch (k) {
+                case MAP, MAP_FIXED, COPY, ACCESS_RW -> 3;
+                case ACCESS_PIN, CHECK_MAP, TRIGGER, READ_RESPOND, MOCK_DEVICE, UNMAP_MAPPED -> 2;
+                default -> 1;
+            };
+            for (int i = 0; i < n; i++) w.add(k);
+        }
+        KINDS = w.toArray(Kind[]::new);
+    }
+
     public static List<Op> generate(Random r, int n) {
         List<Op> ops = new ArrayList<>(n);
         ops.add(new Op(Kind.ALLOC_IOAS, 0, 0, 0, 0, 0, 0));
-        Kind[] kinds = Kind.values();
         while (ops.size() < n) {
-            Kind k = kinds[r.nextInt(kinds.length)];
+            Kind k = KINDS[r.nextInt(KINDS.length)];
             // Segments: offset and size inside the shared memory, some unaligned or empty.
             long off = switch (r.nextInt(4)) {
                 case 0 -> 0;
@@ -120,7 +135,10 @@ public final class DiffFuzzer {
         final List<MockDevice> devices = new ArrayList<>();
         final List<FaultQueue> queues = new ArrayList<>();
         final List<MockAccess> accesses = new ArrayList<>();
-        final List<Long> mapped = new ArrayList<>();
+        /** Successful maps (and copies), so later operations can aim at what is mapped. */
+        final List<Mapping> mapped = new ArrayList<>();
+        final java.util.Map<MockAccess, Ioas> accessIoas = new java.util.HashMap<>();
+        final java.util.Map<MockDevice, Ioas> deviceIoas = new java.util.HashMap<>();
         final List<Integer> pins = new ArrayList<>();
         final PageFaults faults = new PageFaults(16);
         final PageResponses answers = new PageResponses(16);
@@ -128,6 +146,14 @@ public final class DiffFuzzer {
 
         World(Iommufd fd) {
             this.fd = fd;
+        }
+
+        record Mapping(Ioas ioas, long iova, MemorySegment memory) {}
+
+        /** One of the last three mappings made in this IOAS (the likeliest to be still there), or null. */
+        Mapping mappingIn(Ioas ioas, int i) {
+            List<Mapping> in = mapped.stream().filter(m -> m.ioas == ioas).toList();
+            return in.isEmpty() ? null : in.get(in.size() - 1 - i % Math.min(3, in.size()));
         }
 
         <T> T pick(List<T> l, int i) {
@@ -170,7 +196,7 @@ public final class DiffFuzzer {
                     long iova = op.c;
                     if (op.kind == Kind.MAP) iova = ioas.map(s, access(op.flags));
                     else ioas.map(s, iova, access(op.flags));
-                    mapped.add(iova);
+                    mapped.add(new Mapping(ioas, iova, s));
                     return "iova 0x" + Long.toHexString(iova);
                 }
                 case UNMAP -> {
@@ -179,10 +205,11 @@ public final class DiffFuzzer {
                 }
                 case UNMAP_MAPPED -> {
                     // Around a mapping made earlier: exact, from inside, or overlapping its ends.
-                    Long m = pick(mapped, op.h2);
-                    if (ioas == null || m == null) return null;
-                    long start = m + (op.flags % 3 - 1) * ((op.flags & 0x40) != 0 ? PAGE : 0x800);
-                    return "unmapped 0x" + Long.toHexString(ioas.unmap(start, op.b == 0 ? PAGE : op.b * 0x800));
+                    Mapping m = mappingIn(ioas, op.h2);
+                    if (m == null) return null;
+                    long start = m.iova + (op.flags % 3 - 1) * ((op.flags & 0x40) != 0 ? PAGE : 0x800);
+                    long length = (op.flags & 0x80) != 0 ? m.memory.byteSize() : op.b * 0x800;
+                    return "unmapped 0x" + Long.toHexString(ioas.unmap(start, length));
                 }
                 case UNMAP_ALL -> {
                     if (ioas == null) return null;
@@ -190,15 +217,20 @@ public final class DiffFuzzer {
                 }
                 case COPY -> {
                     Ioas dst = pick(ioases, op.h2);
-                    Long m = pick(mapped, op.flags >> 2);
                     if (ioas == null || dst == null) return null;
-                    long src = (op.flags & 1) != 0 && m != null ? m : op.a;
-                    long length = (op.flags & 2) != 0 ? PAGE * (1 + (op.flags >> 6)) : op.b;
-                    if ((op.flags & 0x100) != 0) {
-                        ioas.copyTo(dst, src, length, op.c, access(op.flags >> 4));
-                        return "copied";
+                    Mapping m = mappingIn(ioas, op.flags >> 2);
+                    // Mostly from a mapping (whole, or a part at an offset), sometimes edge values.
+                    boolean aim = (op.flags & 1) != 0 && m != null;
+                    long src = aim ? m.iova + ((op.flags & 0x40) != 0 ? 0x800 : 0) : op.a;
+                    long length = aim ? ((op.flags & 2) != 0 ? m.memory.byteSize() : PAGE * (1 + (op.flags >> 6 & 3))) : op.b;
+                    boolean fixed = (op.flags & 0x100) != 0;
+                    long at = op.c;
+                    if (fixed) ioas.copyTo(dst, src, length, at, access(op.flags >> 4));
+                    else at = ioas.copyTo(dst, src, length, access(op.flags >> 4));
+                    if (aim && src - m.iova + length <= m.memory.byteSize()) {
+                        mapped.add(new Mapping(dst, at, m.memory.asSlice(src - m.iova, length)));
                     }
-                    return "copied to 0x" + Long.toHexString(ioas.copyTo(dst, src, length, access(op.flags >> 4)));
+                    return fixed ? "copied" : "copied to 0x" + Long.toHexString(at);
                 }
                 case ALLOW_IOVAS -> {
                     if (ioas == null) return null;
@@ -232,6 +264,7 @@ public final class DiffFuzzer {
                     if (h != null) d = fd.mock().addDevice(h);
                     else if (ioas != null) d = fd.mock().addDevice(ioas);
                     else return null;
+                    if (h == null) deviceIoas.put(d, ioas);
                     devices.add(d);
                     return "stdev " + d.stdevId() + " dev " + d.deviceId() + " hwpt " + d.hwptId();
                 }
@@ -303,13 +336,15 @@ public final class DiffFuzzer {
                     if (ioas == null) return null;
                     MockAccess a = fd.mock().createAccess(ioas, (op.flags & 1) != 0);
                     accesses.add(a);
+                    accessIoas.put(a, ioas);
                     return "access";
                 }
                 case ACCESS_RW -> {
                     MockAccess a = pick(accesses, op.h1);
                     if (a == null) return null;
                     long len = Math.min(op.b == 0 ? 0 : 1 + Math.floorMod(op.b, pattern.byteSize()), pattern.byteSize());
-                    long iova = (op.flags & 1) != 0 && !mapped.isEmpty() ? pick(mapped, op.h2) + (op.flags >> 4) : op.a;
+                    Mapping m = mappingIn(accessIoas.get(a), op.h2);
+                    long iova = (op.flags & 1) != 0 && m != null ? m.iova + (op.flags >> 4) : op.a;
                     if ((op.flags & 2) != 0) {
                         a.rw(iova, pattern.asSlice(0, len), true);
                         return "written";
@@ -326,8 +361,10 @@ public final class DiffFuzzer {
                         a.unpin(pick(pins, op.h2));
                         return "unpinned";
                     }
-                    long iova = (op.flags & 2) != 0 && !mapped.isEmpty() ? pick(mapped, op.h2) : op.a;
-                    int id = a.pin(iova, op.b, (op.flags & 4) != 0);
+                    Mapping m = mappingIn(accessIoas.get(a), op.h2);
+                    boolean aim = (op.flags & 2) != 0 && m != null;
+                    long iova = aim ? m.iova + ((op.flags & 8) != 0 ? PAGE : 0) : op.a;
+                    int id = a.pin(iova, aim ? PAGE * (1 + (op.flags >> 4 & 3)) : op.b, (op.flags & 4) != 0);
                     pins.add(id);
                     return "pin " + id;
                 }
@@ -359,11 +396,12 @@ public final class DiffFuzzer {
                     return info.toString();
                 }
                 case CHECK_MAP -> {
-                    HwPagetable h = pick(hwpts, op.h1);
-                    Long m = pick(mapped, op.h2);
-                    if (h == null || m == null) return null;
-                    long len = PAGE * (1 + op.flags % 4);
-                    fd.mock().checkMap(h.id(), m, memory.asSlice(0, len));
+                    // A device's page table against what its IOAS maps (MD_CHECK_MAP reads the mock's PTEs).
+                    MockDevice d = pick(devices, op.h1);
+                    Mapping m = d == null ? null : (op.flags & 0x10) != 0 ? pick(mapped, op.h2) : mappingIn(deviceIoas.get(d), op.h2);
+                    if (m == null) return null;
+                    long len = Math.min(m.memory.byteSize(), PAGE * (1 + op.flags % 4));
+                    fd.mock().checkMap(d.hwptId(), m.iova, m.memory.asSlice(0, len));
                     return "checked";
                 }
             }
@@ -378,6 +416,19 @@ public final class DiffFuzzer {
 
     // ---- comparison ----
 
+    /** Per operation kind: how often each outcome (ok, an errno, or nothing to act on) came. */
+    private final java.util.Map<Kind, java.util.Map<String, Integer>> outcomes = new java.util.EnumMap<>(Kind.class);
+
+    private void count(Kind k, String result) {
+        String o = result.equals("skip") ? "none" : result.matches("E[A-Z0-9]+") ? result : "ok";
+        outcomes.computeIfAbsent(k, x -> new java.util.TreeMap<>()).merge(o, 1, Integer::sum);
+    }
+
+    /** Coverage: per kind, the count of each outcome. */
+    public String outcomes() {
+        return outcomes.toString();
+    }
+
     /** Where two iommufds first disagreed. */
     public record Divergence(int index, Op op, String left, String right) {}
 
@@ -386,10 +437,23 @@ public final class DiffFuzzer {
         try (World l = new World(left.get()); World r = new World(right.get())) {
             for (int i = 0; i < ops.size(); i++) {
                 String a = l.apply(ops.get(i)), b = r.apply(ops.get(i));
+                count(ops.get(i).kind, a);
                 if (!a.equals(b)) return new Divergence(i, ops.get(i), a, b);
             }
             return null;
         }
+    }
+
+    /** Each operation with both results, one line each (for a reproducer). */
+    public List<String> trace(List<Op> ops) {
+        List<String> out = new ArrayList<>();
+        try (World l = new World(left.get()); World r = new World(right.get())) {
+            for (Op op : ops) {
+                String a = l.apply(op), b = r.apply(op);
+                out.add(op + " -> " + a + (a.equals(b) ? "" : "  <> " + b));
+            }
+        }
+        return out;
     }
 
     /**

@@ -66,11 +66,13 @@ class FailNthGuestTest {
     void mockDomainAttach() throws Exception {
         FailNthSweep.sweep("mock domain attach", (fd, made) -> {
             Ioas ioas = add(made, fd.allocIoas());
-            ioas.map(BUF, Access.READ_WRITE);
-            MockDevice dev = add(made, fd.mock().addDevice(ioas));
-            add(made, fd.mock().addDevice(ioas)); // shares the auto domain
+            MockDevice dev = fd.mock().addDevice(ioas); // closed with the IOAS until it is moved below
+            fd.mock().addDevice(ioas); // shares the auto domain
+            ioas.map(BUF, Access.READ_WRITE); // pins the pages into the domain
             HwPagetable hwpt = add(made, fd.allocHwpt(dev.deviceId(), ioas));
-            return dev.replace(hwpt.id()) == hwpt.id() ? 1 : 0;
+            int used = dev.replace(hwpt.id());
+            add(made, dev); // now on hwpt: closed before it
+            return used == hwpt.id() ? 1 : 0;
         });
     }
 
@@ -79,12 +81,13 @@ class FailNthGuestTest {
         FailNthSweep.sweep("HWPT alloc nested with fault queue", (fd, made) -> {
             FaultQueue q = add(made, fd.allocFaultQueue());
             Ioas ioas = add(made, fd.allocIoas());
-            MockDevice dev = add(made, fd.mock().addDevice(ioas));
+            MockDevice dev = fd.mock().addDevice(ioas); // closed with the IOAS until it is moved below
             HwPagetable parent = add(made, fd.allocHwpt(dev.deviceId(), ioas, HwptFlag.NEST_PARENT));
             try (Arena a = Arena.ofConfined()) {
                 HwPagetable nested = add(made, fd.allocNestedHwpt(dev.deviceId(), parent, MockDriver.HWPT_DATA_SELFTEST,
                         MockDriver.selftestData(a, 7), q));
                 dev.replace(nested.id());
+                add(made, dev); // now on the nested table: closed before it
                 fd.mock().checkIotlb(nested.id(), 0, 7);
             }
             return 1;

@@ -42,10 +42,10 @@ public final class FailNthSweep {
         // Unarmed first: loads the classes and touches the memory the sequence uses, and gives the
         // result the final unarmed step must reproduce.
         long expected = once(seq, null, 0).value;
-        long fdsAtStart = Leaks.openFds();
         Map<String, Integer> errnos = new TreeMap<>();
         int absorbed = 0;
         try (FailNth failNth = FailNth.open()) {
+            long fdsAtStart = Leaks.openFds(); // the fail-nth file's fd included
             for (int n = 1; n <= MAX_STEPS; n++) {
                 Outcome o = once(seq, failNth, n);
                 assertEquals(fdsAtStart, Leaks.openFds(), name + " step " + n + ": file descriptors leaked");
