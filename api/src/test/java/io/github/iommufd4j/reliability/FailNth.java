@@ -48,6 +48,8 @@ public final class FailNth implements AutoCloseable {
             write(dir + "/verbose", "0");
         }
         write("fail_page_alloc/ignore-gfp-highmem", "N");
+        // CONFIG_IOMMUFD_TEST's own injection points (object lookups, reservations) count too.
+        if (Files.isDirectory(DEBUGFS.resolve("fail_iommufd"))) write("fail_iommufd/verbose", "0");
         write("fail_page_alloc/min-order", "0");
         int fd = Libc.open(path().toString(), Libc.O_RDWR | Libc.O_CLOEXEC, 0);
         if (fd < 0) throw new IOException("open " + path() + ": errno " + -fd);

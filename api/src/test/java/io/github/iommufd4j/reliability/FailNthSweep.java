@@ -39,15 +39,20 @@ public final class FailNthSweep {
     private FailNthSweep() {}
 
     public static Result sweep(String name, Sequence seq) throws Exception {
+        return sweep(name, (fd, made) -> 0, seq);
+    }
+
+    /** The same, with {@code prepare} run before each step without injection (what the sweep leaves out). */
+    public static Result sweep(String name, Sequence prepare, Sequence seq) throws Exception {
         // Unarmed first: loads the classes and touches the memory the sequence uses, and gives the
         // result the final unarmed step must reproduce.
-        long expected = once(seq, null, 0).value;
+        long expected = once(prepare, seq, null, 0).value;
         Map<String, Integer> errnos = new TreeMap<>();
         int absorbed = 0;
         try (FailNth failNth = FailNth.open()) {
             long fdsAtStart = Leaks.openFds(); // the fail-nth file's fd included
             for (int n = 1; n <= MAX_STEPS; n++) {
-                Outcome o = once(seq, failNth, n);
+                Outcome o = once(prepare, seq, failNth, n);
                 assertEquals(fdsAtStart, Leaks.openFds(), name + " step " + n + ": file descriptors leaked");
                 if (o.error != null) {
                     errnos.merge(o.error.errnoName(), 1, Integer::sum);
@@ -66,9 +71,10 @@ public final class FailNthSweep {
 
     private record Outcome(long value, IommufdException error, boolean injected) {}
 
-    private static Outcome once(Sequence seq, FailNth failNth, int n) throws Exception {
+    private static Outcome once(Sequence prepare, Sequence seq, FailNth failNth, int n) throws Exception {
         List<AutoCloseable> created = new ArrayList<>();
         try (Iommufd fd = Iommufd.open(Backend.NATIVE)) {
+            prepare.run(fd, created);
             long value = 0;
             Throwable thrown = null;
             if (failNth != null) failNth.arm(n);
