@@ -69,7 +69,7 @@ class GuestSuiteTest {
      * load, open/close cycles. {@code -Diommufd4j.vm.reliability.opts} replaces them.
      */
     static final String RELIABILITY_OPTS = System.getProperty("iommufd4j.vm.reliability.opts",
-            "-Diommufd4j.fuzz.ops=50000 -Diommufd4j.load.faults=200000 -Diommufd4j.leak.cycles=2000");
+            "-Diommufd4j.fuzz.ops=50000 -Diommufd4j.load.faults=1000000 -Diommufd4j.leak.cycles=2000");
 
     private DynamicNode runInGuest(VmLauncher launcher, String version, VmLauncher.Profile profile, String testPackage)
             throws Exception {
