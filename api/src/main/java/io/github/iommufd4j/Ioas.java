@@ -46,6 +46,7 @@ public final class Ioas extends Handle {
     }
 
     private long map(MemorySegment memory, long iova, Access access, boolean fixed) throws IommufdException {
+        io.github.iommufd4j.internal.UserSegments.requireLive(memory, "memory");
         if (!memory.isNative()) throw new IllegalArgumentException("a mapping needs native memory, not a heap segment");
         enter("IOMMU_IOAS_MAP");
         iommufd.raw().registerMemory(memory);
@@ -186,7 +187,12 @@ public final class Ioas extends Handle {
 
     private long copy(Ioas dst, long srcIova, long length, long dstIova, Access access, boolean fixed) throws IommufdException {
         enter("IOMMU_IOAS_COPY");
-        if (dst != this) dst.enter("IOMMU_IOAS_COPY");
+        try {
+            if (dst != this) dst.enter("IOMMU_IOAS_COPY");
+        } catch (IommufdException closed) {
+            exit(); // a closed dst must not leave this handle busy (its close would wait forever)
+            throw closed;
+        }
         try {
             MemorySegment s = Scratch.struct(iommu_ioas_copy.sizeof());
             iommu_ioas_copy.size(s, (int) iommu_ioas_copy.sizeof());
@@ -198,10 +204,31 @@ public final class Ioas extends Handle {
             iommu_ioas_copy.src_iova(s, srcIova);
             iommufd.ioctl(Command.IOAS_COPY, s, "src_ioas=" + id + ", src_iova=" + hex(srcIova) + ", length=" + hex(length)
                     + ", dst_ioas=" + dst.id + ", dst_iova=" + (fixed ? hex(dstIova) : "auto"));
-            return iommu_ioas_copy.dst_iova(s);
+            long at = iommu_ioas_copy.dst_iova(s);
+            dst.keepCopied(this, srcIova, length, at);
+            return at;
         } finally {
             if (dst != this) dst.exit();
             exit();
+        }
+    }
+
+    /**
+     * A copy maps the source's memory in this IOAS too (the kernel pins it for the new areas), so
+     * this IOAS keeps those segments reachable until they are unmapped here, one entry per source
+     * mapping crossed, as the kernel makes one area per source area.
+     */
+    private void keepCopied(Ioas src, long srcIova, long length, long dstIova) {
+        long srcLast = srcIova + length - 1;
+        for (var e : src.mapped.overlapping(srcIova, srcLast)) {
+            long iova = e.getKey();
+            MemorySegment seg = e.getValue();
+            long from = Long.compareUnsigned(iova, srcIova) >= 0 ? iova : srcIova;
+            long segLast = iova + seg.byteSize() - 1;
+            long to = Long.compareUnsigned(segLast, srcLast) <= 0 ? segLast : srcLast;
+            MemorySegment part = seg.asSlice(from - iova, to - from + 1);
+            mapped.put(dstIova + (from - srcIova), part);
+            iommufd.raw().registerMemory(part);
         }
     }
 

@@ -34,7 +34,7 @@ public final class Iommufd implements AutoCloseable {
     /** System property choosing the backend for {@link #open()}: AUTO, NATIVE or SOFTWARE. */
     public static final String BACKEND_PROPERTY = "iommufd4j.backend";
     /** System property: the Linux release whose behaviour the software backend reproduces, 7.3 (default) or 6.12. */
-    public static final String SOFTWARE_KERNEL_PROPERTY = "iommufd4j.software.kernel";
+    public static final String SOFTWARE_KERNEL_PROPERTY = SoftwareBackend.KERNEL_PROPERTY;
 
     private final IommufdBackend backend;
     private final Backend kind;
@@ -57,7 +57,7 @@ public final class Iommufd implements AutoCloseable {
     /** Opens an iommufd on the given backend; AUTO picks native when {@code /dev/iommu} opens. */
     public static Iommufd open(Backend backend) throws IommufdException {
         if (backend == Backend.SOFTWARE) {
-            return new Iommufd(new SoftwareBackend(softwareKernel()), Backend.SOFTWARE, "software backend requested");
+            return new Iommufd(new SoftwareBackend(), Backend.SOFTWARE, "software backend requested");
         }
         try {
             return new Iommufd(NativeBackend.open(NativeBackend.DEVICE), Backend.NATIVE, NativeBackend.DEVICE + " opened");
@@ -66,17 +66,8 @@ public final class Iommufd implements AutoCloseable {
                 throw new IommufdException("open", NativeBackend.DEVICE, e.errno,
                         availability().reason() + " (use the software backend, or run inside a guest with iommufd)");
             }
-            return new Iommufd(new SoftwareBackend(softwareKernel()), Backend.SOFTWARE, availability().reason());
+            return new Iommufd(new SoftwareBackend(), Backend.SOFTWARE, availability().reason());
         }
-    }
-
-    private static SoftwareBackend.Kernel softwareKernel() {
-        String v = System.getProperty(SOFTWARE_KERNEL_PROPERTY, "7.3").trim();
-        return switch (v) {
-            case "7.3" -> SoftwareBackend.Kernel.V7_3;
-            case "6.12" -> SoftwareBackend.Kernel.V6_12;
-            default -> throw new IllegalArgumentException(SOFTWARE_KERNEL_PROPERTY + "=" + v + ": the software backend reproduces 6.12 or 7.3");
-        };
     }
 
     /** Wraps an iommufd file descriptor handed over by a privileged helper; takes ownership of it. */
@@ -242,8 +233,21 @@ public final class Iommufd implements AutoCloseable {
         String args = "dev=" + deviceId + ", pt=" + ptId + ", flags=0x" + Integer.toHexString(f)
                 + (fault != null ? ", fault=" + fault.id() : "") + (dataType != 0 ? ", data_type=0x" + Integer.toHexString(dataType) : "");
         enter("IOMMU_HWPT_ALLOC");
-        on.enter("IOMMU_HWPT_ALLOC");
-        if (fault != null) fault.enter("IOMMU_HWPT_ALLOC");
+        try {
+            on.enter("IOMMU_HWPT_ALLOC");
+        } catch (IommufdException closed) {
+            exit(); // a closed handle must leave none entered: their close would wait forever
+            throw closed;
+        }
+        if (fault != null) {
+            try {
+                fault.enter("IOMMU_HWPT_ALLOC");
+            } catch (IommufdException closed) {
+                on.exit();
+                exit();
+                throw closed;
+            }
+        }
         if (data.byteSize() > 0) backend.registerMemory(data);
         try {
             MemorySegment s = Scratch.struct(iommu_hwpt_alloc.sizeof());

@@ -29,6 +29,7 @@ public final class MockAccess extends Handle {
 
     /** ACCESS_RW: copies between {@code buffer} and IOVA memory; {@code write} copies buffer → IOVA. */
     public void rw(long iova, MemorySegment buffer, boolean write) throws IommufdException {
+        io.github.iommufd4j.internal.UserSegments.requireLive(buffer, "buffer");
         enter("IOMMU_TEST_CMD");
         iommufd.raw().registerMemory(buffer);
         try {

@@ -97,6 +97,20 @@ public final class MappedSegments {
         }
     }
 
+    /** The (IOVA, segment) entries that overlap {@code [first, last]} (unsigned). */
+    public synchronized java.util.List<java.util.Map.Entry<Long, MemorySegment>> overlapping(long first, long last) {
+        java.util.List<java.util.Map.Entry<Long, MemorySegment>> out = new java.util.ArrayList<>();
+        for (int i = -1; i < keys.length; i++) {
+            long k = i < 0 ? EMPTY : keys[i];
+            MemorySegment v = i < 0 ? atEmptyKey : values[i];
+            if (v == null || (i >= 0 && k == EMPTY) || v.byteSize() == 0) continue;
+            if (Long.compareUnsigned(k, last) <= 0 && Long.compareUnsigned(k + v.byteSize() - 1, first) >= 0) {
+                out.add(java.util.Map.entry(k, v));
+            }
+        }
+        return out;
+    }
+
     public synchronized int size() {
         return size + (atEmptyKey != null ? 1 : 0);
     }

@@ -55,4 +55,14 @@ class MappedSegmentsTest {
         assertEquals(seg, table.remove(odd));
         assertEquals(0, table.size());
     }
+
+    @Test
+    void overlappingFindsEveryEntryTouchingTheRange() {
+        MappedSegments table = new MappedSegments();
+        for (long i = 0; i < 4; i++) table.put(0x10000 * i, MemorySegment.ofAddress(0x100000 * i).reinterpret(0x2000));
+        // [0x11000, 0x20000]: the tail of the entry at 0x10000 and the first byte of the one at 0x20000.
+        var hit = table.overlapping(0x11000, 0x20000).stream().map(java.util.Map.Entry::getKey).sorted().toList();
+        assertEquals(List.of(0x10000L, 0x20000L), hit);
+        assertEquals(List.of(), table.overlapping(0x32000, 0x3ffff));
+    }
 }

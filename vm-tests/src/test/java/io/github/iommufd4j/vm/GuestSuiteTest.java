@@ -26,7 +26,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * Boots guests per kernel (6.12 and 7.3): the mock profile runs the contract suite (and the
  * fault pump's) against the kernel's iommufd and its mock driver; the intel profile runs the
  * VM-only tests (VFIO cdev edu device, DMA through the Intel vIOMMU), and so does the virtio
- * profile (virtio-iommu). Every guest test is
+ * profile (virtio-iommu). With {@code -Diommufd4j.vm.reliability=true} (Maven profile
+ * {@code reliability}) a further mock-profile guest per kernel runs the reliability suite. Every guest test is
  * reported as a test of its own here, so a failure names the guest test and shows the guest
  * console's tail.
  *
@@ -51,28 +52,39 @@ class GuestSuiteTest {
         assumeTrue(why == null, () -> "VM tests skipped: " + why);
         List<DynamicNode> nodes = new ArrayList<>();
         for (String version : System.getProperty("iommufd4j.vm.kernels", "7.3,6.12").split(",")) {
-            nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.MOCK, "", "--select-package=io.github.iommufd4j.contract", ""));
-            nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.INTEL, "", "--select-package=io.github.iommufd4j.vm.guest", ""));
-            nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.VIRTIO, "", "--select-package=io.github.iommufd4j.vm.guest", ""));
-            // With -Preliability: the pump's allocation per fault and per vEVENT on the kernel's fds,
-            // with the optimizing compiler on (the other runs stop at C1 to save emulated CPU time;
-            // C1 keeps the FFM downcalls' temporary objects) and warmed up until it has compiled.
-            if (Boolean.getBoolean("iommufd4j.vm.reliability")) nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.MOCK, "allocation",
-                    "--select-class=io.github.iommufd4j.pump.FaultPumpAllocationTest", "-XX:TieredStopAtLevel=4"));
+            nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.MOCK, "io.github.iommufd4j.contract"));
+            nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.INTEL, "io.github.iommufd4j.vm.guest"));
+            nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.VIRTIO, "io.github.iommufd4j.vm.guest"));
+            if (Boolean.getBoolean("iommufd4j.vm.reliability")) {
+                // The reliability suite (fail-nth sweeps, fault load, differential fuzzing, leak checks).
+                nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.MOCK, "reliability",
+                        "--select-package=io.github.iommufd4j.reliability", RELIABILITY_OPTS));
+                // The pump's allocation per fault and per vEVENT on the kernel's fds, with the
+                // optimizing compiler on (the other runs stop at C1 to save emulated CPU time; C1
+                // keeps the FFM downcalls' temporary objects) and warmed up until it has compiled.
+                nodes.add(runInGuest(launcher, version.trim(), VmLauncher.Profile.MOCK, "allocation",
+                        "--select-class=io.github.iommufd4j.pump.FaultPumpAllocationTest", "-XX:TieredStopAtLevel=4"));
+            }
         }
         return nodes.stream();
     }
 
     /**
-     * @param label    names the run next to its profile ("" for none)
-     * @param select   JUnit console selectors
-     * @param javaOpts extra JVM options in the guest
+     * Sizes of the reliability guest run (per kernel, under TCG): fuzz operations, faults under
+     * load, open/close cycles. {@code -Diommufd4j.vm.reliability.opts} replaces them.
      */
-    private DynamicNode runInGuest(VmLauncher launcher, String version, VmLauncher.Profile profile, String label,
+    static final String RELIABILITY_OPTS = System.getProperty("iommufd4j.vm.reliability.opts",
+            "-Diommufd4j.fuzz.ops=50000 -Diommufd4j.load.faults=1000000 -Diommufd4j.leak.cycles=2000");
+
+    private DynamicNode runInGuest(VmLauncher launcher, String version, VmLauncher.Profile profile, String testPackage)
+            throws Exception {
+        return runInGuest(launcher, version, profile, profile.scriptName(), "--select-package=" + testPackage, "");
+    }
+
+    private DynamicNode runInGuest(VmLauncher launcher, String version, VmLauncher.Profile profile, String suite,
                                    String select, String javaOpts) throws Exception {
         Path kernel = GuestKernel.resolve(VM_TESTS, version);
-        String run = profile.scriptName() + (label.isEmpty() ? "" : "-" + label);
-        Path results = VM_TESTS.resolve("target/vm-results/" + version + "-" + run);
+        Path results = VM_TESTS.resolve("target/vm-results/" + version + "-" + suite);
         deleteRecursively(results);
         Files.createDirectories(results);
         String console = jar("junit-platform-console-standalone");
@@ -92,12 +104,12 @@ class GuestSuiteTest {
         var spec = new VmLauncher.Spec(kernel, profile, VM_TESTS.resolve("guest-suite.sh"), env, results, Duration.ofMinutes(20));
         VmLauncher.Result r = launcher.run(spec);
         String tail = tail(r.console(), 60);
-        String name = "Linux " + version + " (" + run + ")";
+        String name = "Linux " + version + " (" + suite + ")";
         List<DynamicNode> tests = new ArrayList<>(guestTests(results.resolve("junit"), name, tail));
         System.out.printf("[vm] %s: %d guest tests, guest exit %d, wall %ds%n", name, tests.size(), r.exitCode(), r.wallTime().toSeconds());
         Path log = results.resolve("cmd.log"); // measured figures the guest tests print
         if (Files.exists(log)) {
-            for (String line : Files.readAllLines(log)) if (line.contains("bytes/")) System.out.printf("[vm] %s: %s%n", name, line.trim());
+            for (String line : Files.readAllLines(log)) if (line.contains("bytes/") || line.startsWith("[reliability]")) System.out.printf("[vm] %s: %s%n", name, line.trim());
         }
         if (tests.isEmpty() || (r.exitCode() != 0 && r.exitCode() != 1)) {
             // The guest did not run its suite (boot failure, crash, timeout): that is a failure too.

@@ -79,6 +79,9 @@ final class MockCommands {
             throw f;
         }
         SwDevice dev = new SwDevice(did, flags);
+        // The bind publishes the idev before the attach (iommufd_device_bind finalizes it), so an
+        // attach to the idev's own id finds a DEVICE: EINVAL, not ENOENT.
+        fd.objects.publish(dev);
         int hwptId;
         try {
             hwptId = fd.attach(dev, ptId);
@@ -97,7 +100,6 @@ final class MockCommands {
             fd.objects.release(sid);
             return rc;
         }
-        fd.objects.publish(dev);
         fd.objects.publish(new SwSelftest(sid, dev));
         return 0;
     }

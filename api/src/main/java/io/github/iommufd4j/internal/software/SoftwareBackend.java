@@ -52,9 +52,22 @@ public final class SoftwareBackend implements IommufdBackend {
     private final Call call = new Call();
     private boolean closed;
 
-    /** A software iommufd behaving as Linux 7.3. */
+    /**
+     * A software iommufd behaving as Linux 7.3, or as the release named by the system property
+     * {@value #KERNEL_PROPERTY} ({@code 6.12} or {@code 7.3}), e.g. to compare it with a 6.12 kernel.
+     */
     public SoftwareBackend() {
-        this(Kernel.V7_3);
+        this(kernelFromProperty());
+    }
+
+    public static final String KERNEL_PROPERTY = "iommufd4j.software.kernel";
+
+    static Kernel kernelFromProperty() {
+        return switch (System.getProperty(KERNEL_PROPERTY, "7.3")) {
+            case "6.12" -> Kernel.V6_12;
+            case "7.3" -> Kernel.V7_3;
+            default -> throw new IllegalArgumentException("-D" + KERNEL_PROPERTY + "=" + System.getProperty(KERNEL_PROPERTY) + ": 6.12 or 7.3");
+        };
     }
 
     public SoftwareBackend(Kernel kernel) {
