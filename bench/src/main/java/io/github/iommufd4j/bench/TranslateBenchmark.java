@@ -30,9 +30,10 @@ import static io.github.iommufd4j.bindings.uapi.Uapi.*;
 
 /**
  * JMH: IOVA -> user address translations per second on one thread, in the software backend's
- * IOAS holding {@code mappings} 4 KiB mappings, at random addresses (what an emulated device's
- * DMA does per access). Uses the backend directly: translate is its API for emulated devices,
- * beyond the kernel ABI.
+ * IOAS holding {@code mappings} mappings of {@code mappingBytes} each, at random addresses (what
+ * an emulated device's DMA does per access). Two layouts are reported: guest RAM in a few large
+ * mappings (the usual VMM case) and 1M 4 KiB mappings (the worst case for the lookup). Uses the
+ * backend directly: translate is its API for emulated devices, beyond the kernel ABI.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.Throughput)
@@ -42,6 +43,9 @@ public class TranslateBenchmark {
 
     @Param("1048576")
     public int mappings;
+
+    @Param("4096")
+    public long mappingBytes;
 
     private SoftwareBackend backend;
     private Arena arena;
@@ -57,20 +61,21 @@ public class TranslateBenchmark {
         iommu_ioas_alloc.size(s, (int) iommu_ioas_alloc.sizeof());
         check(backend.ioctl(IOMMU_IOAS_ALLOC(), s));
         ioas = iommu_ioas_alloc.out_ioas_id(s);
-        MemorySegment memory = arena.allocate(64 * PAGE, PAGE);
+        // Every mapping starts at one of 64 pages of one buffer: the lookup, not memory, is measured.
+        MemorySegment memory = arena.allocate(mappingBytes + 63 * PAGE, PAGE);
         backend.registerMemory(memory);
         for (int i = 0; i < mappings; i++) {
             iommu_ioas_map.size(s, (int) iommu_ioas_map.sizeof());
             iommu_ioas_map.flags(s, IOMMU_IOAS_MAP_READABLE() | IOMMU_IOAS_MAP_WRITEABLE() | IOMMU_IOAS_MAP_FIXED_IOVA());
             iommu_ioas_map.ioas_id(s, ioas);
             iommu_ioas_map.user_va(s, memory.address() + (i % 64) * PAGE);
-            iommu_ioas_map.length(s, PAGE);
-            iommu_ioas_map.iova(s, BASE + i * PAGE);
+            iommu_ioas_map.length(s, mappingBytes);
+            iommu_ioas_map.iova(s, BASE + i * mappingBytes);
             check(backend.ioctl(IOMMU_IOAS_MAP(), s));
         }
         SplittableRandom rnd = new SplittableRandom(42);
         iovas = new long[1 << 16];
-        for (int i = 0; i < iovas.length; i++) iovas[i] = BASE + rnd.nextLong(mappings) * PAGE + rnd.nextLong(PAGE);
+        for (int i = 0; i < iovas.length; i++) iovas[i] = BASE + rnd.nextLong((long) mappings * mappingBytes);
     }
 
     @TearDown(Level.Trial)
@@ -91,9 +96,9 @@ public class TranslateBenchmark {
     }
 
     /** Runs this benchmark with the sizes' JMH settings; translations per second on one thread. */
-    static double run(Sizes sizes) throws RunnerException {
+    static double run(Sizes sizes, int mappings, long mappingBytes) throws RunnerException {
         var opts = new OptionsBuilder().include(TranslateBenchmark.class.getName() + ".translate")
-                .param("mappings", String.valueOf(sizes.translateMappings()))
+                .param("mappings", String.valueOf(mappings)).param("mappingBytes", String.valueOf(mappingBytes))
                 .warmupIterations(sizes.jmhWarmups()).warmupTime(TimeValue.milliseconds(sizes.jmhMillis()))
                 .measurementIterations(sizes.jmhIterations()).measurementTime(TimeValue.milliseconds(sizes.jmhMillis()))
                 .forks(sizes.jmhForks()).threads(1).shouldFailOnError(true).verbosity(VerboseMode.SILENT)

@@ -36,12 +36,13 @@ class BenchSmokeTest {
         for (String name : List.of("map+unmap 4 KiB, Java vs C", "map+unmap 2 MiB, Java vs C",
                 "faults, 1 queue, 1 trigger: Java pump vs best C", "faults, 8 queues, 2 triggers: 1 Java pump thread vs 8 C blocking",
                 "allocated per fault, Java pump, 1 queue, 1 trigger", "map+unmap 4 KiB, software vs kernel mock",
-                "heap for 1M 4 KiB mappings (software)", "translate, 1 thread (software, JMH)")) {
+                "heap for 1M 4 KiB mappings (software)", "translate, 1 thread, 16 x 64 MiB mappings (software, JMH)")) {
             assertTrue(report.rows().stream().anyMatch(r -> r.name().equals(name)), "no row " + name);
         }
         double heap = figure(report, "heap for 1M 4 KiB mappings (software)");
         assertTrue(heap > 1 && heap < 4096, "heap per 1M mappings: " + heap + " MiB");
-        assertTrue(figure(report, "translate, 1 thread (software, JMH)") > 0.01, "translations per second");
+        assertTrue(figure(report, "translate, 1 thread, 16 x 64 MiB mappings (software, JMH)") > 0.01, "translations per second");
+        assertTrue(figure(report, "translate, 1 thread, 4K x 4 KiB mappings (software, JMH)") > 0.01, "translations per second");
 
         assertTrue(Files.readString(out.resolve("bench.txt")).contains("map+unmap 4 KiB, Java vs C"));
         String json = Files.readString(out.resolve("bench.json"));
