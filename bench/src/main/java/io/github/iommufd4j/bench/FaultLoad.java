@@ -132,6 +132,8 @@ final class FaultLoad {
         private volatile Throwable failure;
 
         BlockingHandlers(FaultQueue[] qs) {
+            // Counted in the handler, just before the loop writes the batch's answers (faults.c
+            // counts just after): one write(2) apart, well inside the in-flight window.
             FaultHandler counting = (q, f, first, count, ticket) -> {
                 handled.addAndGet(count);
                 return SUCCESS.onGroup(q, f, first, count, ticket);
