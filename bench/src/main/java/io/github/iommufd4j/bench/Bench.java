@@ -91,7 +91,7 @@ public final class Bench {
             log.printf("bench: map+unmap %s, %d pairs: C, Java%n", name, pairs);
             var cr = c.run("map_unmap", "--size", size, "--pairs", pairs, "--warmup", warmup);
             unavailable(cr);
-            var j = MapUnmap.run(fd, size, pairs, warmup);
+            var j = MapUnmap.run(fd, size, pairs, warmup, sizes.warmupMillis());
             rows.add(Row.pair("map+unmap " + name + ", Java vs C", "ns/pair", "Java " + backend, j.nsPerPair(),
                     "C", cr.number("ns_per_pair"), ratioAtMost(1.05), null));
             rows.add(Row.single("allocated per map+unmap " + name + " (Java)", "bytes/pair", "Java " + backend,
@@ -114,8 +114,8 @@ public final class Bench {
             cFps[i] = r.number("faults_per_s");
             if (!Double.isNaN(cFps[i]) && (best < 0 || cFps[i] > cFps[best])) best = i;
         }
-        var pump = FaultLoad.run(fd, FaultLoad.Style.PUMP, queues, triggers, sizes.faults());
-        var blocking = FaultLoad.run(fd, FaultLoad.Style.BLOCKING, queues, triggers, sizes.faults());
+        var pump = FaultLoad.run(fd, FaultLoad.Style.PUMP, queues, triggers, sizes.faults(), sizes.warmupMillis());
+        var blocking = FaultLoad.run(fd, FaultLoad.Style.BLOCKING, queues, triggers, sizes.faults(), sizes.warmupMillis());
         String javaPump = "Java " + backend + " pump";
         rows.add(Row.pair("faults, " + load + ": Java pump vs best C", "ns/fault", javaPump, 1e9 / pump.faultsPerSecond(),
                 "C " + (best < 0 ? "best" : C_STYLES[best]), best < 0 ? Double.NaN : 1e9 / cFps[best], ratioAtMost(1.05), null));
@@ -143,7 +143,7 @@ public final class Bench {
         log.printf("bench: software backend: map+unmap, %d mappings, translate (JMH)%n", sizes.scaleMappings());
         double swNs;
         try (Iommufd sw = Iommufd.open(Backend.SOFTWARE)) {
-            swNs = MapUnmap.run(sw, 4096, sizes.mapPairs4k(), sizes.mapWarmup()).nsPerPair();
+            swNs = MapUnmap.run(sw, 4096, sizes.mapPairs4k(), sizes.mapWarmup(), sizes.warmupMillis()).nsPerPair();
         }
         rows.add(Row.pair("map+unmap 4 KiB, software vs kernel mock", "ops/s", "software", 1e9 / swNs,
                 "kernel mock", 1e9 / kernelMapNs, ratioAtLeast(5), null));

@@ -22,8 +22,9 @@ import java.util.function.LongSupplier;
  * The Java side of faults.c: mock devices behind nested IOPF-capable page tables, one fault
  * queue each, trigger threads issuing TRIGGER_IOPF with at most {@link Sizes#WINDOW} faults in
  * flight, and a handler answering every fault SUCCESS: the fault pump (one thread for all
- * queues) or a {@link BlockingFaultLoop} per queue. Same protocol as the C side: a warm-up
- * round of a quarter, then a timed round until every fault has been answered. Also measures
+ * queues) or a {@link BlockingFaultLoop} per queue. Same protocol as the C side: warm-up
+ * rounds of a quarter (for at least the warm-up time), then a timed round until every fault
+ * has been answered. Also measures
  * the bytes the handler threads allocate per fault in the timed round.
  */
 final class FaultLoad {
@@ -35,7 +36,7 @@ final class FaultLoad {
 
     private FaultLoad() {}
 
-    static Result run(Iommufd fd, Style style, int queues, int triggers, long faults) throws Exception {
+    static Result run(Iommufd fd, Style style, int queues, int triggers, long faults, int warmupMillis) throws Exception {
         Ioas ioas = fd.allocIoas();
         FaultQueue[] qs = new FaultQueue[queues];
         MockDevice[] devs = new MockDevice[queues];
@@ -45,7 +46,8 @@ final class FaultLoad {
         }
         try (Handlers h = style == Style.PUMP ? new PumpHandler(qs) : new BlockingHandlers(qs)) {
             AtomicLong next = new AtomicLong();
-            round(devs, triggers, next, faults / 4 + 1, h.handled());
+            long until = System.nanoTime() + warmupMillis * 1_000_000L;
+            do round(devs, triggers, next, faults / 4 + 1, h.handled()); while (System.nanoTime() < until);
             long bytes = h.allocatedBytes();
             long t = round(devs, triggers, next, faults, h.handled());
             bytes = h.allocatedBytes() - bytes;

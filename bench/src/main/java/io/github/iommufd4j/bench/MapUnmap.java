@@ -19,12 +19,13 @@ final class MapUnmap {
 
     private MapUnmap() {}
 
-    static Result run(Iommufd fd, long size, int pairs, int warmup) throws IommufdException {
+    static Result run(Iommufd fd, long size, int pairs, int warmup, int warmupMillis) throws IommufdException {
         try (Arena arena = Arena.ofShared()) {
             Ioas ioas = fd.allocIoas();
             fd.mock().addDevice(ioas);
             MemorySegment buffer = arena.allocate(size, 2 << 20); // zeroed, so populated: as in C
-            loop(ioas, buffer, warmup);
+            long until = System.nanoTime() + warmupMillis * 1_000_000L;
+            do loop(ioas, buffer, warmup); while (System.nanoTime() < until);
             long bytes = Allocations.currentThread();
             long t = System.nanoTime();
             loop(ioas, buffer, pairs);
