@@ -88,12 +88,20 @@ public final class Bench {
             String name = small ? "4 KiB" : "2 MiB";
             int pairs = small ? sizes.mapPairs4k() : sizes.mapPairs2m();
             int warmup = small ? sizes.mapWarmup() : sizes.mapWarmup() / 10;
-            log.printf("bench: map+unmap %s, %d pairs: C, Java%n", name, pairs);
-            var cr = c.run("map_unmap", "--size", size, "--pairs", pairs, "--warmup", warmup);
-            unavailable(cr);
-            var j = MapUnmap.run(fd, size, pairs, warmup, sizes.warmupMillis());
+            log.printf("bench: map+unmap %s, %d pairs, best of %d: C, Java%n", name, pairs, sizes.reps());
+            double cNs = Double.POSITIVE_INFINITY;
+            MapUnmap.Result j = null;
+            // C and Java alternate and each keeps its best repetition: the one least disturbed by
+            // whatever else runs on a shared machine. The JIT warms up in the first one only.
+            for (int rep = 0; rep < sizes.reps(); rep++) {
+                var cr = c.run("map_unmap", "--size", size, "--pairs", pairs, "--warmup", warmup);
+                unavailable(cr);
+                cNs = Math.min(cNs, cr.number("ns_per_pair"));
+                var jr = MapUnmap.run(fd, size, pairs, warmup, rep == 0 ? sizes.warmupMillis() : 0);
+                if (j == null || jr.nsPerPair() < j.nsPerPair()) j = jr;
+            }
             rows.add(Row.pair("map+unmap " + name + ", Java vs C", "ns/pair", "Java " + backend, j.nsPerPair(),
-                    "C", cr.number("ns_per_pair"), ratioAtMost(1.05), null));
+                    "C", cNs, ratioAtMost(1.05), null));
             rows.add(Row.single("allocated per map+unmap " + name + " (Java)", "bytes/pair", "Java " + backend,
                     j.bytesPerPair(), ZERO, null));
             if (small) ns4k = j.nsPerPair();
@@ -104,18 +112,27 @@ public final class Bench {
     /** One fault load: the three C handler styles, the Java pump and the Java blocking loops. */
     private void faults(Iommufd fd, String backend, int queues, int triggers) throws Exception {
         String load = queues + (queues == 1 ? " queue, " : " queues, ") + triggers + (triggers == 1 ? " trigger" : " triggers");
-        log.printf("bench: faults, %s, %d faults: C %s, Java pump, Java blocking%n", load, sizes.faults(), String.join(", ", C_STYLES));
-        double[] cFps = new double[C_STYLES.length];
+        log.printf("bench: faults, %s, %d faults, best of %d: C %s, Java pump, Java blocking%n", load, sizes.faults(),
+                sizes.reps(), String.join(", ", C_STYLES));
+        double[] cFps = {Double.NEGATIVE_INFINITY, Double.NEGATIVE_INFINITY, Double.NEGATIVE_INFINITY};
+        FaultLoad.Result pump = null, blocking = null;
+        for (int rep = 0; rep < sizes.reps(); rep++) { // alternating, best of each (as for map+unmap)
+            for (int i = 0; i < C_STYLES.length; i++) {
+                var r = c.run("faults", "--mode", C_STYLES[i], "--queues", queues, "--triggers", triggers,
+                        "--faults", sizes.faults(), "--batch", Sizes.BATCH, "--window", Sizes.WINDOW);
+                unavailable(r);
+                cFps[i] = Math.max(cFps[i], r.number("faults_per_s"));
+            }
+            int warm = rep == 0 ? sizes.warmupMillis() : 0;
+            var p = FaultLoad.run(fd, FaultLoad.Style.PUMP, queues, triggers, sizes.faults(), warm);
+            if (pump == null || p.faultsPerSecond() > pump.faultsPerSecond()) pump = p;
+            var b = FaultLoad.run(fd, FaultLoad.Style.BLOCKING, queues, triggers, sizes.faults(), warm);
+            if (blocking == null || b.faultsPerSecond() > blocking.faultsPerSecond()) blocking = b;
+        }
         int best = -1;
         for (int i = 0; i < C_STYLES.length; i++) {
-            var r = c.run("faults", "--mode", C_STYLES[i], "--queues", queues, "--triggers", triggers,
-                    "--faults", sizes.faults(), "--batch", Sizes.BATCH, "--window", Sizes.WINDOW);
-            unavailable(r);
-            cFps[i] = r.number("faults_per_s");
             if (!Double.isNaN(cFps[i]) && (best < 0 || cFps[i] > cFps[best])) best = i;
         }
-        var pump = FaultLoad.run(fd, FaultLoad.Style.PUMP, queues, triggers, sizes.faults(), sizes.warmupMillis());
-        var blocking = FaultLoad.run(fd, FaultLoad.Style.BLOCKING, queues, triggers, sizes.faults(), sizes.warmupMillis());
         String javaPump = "Java " + backend + " pump";
         rows.add(Row.pair("faults, " + load + ": Java pump vs best C", "ns/fault", javaPump, 1e9 / pump.faultsPerSecond(),
                 "C " + (best < 0 ? "best" : C_STYLES[best]), best < 0 ? Double.NaN : 1e9 / cFps[best], ratioAtMost(1.05), null));
@@ -141,9 +158,12 @@ public final class Bench {
     /** The software backend: map/unmap against the kernel mock, heap at scale, translate (JMH). */
     private void software(double kernelMapNs) throws Exception {
         log.printf("bench: software backend: map+unmap, %d mappings, translate (JMH)%n", sizes.scaleMappings());
-        double swNs;
+        double swNs = Double.POSITIVE_INFINITY;
         try (Iommufd sw = Iommufd.open(Backend.SOFTWARE)) {
-            swNs = MapUnmap.run(sw, 4096, sizes.mapPairs4k(), sizes.mapWarmup(), sizes.warmupMillis()).nsPerPair();
+            for (int rep = 0; rep < sizes.reps(); rep++) {
+                int warm = rep == 0 ? sizes.warmupMillis() : 0;
+                swNs = Math.min(swNs, MapUnmap.run(sw, 4096, sizes.mapPairs4k(), sizes.mapWarmup(), warm).nsPerPair());
+            }
         }
         rows.add(Row.pair("map+unmap 4 KiB, software vs kernel mock", "ops/s", "software", 1e9 / swNs,
                 "kernel mock", 1e9 / kernelMapNs, ratioAtLeast(5), null));
