@@ -124,9 +124,9 @@ public final class Bench {
                 cFps[i] = Math.max(cFps[i], r.number("faults_per_s"));
             }
             int warm = rep == 0 ? sizes.warmupMillis() : 0;
-            var p = FaultLoad.run(fd, FaultLoad.Style.PUMP, queues, triggers, sizes.faults(), warm);
+            var p = FaultLoad.run(fd.backend(), FaultLoad.Style.PUMP, queues, triggers, sizes.faults(), warm);
             if (pump == null || p.faultsPerSecond() > pump.faultsPerSecond()) pump = p;
-            var b = FaultLoad.run(fd, FaultLoad.Style.BLOCKING, queues, triggers, sizes.faults(), warm);
+            var b = FaultLoad.run(fd.backend(), FaultLoad.Style.BLOCKING, queues, triggers, sizes.faults(), warm);
             if (blocking == null || b.faultsPerSecond() > blocking.faultsPerSecond()) blocking = b;
         }
         int best = -1;

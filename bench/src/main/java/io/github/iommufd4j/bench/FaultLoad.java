@@ -1,5 +1,6 @@
 package io.github.iommufd4j.bench;
 
+import io.github.iommufd4j.Backend;
 import io.github.iommufd4j.FaultQueue;
 import io.github.iommufd4j.Ioas;
 import io.github.iommufd4j.Iommufd;
@@ -36,25 +37,27 @@ final class FaultLoad {
 
     private FaultLoad() {}
 
-    static Result run(Iommufd fd, Style style, int queues, int triggers, long faults, int warmupMillis) throws Exception {
-        Ioas ioas = fd.allocIoas();
-        FaultQueue[] qs = new FaultQueue[queues];
-        MockDevice[] devs = new MockDevice[queues];
-        for (int i = 0; i < queues; i++) {
-            qs[i] = fd.allocFaultQueue();
-            devs[i] = fd.mock().addFaultingDevice(ioas, qs[i]);
-        }
-        try (Handlers h = style == Style.PUMP ? new PumpHandler(qs) : new BlockingHandlers(qs)) {
-            AtomicLong next = new AtomicLong();
-            long until = System.nanoTime() + warmupMillis * 1_000_000L;
-            do round(devs, triggers, next, faults / 4 + 1, h.handled()); while (System.nanoTime() < until);
-            long bytes = h.allocatedBytes();
-            long t = round(devs, triggers, next, faults, h.handled());
-            bytes = h.allocatedBytes() - bytes;
-            return new Result(faults / (t / 1e9), bytes / (double) faults);
-        } finally {
-            ioas.close();
-            for (FaultQueue q : qs) q.close();
+    static Result run(Backend backend, Style style, int queues, int triggers, long faults, int warmupMillis) throws Exception {
+        // A fresh iommufd per run, closed as a whole: destroying a fault queue right after its
+        // pump closed can fail with EBUSY (the ring's teardown is asynchronous and its armed
+        // polls still hold the queue's fd), while closing the iommufd frees everything.
+        try (Iommufd fd = Iommufd.open(backend)) {
+            Ioas ioas = fd.allocIoas();
+            MockDevice[] devs = new MockDevice[queues];
+            FaultQueue[] qs = new FaultQueue[queues];
+            for (int i = 0; i < queues; i++) {
+                qs[i] = fd.allocFaultQueue();
+                devs[i] = fd.mock().addFaultingDevice(ioas, qs[i]);
+            }
+            try (Handlers h = style == Style.PUMP ? new PumpHandler(qs) : new BlockingHandlers(qs)) {
+                AtomicLong next = new AtomicLong();
+                long until = System.nanoTime() + warmupMillis * 1_000_000L;
+                do round(devs, triggers, next, faults / 4 + 1, h.handled()); while (System.nanoTime() < until);
+                long bytes = h.allocatedBytes();
+                long t = round(devs, triggers, next, faults, h.handled());
+                bytes = h.allocatedBytes() - bytes;
+                return new Result(faults / (t / 1e9), bytes / (double) faults);
+            }
         }
     }
 
