@@ -20,6 +20,9 @@ public final class Main {
               fault-modes [--bursts N]   drain time per fault: blocking read/write, pump, IORING_OP_READ
               vm <info|demo|fault-modes> [--kernel 7.3|6.12]
                                          the same inside a QEMU guest with the kernel's iommufd
+              bench [--smoke|--quick|--full], vm bench [...] [--kernel 7.3|6.12]
+                                         the benchmark table: Java against C, io_uring against blocking,
+                                         software backend against the kernel (module bench/, run by the script)
             backend: -Diommufd4j.backend=AUTO|NATIVE|SOFTWARE (default AUTO: native when /dev/iommu opens)
             """;
 

@@ -1,0 +1,188 @@
+/*
+ * C baselines of the Java fault benchmarks. Mock devices behind nested IOPF-capable page tables,
+ * one fault queue each; trigger threads issue TRIGGER_IOPF (one-record groups) with at most
+ * --window faults in flight; a handler answers every fault SUCCESS in one of three styles:
+ *   blocking    one thread per queue: read(2) a batch, poll(2) when empty, write(2) the answers
+ *               (the kernel selftest's way; what BlockingFaultLoop does)
+ *   uring-read  one thread, one io_uring: per queue a POLL_ADD linked to an IORING_OP_READ of a
+ *               batch (the link keeps an empty queue from spinning: the fault fd's read returns 0
+ *               when nothing is pending), answers with write(2)
+ *   uring-poll  one thread, one io_uring: a multishot POLL_ADD per queue armed once, then direct
+ *               read(2)/write(2) of batches until the queue is empty (what FaultPump does)
+ *   faults --mode M --queues Q --triggers T --faults N --batch B --window W
+ * prints: faults mode=M queues=Q triggers=T faults=N batch=B faults_per_s=X
+ */
+#include "bench.h"
+#include <liburing.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+
+#define MAXQ 64
+#define PGFAULT sizeof(struct iommu_hwpt_pgfault)
+#define POLL_TAG (1ull << 32)
+
+static int iommufd, nq, ntrig, batch;
+static long total, window;
+static uint32_t dev_ids[MAXQ];
+static int qfd[MAXQ];
+static _Atomic long next_fault, handled;
+
+static void *trigger(void *unused)
+{
+    (void)unused;
+    struct iommu_test_cmd c = { .size = sizeof(c), .op = IOMMU_TEST_OP_TRIGGER_IOPF };
+    for (;;) {
+        long k = atomic_fetch_add(&next_fault, 1);
+        if (k >= total) return NULL;
+        while (k - atomic_load(&handled) >= window) sched_yield();
+        c.trigger_iopf.dev_id = dev_ids[k % nq];
+        c.trigger_iopf.pasid = 0;
+        c.trigger_iopf.grpid = (uint32_t)k;
+        c.trigger_iopf.perm = IOMMU_PGFAULT_PERM_READ;
+        c.trigger_iopf.addr = (uint64_t)k << 12;
+        CHECK(ioctl(iommufd, IOMMU_TEST_CMD, &c));
+    }
+}
+
+/* Answers the groups of n records SUCCESS with one write(2); counts them as handled. */
+static void respond(int fd, struct iommu_hwpt_pgfault *rec, int n, struct iommu_hwpt_page_response *resp)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (rec[i].flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE)
+            resp[k++] = (struct iommu_hwpt_page_response){ .cookie = rec[i].cookie, .code = IOMMUFD_PAGE_RESP_SUCCESS };
+    for (int done = 0; done < k;) {
+        ssize_t w = write(fd, resp + done, (k - done) * sizeof(*resp));
+        CHECK(w);
+        done += w / sizeof(*resp);
+    }
+    atomic_fetch_add(&handled, n);
+}
+
+static int read_batch(int fd, struct iommu_hwpt_pgfault *rec)
+{
+    ssize_t r = read(fd, rec, batch * PGFAULT);
+    CHECK(r);
+    return r / PGFAULT;
+}
+
+static void *blocking(void *arg)
+{
+    int fd = qfd[(intptr_t)arg];
+    struct iommu_hwpt_pgfault rec[batch];
+    struct iommu_hwpt_page_response resp[batch];
+    while (atomic_load(&handled) < total) {
+        int n = read_batch(fd, rec);
+        if (n == 0) {
+            struct pollfd p = { .fd = fd, .events = POLLIN };
+            CHECK(poll(&p, 1, 100));
+            continue;
+        }
+        respond(fd, rec, n, resp);
+    }
+    return NULL;
+}
+
+static void queue_read(struct io_uring *ring, int q, void *buf)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+    io_uring_prep_poll_add(sqe, qfd[q], POLLIN);
+    sqe->flags |= IOSQE_IO_LINK;
+    io_uring_sqe_set_data64(sqe, POLL_TAG | q);
+    sqe = io_uring_get_sqe(ring);
+    io_uring_prep_read(sqe, qfd[q], buf, batch * PGFAULT, 0);
+    io_uring_sqe_set_data64(sqe, q);
+}
+
+static void arm_poll(struct io_uring *ring, int q)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+    io_uring_prep_poll_multishot(sqe, qfd[q], POLLIN);
+    io_uring_sqe_set_data64(sqe, q);
+}
+
+static void *ring_handler(void *arg)
+{
+    int reads = (intptr_t)arg;
+    struct io_uring ring;
+    int rc = io_uring_queue_init(4 * MAXQ, &ring, 0);
+    if (rc < 0) { fprintf(stderr, "io_uring_queue_init: %s\n", strerror(-rc)); exit(1); }
+    struct iommu_hwpt_pgfault (*rec)[batch] = calloc(nq, sizeof(*rec));
+    struct iommu_hwpt_page_response resp[batch];
+    for (int q = 0; q < nq; q++) reads ? queue_read(&ring, q, rec[q]) : arm_poll(&ring, q);
+    struct __kernel_timespec tick = { .tv_nsec = 100 * 1000 * 1000 };
+    while (atomic_load(&handled) < total) {
+        struct io_uring_cqe *cqe;
+        io_uring_submit(&ring);
+        rc = io_uring_wait_cqe_timeout(&ring, &cqe, &tick);
+        if (rc == -ETIME || rc == -EINTR) continue;
+        if (rc < 0) { fprintf(stderr, "io_uring_wait_cqe: %s\n", strerror(-rc)); exit(1); }
+        unsigned head, seen = 0;
+        io_uring_for_each_cqe(&ring, head, cqe) {
+            seen++;
+            uint64_t ud = io_uring_cqe_get_data64(cqe);
+            int q = (int)(ud & 0xffff);
+            if (reads) {
+                if (ud & POLL_TAG) continue; /* the linked read reports */
+                if (cqe->res < 0) { fprintf(stderr, "ring read: %s\n", strerror(-cqe->res)); exit(1); }
+                int n = cqe->res / PGFAULT;
+                if (n > 0) respond(qfd[q], rec[q], n, resp);
+                queue_read(&ring, q, rec[q]);
+            } else {
+                if (cqe->res < 0) { fprintf(stderr, "ring poll: %s\n", strerror(-cqe->res)); exit(1); }
+                for (int n; (n = read_batch(qfd[q], rec[q])) > 0;) respond(qfd[q], rec[q], n, resp);
+                if (!(cqe->flags & IORING_CQE_F_MORE)) arm_poll(&ring, q);
+            }
+        }
+        io_uring_cq_advance(&ring, seen);
+    }
+    io_uring_queue_exit(&ring);
+    free(rec);
+    return NULL;
+}
+
+/* One round: handlers and triggers started, timed until every fault has been answered. */
+static double round_faults_per_s(const char *mode, long n)
+{
+    total = n;
+    atomic_store(&next_fault, 0);
+    atomic_store(&handled, 0);
+    pthread_t h[MAXQ], t[MAXQ];
+    int nh = 0;
+    if (!strcmp(mode, "blocking")) {
+        for (; nh < nq; nh++) pthread_create(&h[nh], NULL, blocking, (void *)(intptr_t)nh);
+    } else {
+        pthread_create(&h[nh++], NULL, ring_handler, (void *)(intptr_t)!strcmp(mode, "uring-read"));
+    }
+    uint64_t start = now_ns();
+    for (int i = 0; i < ntrig; i++) pthread_create(&t[i], NULL, trigger, NULL);
+    for (int i = 0; i < ntrig; i++) pthread_join(t[i], NULL);
+    while (atomic_load(&handled) < n) usleep(200); /* as the Java side's parkNanos(200 us) */
+    uint64_t elapsed = now_ns() - start;
+    for (int i = 0; i < nh; i++) pthread_join(h[i], NULL);
+    return n / (elapsed / 1e9);
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = arg_str(argc, argv, "--mode", "blocking");
+    nq = arg_long(argc, argv, "--queues", 1);
+    ntrig = arg_long(argc, argv, "--triggers", 1);
+    long n = arg_long(argc, argv, "--faults", 20000);
+    batch = arg_long(argc, argv, "--batch", 64);
+    window = arg_long(argc, argv, "--window", 1024);
+    if (nq < 1 || nq > MAXQ || ntrig < 1 || ntrig > MAXQ || batch < 1
+        || (strcmp(mode, "blocking") && strcmp(mode, "uring-read") && strcmp(mode, "uring-poll"))) {
+        fprintf(stderr, "usage: faults --mode blocking|uring-read|uring-poll --queues Q --triggers T --faults N --batch B --window W\n");
+        return 2;
+    }
+    iommufd = iommufd_open();
+    uint32_t ioas = ioas_alloc(iommufd);
+    for (int q = 0; q < nq; q++) dev_ids[q] = faulting_device(iommufd, ioas, &qfd[q]);
+    round_faults_per_s(mode, n / 4 + 1); /* warm-up, as on the Java side */
+    double fps = round_faults_per_s(mode, n);
+    printf("faults mode=%s queues=%d triggers=%d faults=%ld batch=%d faults_per_s=%.0f\n", mode, nq, ntrig, n, batch, fps);
+    return 0;
+}
