@@ -87,6 +87,35 @@ class FaultPumpAllocationTest {
         }
     }
 
+    @Test
+    void blockingLoopAllocatesNothingPerFaultEvenWhenItWaits() throws Exception {
+        try (Iommufd fd = Iommufd.open(); Arena arena = Arena.ofShared()) {
+            assumeTrue(fd.mock().isPresent(), "no mock driver");
+            Ioas ioas = fd.allocIoas();
+            FaultQueue q = fd.allocFaultQueue();
+            MockDevice dev = fd.mock().addFaultingDevice(ioas, q);
+            BlockingFaultLoop loop = new BlockingFaultLoop(q, (queue, f, first, count, ticket) -> PageResponses.SUCCESS, 16);
+            // Bursts with pauses between them: the loop often finds the queue empty and polls.
+            Thread trigger = Thread.ofPlatform().start(() -> {
+                try {
+                    for (int i = 0; i < 60_000 + FAULTS; i++) {
+                        dev.triggerPageFault(0, i & 0xffff, PageFaults.PERM_READ, 0x1000L * (i & 0xfff));
+                        if ((i & 15) == 15) java.util.concurrent.locks.LockSupport.parkNanos(200_000);
+                    }
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            assertEquals(60_000, loop.run(60_000, 10_000)); // warm-up
+            long before = Allocations.currentThread();
+            assertEquals(FAULTS, loop.run(FAULTS, 10_000));
+            double perFault = (Allocations.currentThread() - before) / (double) FAULTS;
+            trigger.join();
+            System.out.printf("blocking loop (%s backend): %d faults, %.4f bytes/fault%n", fd.backend(), FAULTS, perFault);
+            assertTrue(perFault < 1.0, "bytes per fault: " + perFault);
+        }
+    }
+
     static final int WARM_UP_ROUND = 20_000;
     /** Upper bound of the warm-up: a slow machine (an emulated guest) compiles late. */
     static final long WARM_UP_NANOS = Long.getLong("iommufd4j.pump.warmUpSeconds", 240) * 1_000_000_000L;
