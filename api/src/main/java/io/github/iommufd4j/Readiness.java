@@ -12,6 +12,7 @@ final class Readiness {
     private Readiness() {}
 
     /** One {@code struct pollfd} per thread: blocking loops wait here once per batch. */
+    private static final int EINTR = Errno.value("EINTR"); // looked up once, not per poll
     private static final ThreadLocal<MemorySegment> POLLFD = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(Libc.POLLFD));
 
     /** Waits up to {@code timeoutMillis} (-1: forever) for POLLIN; true if the fd is readable. */
@@ -21,7 +22,7 @@ final class Readiness {
         pfd.set(ValueLayout.JAVA_SHORT, 4, Libc.POLLIN);
         for (;;) {
             int rc = Libc.poll(pfd, 1, timeoutMillis);
-            if (rc == -Errno.value("EINTR")) continue;
+            if (rc == -EINTR) continue;
             if (rc < 0) throw new IommufdException(op, describe, -rc);
             return rc > 0 && (pfd.get(ValueLayout.JAVA_SHORT, 6) & Libc.POLLIN) != 0;
         }
