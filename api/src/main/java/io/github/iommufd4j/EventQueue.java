@@ -77,7 +77,7 @@ public final class EventQueue extends Handle {
     public boolean await(int timeoutMillis) throws IommufdException {
         enter("poll(vEVENTQ fd)");
         try {
-            return Readiness.await(fd, timeoutMillis, "poll(vEVENTQ fd)", describe());
+            return Readiness.await(fd, timeoutMillis, "poll(vEVENTQ fd)", this);
         } finally {
             exit();
         }

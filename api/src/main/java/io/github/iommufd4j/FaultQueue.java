@@ -68,7 +68,7 @@ public final class FaultQueue extends Handle {
     public boolean await(int timeoutMillis) throws IommufdException {
         enter("poll(fault fd)");
         try {
-            return Readiness.await(fd, timeoutMillis, "poll(fault fd)", describe());
+            return Readiness.await(fd, timeoutMillis, "poll(fault fd)", this);
         } finally {
             exit();
         }

@@ -16,14 +16,14 @@ final class Readiness {
     private static final ThreadLocal<MemorySegment> POLLFD = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(Libc.POLLFD));
 
     /** Waits up to {@code timeoutMillis} (-1: forever) for POLLIN; true if the fd is readable. */
-    static boolean await(int fd, int timeoutMillis, String op, String describe) throws IommufdException {
+    static boolean await(int fd, int timeoutMillis, String op, Handle owner) throws IommufdException {
         MemorySegment pfd = POLLFD.get();
         pfd.set(ValueLayout.JAVA_INT, 0, fd);
         pfd.set(ValueLayout.JAVA_SHORT, 4, Libc.POLLIN);
         for (;;) {
             int rc = Libc.poll(pfd, 1, timeoutMillis);
             if (rc == -EINTR) continue;
-            if (rc < 0) throw new IommufdException(op, describe, -rc);
+            if (rc < 0) throw new IommufdException(op, owner.describe(), -rc); // ids built only on error
             return rc > 0 && (pfd.get(ValueLayout.JAVA_SHORT, 6) & Libc.POLLIN) != 0;
         }
     }

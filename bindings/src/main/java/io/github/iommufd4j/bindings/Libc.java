@@ -21,7 +21,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * call on the same thread; so these few calls are bound by hand with
  * {@link Linker.Option#captureCallState(String...)}. Every method follows the kernel's
  * convention: it returns the call's result when it succeeded and {@code -errno} when it failed.
- * Nothing is allocated per call: the capture buffer is per thread.
+ * Nothing is allocated per call: the capture buffer is per thread. The {@code ...NoErrno}
+ * variants, for callers that need only success or failure, capture nothing.
  */
 public final class Libc {
     private Libc() {}
@@ -66,6 +67,18 @@ public final class Libc {
             FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final MethodHandle MUNMAP = bind("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle POLL = bind("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    // Without errno capture: a capturing downcall slices the capture buffer on every call, and
+    // where a call site is too cold for the JIT to inline the whole downcall that slice (about
+    // 40 bytes) is allocated each time. For callers that need only success or failure.
+    private static final MethodHandle POLL_NO_CAPTURE = bindNoCapture("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle READ_NO_CAPTURE = bindNoCapture("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle WRITE_NO_CAPTURE = bindNoCapture("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle IOCTL_PTR_NO_CAPTURE = bindNoCapture("ioctl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), Linker.Option.firstVariadicArg(2));
+
+    private static MethodHandle bindNoCapture(String name, FunctionDescriptor fd, Linker.Option... options) {
+        return LINKER.downcallHandle(LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name)), fd, options);
+    }
     private static final MethodHandle EVENTFD = bind("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle PIPE2 = bind("pipe2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle SOCKETPAIR = bind("socketpair",
@@ -174,6 +187,35 @@ public final class Libc {
         }
     }
 
+    /** {@code read(fd, buf, count)}: bytes read, or -1 on failure (errno not captured). */
+    public static long readNoErrno(int fd, MemorySegment buf, long count) {
+        checkBounds(buf, 0, count);
+        try {
+            return (long) READ_NO_CAPTURE.invokeExact(fd, buf, count);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code write(fd, buf, count)}: bytes written, or -1 on failure (errno not captured). */
+    public static long writeNoErrno(int fd, MemorySegment buf, long count) {
+        checkBounds(buf, 0, count);
+        try {
+            return (long) WRITE_NO_CAPTURE.invokeExact(fd, buf, count);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code ioctl(fd, request, arg)}: the result, or -1 on failure (errno not captured). */
+    public static int ioctlNoErrno(int fd, long request, MemorySegment arg) {
+        try {
+            return (int) IOCTL_PTR_NO_CAPTURE.invokeExact(fd, request, arg);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
     public static long pread(int fd, MemorySegment buf, long count, long offset) {
         checkBounds(buf, 0, count);
         MemorySegment c = ERRNO_BUFFER.get();
@@ -217,12 +259,19 @@ public final class Libc {
         }
     }
 
-    /** {@code poll(fds, nfds, timeoutMillis)} over an array of {@code struct pollfd} (8 bytes each). */
+    /**
+     * {@code poll(fds, nfds, timeoutMillis)} over an array of {@code struct pollfd} (8 bytes each).
+     * The first call captures no errno (allocation-free whatever the JIT inlines); poll only
+     * reports readiness, so after a failure the same call is repeated with capture to learn errno
+     * (a signal that interrupted the first makes the second wait again, as a retry on EINTR would).
+     */
     public static int poll(MemorySegment fds, long nfds, int timeoutMillis) {
         checkBounds(fds, 0, nfds * 8);
-        MemorySegment c = ERRNO_BUFFER.get();
         try {
-            int r = (int) POLL.invokeExact(c, fds, nfds, timeoutMillis);
+            int r = (int) POLL_NO_CAPTURE.invokeExact(fds, nfds, timeoutMillis);
+            if (r >= 0) return r;
+            MemorySegment c = ERRNO_BUFFER.get();
+            r = (int) POLL.invokeExact(c, fds, nfds, timeoutMillis);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);

@@ -73,8 +73,12 @@ final class SwFault extends SwObject {
     private long sentBytes;
     /** Reported groups waiting for room in the socket, oldest first. */
     private final GroupQueue unsent = new GroupQueue();
-    /** The end of a group the socket took only partly. */
-    private byte[] tail;
+    /**
+     * The group being written, serialized into native memory (so a reader that flushes writes
+     * allocates nothing): its first {@link #staged} bytes are still to be written.
+     */
+    private MemorySegment staging;
+    private long staged;
     /** Unanswered groups by cookie (cookies are the lowest free, so the array stays dense). */
     private Group[] outstanding = new Group[64];
     private final BitSet cookies = new BitSet();
@@ -84,6 +88,9 @@ final class SwFault extends SwObject {
     /** A response record written raw, possibly in pieces. */
     private final MemorySegment partial = arena.allocate(RESPONSE, 8);
     private int partialLength;
+    {
+        staging = arena.allocate(IO_SIZE, 8);
+    }
 
     SwFault(int id, int userFd, int backendFd) {
         super(id);
@@ -111,7 +118,7 @@ final class SwFault extends SwObject {
     /** Takes in raw responses, learns which records were read, and writes waiting groups. */
     void sync() {
         if (userFdOpen) { // what was read first: a response can only answer a group already read
-            int rc = Libc.ioctl(userFd, FIONREAD, word);
+            int rc = Libc.ioctlNoErrno(userFd, FIONREAD, word);
             long unread = rc < 0 ? sentBytes : word.get(ValueLayout.JAVA_INT, 0);
             long consumed = sentBytes - unread;
             while (!inSocket.isEmpty() && inSocket.peek().bytes() <= consumed) {
@@ -127,7 +134,7 @@ final class SwFault extends SwObject {
 
     private void drainResponses() {
         for (;;) {
-            long n = Libc.read(backendFd, io, IO_SIZE);
+            long n = Libc.readNoErrno(backendFd, io, IO_SIZE);
             if (n <= 0) return;
             for (long off = 0; off < n; off++) {
                 partial.set(ValueLayout.JAVA_BYTE, partialLength++, io.get(ValueLayout.JAVA_BYTE, off));
@@ -142,56 +149,50 @@ final class SwFault extends SwObject {
     /** Writes waiting groups into the socket while it takes them. */
     private void flush() {
         if (!userFdOpen) return;
-        if (tail != null) {
-            long n = writeFully(tail);
-            sentBytes += n;
-            if (n < tail.length) {
-                tail = java.util.Arrays.copyOfRange(tail, (int) n, tail.length);
+        for (;;) {
+            if (staged == 0) {
+                Group g = unsent.peek();
+                if (g == null) return;
+                serialize(g);
+                if (writeStaged() == 0) {
+                    staged = 0; // nothing fit: serialized again next time
+                    return;
+                }
+                inSocket.add(unsent.poll()); // in the socket from its first byte on
+            } else if (writeStaged() == 0) {
                 return;
             }
-            tail = null;
-        }
-        while (!unsent.isEmpty()) {
-            byte[] bytes = serialize(unsent.peek());
-            long n = writeFully(bytes);
-            if (n <= 0) return;
-            inSocket.add(unsent.poll());
-            sentBytes += n;
-            if (n < bytes.length) {
-                tail = java.util.Arrays.copyOfRange(bytes, (int) n, bytes.length);
-                return;
-            }
+            if (staged > 0) return; // the socket is full
         }
     }
 
-    /** One non-blocking write of {@code bytes} (in IO_SIZE pieces); bytes written (0 if none fit). */
-    private long writeFully(byte[] bytes) {
-        long done = 0;
-        while (done < bytes.length) {
-            int len = (int) Math.min(IO_SIZE, bytes.length - done);
-            MemorySegment.copy(bytes, (int) done, io, ValueLayout.JAVA_BYTE, 0, len);
-            long n = Libc.write(backendFd, io, len);
-            if (n <= 0) break;
-            done += n;
-            if (n < len) break;
-        }
-        return done;
+    /** One non-blocking write of the staged bytes; what is left moves to the front. Bytes written. */
+    private long writeStaged() {
+        long n = Libc.writeNoErrno(backendFd, staging, staged);
+        if (n <= 0) return 0;
+        if (n < staged) MemorySegment.copy(staging, n, staging, 0, staged - n);
+        staged -= n;
+        sentBytes += n;
+        return n;
     }
 
-    private static byte[] serialize(Group g) {
-        MemorySegment s = MemorySegment.ofArray(new long[g.bytes() / 8]);
+    /** The group's records (the kernel's struct iommu_hwpt_pgfault) into {@link #staging}. */
+    private void serialize(Group g) {
+        if (g.bytes() > staging.byteSize()) staging = arena.allocate(Math.max(g.bytes(), 2 * staging.byteSize()), 8);
         for (int i = 0; i < g.faults.size(); i++) {
             Fault f = g.faults.get(i);
-            MemorySegment r = s.asSlice((long) i * RECORD, RECORD);
-            iommu_hwpt_pgfault.flags(r, f.flags());
-            iommu_hwpt_pgfault.dev_id(r, f.devId());
-            iommu_hwpt_pgfault.pasid(r, f.pasid());
-            iommu_hwpt_pgfault.grpid(r, f.grpid());
-            iommu_hwpt_pgfault.perm(r, f.perm());
-            iommu_hwpt_pgfault.addr(r, f.addr());
-            iommu_hwpt_pgfault.cookie(r, g.cookie);
+            long r = (long) i * RECORD;
+            staging.set(ValueLayout.JAVA_INT, r + iommu_hwpt_pgfault.flags$offset(), f.flags());
+            staging.set(ValueLayout.JAVA_INT, r + iommu_hwpt_pgfault.dev_id$offset(), f.devId());
+            staging.set(ValueLayout.JAVA_INT, r + iommu_hwpt_pgfault.pasid$offset(), f.pasid());
+            staging.set(ValueLayout.JAVA_INT, r + iommu_hwpt_pgfault.grpid$offset(), f.grpid());
+            staging.set(ValueLayout.JAVA_INT, r + iommu_hwpt_pgfault.perm$offset(), f.perm());
+            staging.set(ValueLayout.JAVA_INT, r + iommu_hwpt_pgfault.__reserved$offset(), 0);
+            staging.set(ValueLayout.JAVA_INT, r + iommu_hwpt_pgfault.length$offset(), 0);
+            staging.set(ValueLayout.JAVA_LONG, r + iommu_hwpt_pgfault.addr$offset(), f.addr());
+            staging.set(ValueLayout.JAVA_INT, r + iommu_hwpt_pgfault.cookie$offset(), g.cookie);
         }
-        return s.toArray(ValueLayout.JAVA_BYTE);
+        staged = g.bytes();
     }
 
     /**
@@ -209,7 +210,7 @@ final class SwFault extends SwObject {
         }
         if (total == 0) return -Err.EINVAL;
         if (total > buf.byteSize()) return -Err.EFAULT;
-        long n = Libc.read(userFd, buf, total);
+        long n = Libc.readNoErrno(userFd, buf, total);
         if (n <= 0) return 0;
         long done = 0;
         while (!inSocket.isEmpty() && done + inSocket.peek().bytes() <= n) {
@@ -259,7 +260,7 @@ final class SwFault extends SwObject {
         g.code = code;
         if (g.waker >= 0) {
             word.set(ValueLayout.JAVA_LONG, 0, 1);
-            Libc.write(g.waker, word, 8);
+            Libc.writeNoErrno(g.waker, word, 8);
         }
     }
 
@@ -272,13 +273,13 @@ final class SwFault extends SwObject {
         List<Group> pending = inSocket.toList();
         pending.addAll(unsent.toList());
         if (pending.stream().anyMatch(which) && userFdOpen) {
-            while (Libc.read(userFd, io, IO_SIZE) > 0) {
+            while (Libc.readNoErrno(userFd, io, IO_SIZE) > 0) {
                 // empty the socket; the groups kept are written again below
             }
             inSocket.clear();
             unsent.clear();
             sentBytes = 0;
-            tail = null;
+            staged = 0;
             for (Group g : pending) if (!which.test(g)) unsent.add(g);
         }
         for (Group g : unanswered()) {

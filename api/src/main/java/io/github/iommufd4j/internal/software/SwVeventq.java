@@ -97,9 +97,9 @@ final class SwVeventq extends SwObject {
         if (want == signalled) return;
         if (want) {
             word.set(ValueLayout.JAVA_LONG, 0, 1);
-            Libc.write(fd, word, 8);
+            Libc.writeNoErrno(fd, word, 8);
         } else {
-            Libc.read(fd, word, 8);
+            Libc.readNoErrno(fd, word, 8);
         }
         signalled = want;
     }
