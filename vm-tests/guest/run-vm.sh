@@ -74,12 +74,18 @@ case $profile in
 esac
 if [ "$vfio" = unset ]; then vfio=''; ((${#edu[@]})) && vfio=1234:11e8; fi
 
-# KVM when /dev/kvm exists and accepts a VM, TCG otherwise (probed once per run).
+# KVM when /dev/kvm exists and runs a q35 machine (-cpu max) for two seconds (firmware
+# only), TCG otherwise; probed once per run. Some hosts offer /dev/kvm but abort there (e.g.
+# "failed to set MSR" under nested virtualisation). IOMMUFD4J_VM_ACCEL=tcg|kvm skips the probe.
 accel=tcg cpu=max
-if [ -w /dev/kvm ] && printf 'quit\n' | timeout 20 qemu-system-x86_64 -accel kvm -M none \
-     -nodefaults -display none -monitor stdio -S >/dev/null 2>&1; then
-  accel=kvm
-fi
+case ${IOMMUFD4J_VM_ACCEL:-} in
+  tcg) ;;
+  kvm) accel=kvm ;;
+  *) if [ -w /dev/kvm ] && { sleep 2; printf 'quit\n'; } | timeout 20 qemu-system-x86_64 -accel kvm -M q35 -cpu max \
+          -m 256 -nodefaults -display none -monitor stdio >/dev/null 2>&1; then
+       accel=kvm
+     fi ;;
+esac
 
 # Fresh results from this run only.
 rm -f "$results"/{exitcode,console.log,qemu.log,cmd.log,boot-uptime,guest-env.sh}
