@@ -81,8 +81,8 @@ accel=tcg cpu=max
 case ${IOMMUFD4J_VM_ACCEL:-} in
   tcg) ;;
   kvm) accel=kvm ;;
-  *) if [ -w /dev/kvm ] && { sleep 2; printf 'quit\n'; } | timeout 20 qemu-system-x86_64 -accel kvm -M q35 -cpu max \
-          -m 256 -nodefaults -display none -monitor stdio >/dev/null 2>&1; then
+  *) if [ -w /dev/kvm ] && ( { sleep 2; printf 'quit\n'; } | timeout 20 qemu-system-x86_64 -accel kvm -M q35 -cpu max \
+          -m 256 -nodefaults -display none -monitor stdio ) >/dev/null 2>&1; then
        accel=kvm
      fi ;;
 esac
