@@ -25,6 +25,11 @@ public final class FaultQueue extends Handle {
         return id;
     }
 
+    /** The backend whose fault object this is. */
+    public Backend backend() {
+        return iommufd.backend();
+    }
+
     /** The queue's file descriptor (for poll/io_uring); owned by this handle. */
     public int fd() {
         return fd;

@@ -1,5 +1,6 @@
 package io.github.iommufd4j.pump;
 
+import io.github.iommufd4j.Backend;
 import io.github.iommufd4j.EventQueue;
 import io.github.iommufd4j.FaultQueue;
 import io.github.iommufd4j.IommufdException;
@@ -31,6 +32,12 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * io-wq worker thread (measured in C in our guests: 45 us per fault in batches of 16 against
  * 7-10 us for poll + direct read/write).
  *
+ * <p>{@link RecordPath#RING} is the alternative for the records of fault queues: on readiness
+ * the pump queues an IORING_OP_READ (the next io_uring_enter issues it; with the fd readable the
+ * kernel performs it inline instead of handing it to io-wq, on 6.12 and 7.3 alike, because
+ * io_uring polls files without FMODE_NOWAIT before punting), saving the read(2) per batch.
+ * {@link #ioWorkers()} tells whether the ring's reads went to io-wq workers after all.
+ *
  * <p>vIOMMU event queues ({@link EventQueue}) are served by the same ring and thread: their fds
  * are kernel record queues with the same read rules, minus the answers.
  *
@@ -42,7 +49,15 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  */
 public final class FaultPump implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(FaultPump.class.getName());
-    private static final long WAKE = -1L, CANCEL = -2L;
+    private static final long WAKE = -1L, CANCEL = -2L, READ = 1L << 32;
+
+    /** How the records of fault queues move once the ring reported them readable. */
+    public enum RecordPath {
+        /** read(2) and write(2) from the pump thread: one syscall each per batch (the default). */
+        SYSCALLS,
+        /** IORING_OP_READ queued on readiness (answers still by write(2)); native kernel fds only. */
+        RING
+    }
 
     private final List<FaultQueue> queues;
     private final FaultHandler handler;
@@ -50,6 +65,7 @@ public final class FaultPump implements AutoCloseable {
     private final EventHandler eventHandler;
     private final int batch;
     private final int maxOutstanding;
+    private final RecordPath path;
     private final IoUring ring;
     private final int wakeFd;
     private final MemorySegment wakeBuf = Arena.ofAuto().allocate(8);
@@ -59,6 +75,10 @@ public final class FaultPump implements AutoCloseable {
     /** Polls armed on the ring, by slot (queues, then the wake eventfd last): each holds its fd's file. */
     private boolean[] armed;
     private volatile Throwable failure;
+    private volatile int pumpTid;
+    /** RING: a buffer per queue (reads of several queues are in flight at once), and which are. */
+    private PageFaults[] ringRecords;
+    private boolean[] reading;
 
     // Deferred answers: a bounded MPSC ring of (ticket, code) pairs, sequence-numbered slots.
     private final AtomicLongArray answerTickets, answerSeq;
@@ -74,14 +94,15 @@ public final class FaultPump implements AutoCloseable {
             handlerErrors = new AtomicLong(), events = new AtomicLong(), lossMarks = new AtomicLong();
 
     private FaultPump(List<FaultQueue> queues, FaultHandler handler, List<EventQueue> eventQueues, EventHandler eventHandler,
-                      int batch, int maxOutstanding) throws IoUringException {
+                      int batch, int maxOutstanding, RecordPath path) throws IoUringException {
+        this.path = path;
         this.queues = List.copyOf(queues);
         this.handler = handler;
         this.eventQueues = List.copyOf(eventQueues);
         this.eventHandler = eventHandler;
         this.batch = batch;
         this.maxOutstanding = maxOutstanding;
-        this.ring = IoUring.open(Math.max(8, Integer.highestOneBit((queues.size() + eventQueues.size()) * 2 + 2) * 2));
+        this.ring = IoUring.open(Math.max(8, Integer.highestOneBit((queues.size() * 2 + eventQueues.size()) * 2 + 2) * 2));
         int efd = Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK);
         if (efd < 0) {
             ring.close();
@@ -116,10 +137,24 @@ public final class FaultPump implements AutoCloseable {
      */
     public static FaultPump start(List<FaultQueue> queues, FaultHandler handler, List<EventQueue> eventQueues,
                                   EventHandler eventHandler, int batch, int maxOutstanding) throws IoUringException {
+        return start(queues, handler, eventQueues, eventHandler, batch, maxOutstanding, RecordPath.SYSCALLS);
+    }
+
+    /**
+     * As {@link #start(List, FaultHandler, List, EventHandler, int, int)}, with the fault records'
+     * path. {@link RecordPath#RING} needs the kernel's fds: the software backend's records are
+     * taken through its model (whole groups, cookies), so it refuses RING.
+     */
+    public static FaultPump start(List<FaultQueue> queues, FaultHandler handler, List<EventQueue> eventQueues,
+                                  EventHandler eventHandler, int batch, int maxOutstanding, RecordPath path)
+            throws IoUringException {
+        if (path == RecordPath.RING && queues.stream().anyMatch(q -> q.backend() != Backend.NATIVE)) {
+            throw new IllegalArgumentException("RecordPath.RING needs fault queues of the kernel's iommufd (native backend)");
+        }
         if (queues.isEmpty() && eventQueues.isEmpty()) throw new IllegalArgumentException("no queues");
         if (!queues.isEmpty() && handler == null) throw new IllegalArgumentException("fault queues need a FaultHandler");
         if (!eventQueues.isEmpty() && eventHandler == null) throw new IllegalArgumentException("event queues need an EventHandler");
-        FaultPump p = new FaultPump(queues, handler, eventQueues, eventHandler, batch, maxOutstanding);
+        FaultPump p = new FaultPump(queues, handler, eventQueues, eventHandler, batch, maxOutstanding, path);
         p.thread.start();
         try {
             p.started.await();
@@ -164,6 +199,32 @@ public final class FaultPump implements AutoCloseable {
     /** Places where an event queue overflowed (lost-events headers and sequence gaps). */
     public long lossMarks() { return lossMarks.get(); }
 
+    public RecordPath recordPath() {
+        return path;
+    }
+
+    /**
+     * io-wq worker threads of the pump's thread alive now ({@code iou-wrk-<tid>}): the kernel
+     * creates them only for ring requests it could not perform inline. With {@link RecordPath#RING}
+     * a non-zero count means the ring's reads were punted (slow); with SYSCALLS it stays 0.
+     */
+    public int ioWorkers() {
+        String name = "iou-wrk-" + pumpTid;
+        int n = 0;
+        try (var tasks = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/task"))) {
+            for (var t : (Iterable<java.nio.file.Path>) tasks::iterator) {
+                try {
+                    if (java.nio.file.Files.readString(t.resolve("comm")).trim().equals(name)) n++;
+                } catch (java.io.IOException gone) {
+                    // the thread exited while we looked
+                }
+            }
+        } catch (java.io.IOException e) {
+            return -1;
+        }
+        return n;
+    }
+
     /** The error that stopped the pump, if any. */
     public Throwable failure() {
         return failure;
@@ -180,8 +241,17 @@ public final class FaultPump implements AutoCloseable {
         PageResponses[] answers = new PageResponses[queues.size()];
         for (int i = 0; i < answers.length; i++) answers[i] = new PageResponses(batch + maxOutstanding);
         armed = new boolean[readyQueues.length + 1];
+        ringRecords = new PageFaults[path == RecordPath.RING ? faultQueues : 0];
+        for (int i = 0; i < ringRecords.length; i++) ringRecords[i] = new PageFaults(batch);
+        reading = new boolean[faultQueues];
+        int[] readResult = new int[faultQueues];
+        java.util.Arrays.fill(readResult, -1);
         CompletionHandler onCompletion = (userData, res, flags) -> {
-            if (userData == WAKE) {
+            if (userData >= READ) {
+                int qi = (int) (userData - READ);
+                reading[qi] = false;
+                readResult[qi] = res;
+            } else if (userData == WAKE) {
                 armed[readyQueues.length] = IoUring.hasMore(flags);
                 if (!IoUring.hasMore(flags)) rearm(WAKE);
             } else if (userData >= 0) {
@@ -191,6 +261,7 @@ public final class FaultPump implements AutoCloseable {
             }
         };
         try {
+            pumpTid = Libc.gettid();
             for (int i = 0; i < readyQueues.length; i++) rearm(i);
             rearm(WAKE);
             ring.submit();
@@ -204,7 +275,20 @@ public final class FaultPump implements AutoCloseable {
                     if (readyQueues[i]) readyQueues[i] = drainEvents(i - faultQueues, eventBatches[i - faultQueues]);
                 }
                 for (int i = 0; i < faultQueues; i++) {
-                    if (readyQueues[i] && outstanding < maxOutstanding) {
+                    if (path == RecordPath.RING) {
+                        if (readResult[i] >= 0) {
+                            // A full batch may have left records behind: read again at once.
+                            if (handleRingRead(i, ringRecords[i], readResult[i], answers[i])) readyQueues[i] = true;
+                            readResult[i] = -1;
+                        } else if (readResult[i] < -1) {
+                            throw new IommufdException("io_uring read(fault fd)", "fault=" + queues.get(i).id(), -readResult[i]);
+                        }
+                        if (readyQueues[i] && !reading[i] && outstanding < maxOutstanding) {
+                            ring.read(queues.get(i).fd(), ringRecords[i].buffer(), 0, READ + i);
+                            reading[i] = true;
+                            readyQueues[i] = false;
+                        }
+                    } else if (readyQueues[i] && outstanding < maxOutstanding) {
                         readyQueues[i] = drain(i, records, answers[i]);
                     }
                     flush(i, answers[i]);
@@ -260,22 +344,36 @@ public final class FaultPump implements AutoCloseable {
         while (outstanding < maxOutstanding) {
             int n = q.read(records);
             if (n == 0) return false;
-            // JFR event only while a recording wants it: no object per batch otherwise.
-            FaultBatchEvent event = FaultBatchEvent.enabled() ? new FaultBatchEvent() : null;
-            if (event != null) event.begin();
-            int g = handleBatch(qi, q, records, n, answers);
-            flush(qi, answers);
-            faults.addAndGet(n);
-            groups.addAndGet(g);
-            batches.incrementAndGet();
-            if (event != null && event.shouldCommit()) {
-                event.queue = q.id();
-                event.records = n;
-                event.groups = g;
-                event.commit();
-            }
+            handleRecords(qi, q, records, n, answers);
         }
         return true;
+    }
+
+    /** Handles the records a ring read brought; true if the batch was full (more may wait). */
+    private boolean handleRingRead(int qi, PageFaults records, int bytes, PageResponses answers) throws IommufdException {
+        int n = bytes / PageFaults.RECORD;
+        if (n == 0) return false;
+        records.setCount(n);
+        handleRecords(qi, queues.get(qi), records, n, answers);
+        return n == records.capacity();
+    }
+
+    /** One batch: the handler per group, the answers written, the statistics. */
+    private void handleRecords(int qi, FaultQueue q, PageFaults records, int n, PageResponses answers) throws IommufdException {
+        // JFR event only while a recording wants it: no object per batch otherwise.
+        FaultBatchEvent event = FaultBatchEvent.enabled() ? new FaultBatchEvent() : null;
+        if (event != null) event.begin();
+        int g = handleBatch(qi, q, records, n, answers);
+        flush(qi, answers);
+        faults.addAndGet(n);
+        groups.addAndGet(g);
+        batches.incrementAndGet();
+        if (event != null && event.shouldCommit()) {
+            event.queue = q.id();
+            event.records = n;
+            event.groups = g;
+            event.commit();
+        }
     }
 
     private int handleBatch(int qi, FaultQueue q, PageFaults records, int n, PageResponses answers) {
@@ -368,16 +466,44 @@ public final class FaultPump implements AutoCloseable {
             }
             long deadline = System.nanoTime() + 2_000_000_000L;
             CompletionHandler reap = (userData, res, flags) -> {
+                if (userData >= READ) {
+                    reading[(int) (userData - READ)] = false;
+                    answerInvalid((int) (userData - READ), res);
+                    return;
+                }
                 if (userData == CANCEL || IoUring.hasMore(flags)) return;
                 armed[userData == WAKE ? armed.length - 1 : (int) userData] = false;
             };
-            while (anyArmed() && System.nanoTime() < deadline) {
+            while ((anyArmed() || anyReading()) && System.nanoTime() < deadline) {
                 ring.submitAndWait(1, 100_000_000L);
                 ring.processCompletions(reap);
             }
         } catch (IoUringException | RuntimeException e) {
             LOG.log(System.Logger.Level.WARNING, "cancelling the pump's polls failed; closing the ring", e);
         }
+    }
+
+    /** A ring read that completed during shutdown: its groups were taken from the kernel, so answer them. */
+    private void answerInvalid(int qi, int bytes) {
+        PageFaults records = ringRecords[qi];
+        int n = Math.max(0, bytes) / PageFaults.RECORD;
+        if (n == 0) return;
+        records.setCount(n);
+        PageResponses answers = new PageResponses(n);
+        for (int i = 0; i < n; i++) {
+            if (records.lastPage(i) || i == n - 1) answers.add(records.cookie(i), PageResponses.INVALID);
+        }
+        try {
+            flush(qi, answers);
+        } catch (IommufdException e) {
+            LOG.log(System.Logger.Level.WARNING, "answering at shutdown failed", e);
+        }
+    }
+
+    private boolean anyReading() {
+        if (reading == null) return false;
+        for (boolean r : reading) if (r) return true;
+        return false;
     }
 
     private boolean anyArmed() {

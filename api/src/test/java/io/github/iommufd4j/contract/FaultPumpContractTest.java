@@ -1,5 +1,7 @@
 package io.github.iommufd4j.contract;
 
+import io.github.iommufd4j.Backend;
+
 import io.github.iommufd4j.FaultQueue;
 import io.github.iommufd4j.HwPagetable;
 import io.github.iommufd4j.HwptFlag;
@@ -55,6 +57,22 @@ class FaultPumpContractTest extends ContractTestBase {
 
     @Test
     void everyFaultOfSeveralQueuesAndPasidsIsHandledOnceAndAnswered() throws Exception {
+        handleEveryFault(FaultPump.RecordPath.SYSCALLS);
+    }
+
+    @Test
+    void ringReadsOnReadinessDeliverTheSameOnTheKernelsFds() throws Exception {
+        if (fd.backend() == Backend.SOFTWARE) {
+            // The software backend's records are taken through its model, never by the ring.
+            FaultHandler h = (q, f, first, count, ticket) -> PageResponses.SUCCESS;
+            assertThrows(IllegalArgumentException.class,
+                    () -> FaultPump.start(queues, h, List.of(), null, 32, 256, FaultPump.RecordPath.RING));
+            return;
+        }
+        handleEveryFault(FaultPump.RecordPath.RING);
+    }
+
+    private void handleEveryFault(FaultPump.RecordPath path) throws Exception {
         Seen seen = new Seen();
         FaultHandler handler = (q, f, first, count, ticket) -> {
             for (int i = first; i < first + count; i++) {
@@ -62,13 +80,16 @@ class FaultPumpContractTest extends ContractTestBase {
             }
             return PageResponses.SUCCESS;
         };
-        try (FaultPump pump = FaultPump.start(queues, handler, 32, 256)) {
+        try (FaultPump pump = FaultPump.start(queues, handler, List.of(), null, 32, 256, path)) {
             for (int n = 0; n < FAULTS; n++) {
                 devices.get(n % 3).triggerPageFault(n % 4, n / 3, PageFaults.PERM_READ, 0x1000L * n);
             }
             awaitCount(pump, FAULTS);
             assertEquals(0, pump.handlerErrors());
             assertNull(pump.failure());
+            assertEquals(path, pump.recordPath());
+            System.out.printf("fault pump (%s, %s): %d faults in %d batches, io-wq workers of the pump thread: %d%n",
+                    fd.backend(), path, pump.faults(), pump.batches(), pump.ioWorkers());
         }
         assertEquals(FAULTS, seen.total);
         assertEquals(0, seen.duplicates);

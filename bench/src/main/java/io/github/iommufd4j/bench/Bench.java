@@ -112,10 +112,11 @@ public final class Bench {
     /** One fault load: the three C handler styles, the Java pump and the Java blocking loops. */
     private void faults(Iommufd fd, String backend, int queues, int triggers) throws Exception {
         String load = queues + (queues == 1 ? " queue, " : " queues, ") + triggers + (triggers == 1 ? " trigger" : " triggers");
-        log.printf("bench: faults, %s, %d faults, best of %d: C %s, Java pump, Java blocking%n", load, sizes.faults(),
+        log.printf("bench: faults, %s, %d faults, best of %d: C %s, Java pump (read(2); ring reads on the kernel), Java blocking%n", load, sizes.faults(),
                 sizes.reps(), String.join(", ", C_STYLES));
         double[] cFps = {Double.NEGATIVE_INFINITY, Double.NEGATIVE_INFINITY, Double.NEGATIVE_INFINITY};
-        FaultLoad.Result pump = null, blocking = null;
+        FaultLoad.Result pump = null, blocking = null, ring = null;
+        boolean kernel = fd.backend() == io.github.iommufd4j.Backend.NATIVE; // RING needs the kernel's fds
         for (int rep = 0; rep < sizes.reps(); rep++) { // alternating, best of each (as for map+unmap)
             for (int i = 0; i < C_STYLES.length; i++) {
                 var r = c.run("faults", "--mode", C_STYLES[i], "--queues", queues, "--triggers", triggers,
@@ -126,6 +127,10 @@ public final class Bench {
             int warm = rep == 0 ? sizes.warmupMillis() : 0;
             var p = FaultLoad.run(fd.backend(), FaultLoad.Style.PUMP, queues, triggers, sizes.faults(), warm);
             if (pump == null || p.faultsPerSecond() > pump.faultsPerSecond()) pump = p;
+            if (kernel) {
+                var r = FaultLoad.run(fd.backend(), FaultLoad.Style.PUMP_RING, queues, triggers, sizes.faults(), warm);
+                if (ring == null || r.faultsPerSecond() > ring.faultsPerSecond()) ring = r;
+            }
             var b = FaultLoad.run(fd.backend(), FaultLoad.Style.BLOCKING, queues, triggers, sizes.faults(), warm);
             if (blocking == null || b.faultsPerSecond() > blocking.faultsPerSecond()) blocking = b;
         }
@@ -136,6 +141,10 @@ public final class Bench {
         String javaPump = "Java " + backend + " pump";
         rows.add(Row.pair("faults, " + load + ": Java pump vs best C", "ns/fault", javaPump, 1e9 / pump.faultsPerSecond(),
                 "C " + (best < 0 ? "best" : C_STYLES[best]), best < 0 ? Double.NaN : 1e9 / cFps[best], ratioAtMost(1.05), null));
+        if (ring != null) {
+            rows.add(Row.pair("faults, " + load + ": Java pump, ring reads vs read(2)", "ns/fault", javaPump + " (ring reads)",
+                    1e9 / ring.faultsPerSecond(), javaPump, 1e9 / pump.faultsPerSecond(), null, null));
+        }
         rows.add(Row.pair("faults, " + load + ": Java blocking vs C blocking", "ns/fault", "Java " + backend + " blocking",
                 1e9 / blocking.faultsPerSecond(), "C blocking", 1e9 / cFps[0], null, null));
         if (queues > 1) {

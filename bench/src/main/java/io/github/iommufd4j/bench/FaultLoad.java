@@ -29,7 +29,8 @@ import java.util.function.LongSupplier;
  * the bytes the handler threads allocate per fault in the timed round.
  */
 final class FaultLoad {
-    enum Style { PUMP, BLOCKING }
+    /** PUMP_RING: the pump with {@link FaultPump.RecordPath#RING} (the kernel's fds only). */
+    enum Style { PUMP, PUMP_RING, BLOCKING }
 
     record Result(double faultsPerSecond, double bytesPerFault) {}
 
@@ -49,7 +50,11 @@ final class FaultLoad {
                 qs[i] = fd.allocFaultQueue();
                 devs[i] = fd.mock().addFaultingDevice(ioas, qs[i]);
             }
-            try (Handlers h = style == Style.PUMP ? new PumpHandler(qs) : new BlockingHandlers(qs)) {
+            try (Handlers h = switch (style) {
+                case PUMP -> new PumpHandler(qs, FaultPump.RecordPath.SYSCALLS);
+                case PUMP_RING -> new PumpHandler(qs, FaultPump.RecordPath.RING);
+                case BLOCKING -> new BlockingHandlers(qs);
+            }) {
                 AtomicLong next = new AtomicLong();
                 long until = System.nanoTime() + warmupMillis * 1_000_000L;
                 do round(devs, triggers, next, faults / 4 + 1, h.handled()); while (System.nanoTime() < until);
@@ -105,11 +110,11 @@ final class FaultLoad {
         private final FaultPump pump;
         private volatile Thread thread;
 
-        PumpHandler(FaultQueue[] qs) throws Exception {
+        PumpHandler(FaultQueue[] qs, FaultPump.RecordPath path) throws Exception {
             pump = FaultPump.start(List.of(qs), (q, f, first, count, ticket) -> {
                 if (thread == null) thread = Thread.currentThread(); // to ask the JVM for its allocations
                 return PageResponses.SUCCESS;
-            }, Sizes.BATCH, 1024);
+            }, List.of(), null, Sizes.BATCH, 1024, path);
         }
 
         @Override
