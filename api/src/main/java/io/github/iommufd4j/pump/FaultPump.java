@@ -32,11 +32,16 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * io-wq worker thread (measured in C in our guests: 45 us per fault in batches of 16 against
  * 7-10 us for poll + direct read/write).
  *
- * <p>{@link RecordPath#RING} is the alternative for the records of fault queues: on readiness
- * the pump queues an IORING_OP_READ (the next io_uring_enter issues it; with the fd readable the
- * kernel performs it inline instead of handing it to io-wq, on 6.12 and 7.3 alike, because
- * io_uring polls files without FMODE_NOWAIT before punting), saving the read(2) per batch.
- * {@link #ioWorkers()} tells whether the ring's reads went to io-wq workers after all.
+ * <p>{@link RecordPath#RING} is the alternative for the records of fault queues: one
+ * IORING_OP_READ per queue always in flight instead of the poll, so a batch costs the
+ * io_uring_enter that waits for it and the write(2) of its answers, not an extra read(2). Why
+ * the C measurement found ring reads slow: the fault fd has only a {@code .read} file operation,
+ * and io_uring (loop_rw_iter, 6.12 and 7.3 alike) will not try such a read without blocking
+ * unless the file has O_NONBLOCK, so every read went to an io-wq worker. The pump sets
+ * O_NONBLOCK on the queues it reads through the ring (the fault fd's read never blocks anyway:
+ * it returns 0 when empty) and restores the flags when it closes; the kernel then parks the
+ * read on its internal poll and performs it inline once faults arrive. {@link #ioWorkers()}
+ * shows whether reads were punted all the same.
  *
  * <p>vIOMMU event queues ({@link EventQueue}) are served by the same ring and thread: their fds
  * are kernel record queues with the same read rules, minus the answers.
@@ -50,12 +55,16 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 public final class FaultPump implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(FaultPump.class.getName());
     private static final long WAKE = -1L, CANCEL = -2L, READ = 1L << 32;
+    private static final int NO_RESULT = Integer.MIN_VALUE;
 
     /** How the records of fault queues move once the ring reported them readable. */
     public enum RecordPath {
         /** read(2) and write(2) from the pump thread: one syscall each per batch (the default). */
         SYSCALLS,
-        /** IORING_OP_READ queued on readiness (answers still by write(2)); native kernel fds only. */
+        /**
+         * An IORING_OP_READ always in flight per queue, the fd in O_NONBLOCK mode so that the
+         * kernel performs it inline (answers still by write(2)); the kernel's fds only.
+         */
         RING
     }
 
@@ -79,6 +88,8 @@ public final class FaultPump implements AutoCloseable {
     /** RING: a buffer per queue (reads of several queues are in flight at once), and which are. */
     private PageFaults[] ringRecords;
     private boolean[] reading;
+    /** RING: each queue fd's file status flags before the pump added O_NONBLOCK (-1: unchanged). */
+    private final int[] savedFlags;
 
     // Deferred answers: a bounded MPSC ring of (ticket, code) pairs, sequence-numbered slots.
     private final AtomicLongArray answerTickets, answerSeq;
@@ -109,6 +120,14 @@ public final class FaultPump implements AutoCloseable {
             throw new IoUringException("eventfd", -efd);
         }
         this.wakeFd = efd;
+        savedFlags = new int[queues.size()];
+        java.util.Arrays.fill(savedFlags, -1);
+        if (path == RecordPath.RING) {
+            for (int i = 0; i < queues.size(); i++) {
+                int fd = queues.get(i).fd(), flags = Libc.fcntl(fd, Libc.F_GETFL, 0);
+                if (flags >= 0 && Libc.fcntl(fd, Libc.F_SETFL, flags | Libc.O_NONBLOCK) == 0) savedFlags[i] = flags;
+            }
+        }
         int cap = Integer.highestOneBit(Math.max(2, maxOutstanding) * 2 - 1) * 2;
         answerTickets = new AtomicLongArray(cap);
         answerSeq = new AtomicLongArray(cap);
@@ -245,7 +264,7 @@ public final class FaultPump implements AutoCloseable {
         for (int i = 0; i < ringRecords.length; i++) ringRecords[i] = new PageFaults(batch);
         reading = new boolean[faultQueues];
         int[] readResult = new int[faultQueues];
-        java.util.Arrays.fill(readResult, -1);
+        java.util.Arrays.fill(readResult, NO_RESULT);
         CompletionHandler onCompletion = (userData, res, flags) -> {
             if (userData >= READ) {
                 int qi = (int) (userData - READ);
@@ -262,7 +281,10 @@ public final class FaultPump implements AutoCloseable {
         };
         try {
             pumpTid = Libc.gettid();
-            for (int i = 0; i < readyQueues.length; i++) rearm(i);
+            for (int i = 0; i < readyQueues.length; i++) {
+                if (i < faultQueues && path == RecordPath.RING) read(i, reading);
+                else rearm(i);
+            }
             rearm(WAKE);
             ring.submit();
             started.countDown();
@@ -276,18 +298,14 @@ public final class FaultPump implements AutoCloseable {
                 }
                 for (int i = 0; i < faultQueues; i++) {
                     if (path == RecordPath.RING) {
-                        if (readResult[i] >= 0) {
-                            // A full batch may have left records behind: read again at once.
-                            if (handleRingRead(i, ringRecords[i], readResult[i], answers[i])) readyQueues[i] = true;
-                            readResult[i] = -1;
-                        } else if (readResult[i] < -1) {
-                            throw new IommufdException("io_uring read(fault fd)", "fault=" + queues.get(i).id(), -readResult[i]);
+                        int res = readResult[i];
+                        readResult[i] = NO_RESULT;
+                        if (res < 0 && res != NO_RESULT) {
+                            throw new IommufdException("io_uring read(fault fd)", "fault=" + queues.get(i).id(), -res);
                         }
-                        if (readyQueues[i] && !reading[i] && outstanding < maxOutstanding) {
-                            ring.read(queues.get(i).fd(), ringRecords[i].buffer(), 0, READ + i);
-                            reading[i] = true;
-                            readyQueues[i] = false;
-                        }
+                        if (res > 0) handleRingRead(i, ringRecords[i], res, answers[i]);
+                        // The next read: at once, or once deferred answers brought the count below the cap.
+                        if (!reading[i] && outstanding < maxOutstanding) read(i, reading);
                     } else if (readyQueues[i] && outstanding < maxOutstanding) {
                         readyQueues[i] = drain(i, records, answers[i]);
                     }
@@ -349,13 +367,18 @@ public final class FaultPump implements AutoCloseable {
         return true;
     }
 
-    /** Handles the records a ring read brought; true if the batch was full (more may wait). */
-    private boolean handleRingRead(int qi, PageFaults records, int bytes, PageResponses answers) throws IommufdException {
+    /** RING: queues the read of queue qi's next batch. */
+    private void read(int qi, boolean[] reading) throws IoUringException {
+        ring.read(queues.get(qi).fd(), ringRecords[qi].buffer(), 0, READ + qi);
+        reading[qi] = true;
+    }
+
+    /** Handles the records a ring read brought. */
+    private void handleRingRead(int qi, PageFaults records, int bytes, PageResponses answers) throws IommufdException {
         int n = bytes / PageFaults.RECORD;
-        if (n == 0) return false;
+        if (n == 0) return;
         records.setCount(n);
         handleRecords(qi, queues.get(qi), records, n, answers);
-        return n == records.capacity();
     }
 
     /** One batch: the handler per group, the answers written, the statistics. */
@@ -449,11 +472,15 @@ public final class FaultPump implements AutoCloseable {
             cancelPolls();
             ring.close();
             Libc.close(wakeFd);
+            for (int i = 0; i < savedFlags.length; i++) {
+                // Not on a queue closed meanwhile: its fd number may belong to another file by now.
+                if (savedFlags[i] >= 0 && !queues.get(i).isClosed()) Libc.fcntl(queues.get(i).fd(), Libc.F_SETFL, savedFlags[i]);
+            }
         }
     }
 
     /**
-     * Cancels the armed polls and reaps their last completions before the ring closes: a poll
+     * Cancels the armed polls (and RING reads) and reaps their last completions before the ring closes: a poll
      * holds its fd's file until it completes, and the ring's own teardown runs later in the
      * kernel, so without this a queue destroyed right after {@link #close()} could still be
      * referenced (DESTROY fails with EBUSY).
@@ -463,6 +490,9 @@ public final class FaultPump implements AutoCloseable {
         try {
             for (int i = 0; i < armed.length; i++) {
                 if (armed[i]) ring.cancel(i == armed.length - 1 ? WAKE : i, CANCEL);
+            }
+            for (int i = 0; reading != null && i < reading.length; i++) {
+                if (reading[i]) ring.cancel(READ + i, CANCEL);
             }
             long deadline = System.nanoTime() + 2_000_000_000L;
             CompletionHandler reap = (userData, res, flags) -> {

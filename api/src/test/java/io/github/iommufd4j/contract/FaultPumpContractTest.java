@@ -162,6 +162,27 @@ class FaultPumpContractTest extends ContractTestBase {
         }
     }
 
+    @Test
+    void ringPumpClosingWithReadsInFlightAnswersAndReleasesTheQueues() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(fd.backend() == Backend.NATIVE, "RecordPath.RING reads the kernel's fds");
+        FaultHandler deferEven = (q, f, first, count, ticket) -> f.groupId(first) % 2 == 0 ? FaultHandler.DEFERRED : PageResponses.SUCCESS;
+        FaultPump pump = FaultPump.start(queues, deferEven, List.of(), null, 8, 100, FaultPump.RecordPath.RING);
+        for (int i = 0; i < 40; i++) devices.get(i % 3).triggerPageFault(0, i, PageFaults.PERM_READ, 0x1000L * i);
+        awaitCount(pump, 40);
+        pump.close(); // a read per queue is in flight; 20 groups wait for an answer
+        assertNull(pump.failure());
+        assertFalse(Thread.getAllStackTraces().keySet().stream()
+                .anyMatch(t -> t.getName().equals("iommufd4j-fault-pump") && t.isAlive()), "pump thread ended");
+        for (FaultQueue q : queues) {
+            assertEquals(0, q.read(new PageFaults(4)), "everything was answered, nothing left to read");
+            // The pump restored the fd's flags: no O_NONBLOCK left behind.
+            assertEquals(0, io.github.iommufd4j.bindings.Libc.fcntl(q.fd(), io.github.iommufd4j.bindings.Libc.F_GETFL, 0)
+                    & io.github.iommufd4j.bindings.Libc.O_NONBLOCK);
+        }
+        for (MockDevice d : devices) d.close();
+        for (FaultQueue q : queues) q.close(); // DESTROY: EBUSY if a cancelled read still held the fd
+    }
+
     static void awaitCount(FaultPump pump, long n) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
         while (pump.faults() < n && System.nanoTime() < deadline && pump.failure() == null) Thread.sleep(2);
