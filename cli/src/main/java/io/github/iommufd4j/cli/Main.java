@@ -17,7 +17,7 @@ public final class Main {
               demo [--json] [--faults N] [--devices N]
                                          the main job end to end: IOAS, mapping, DMA check, mock devices
                                          behind IOPF-capable page tables, faults through the io_uring pump
-              fault-modes [--bursts N]   drain time per fault: blocking read/write, pump, IORING_OP_READ
+              fault-modes [--bursts N]   drain time per fault: blocking, pump (both record paths), IORING_OP_READ with and without O_NONBLOCK
               vm <info|demo|fault-modes> [--kernel 7.3|6.12]
                                          the same inside a QEMU guest with the kernel's iommufd
               bench [--smoke|--quick|--full], vm bench [...] [--kernel 7.3|6.12]
