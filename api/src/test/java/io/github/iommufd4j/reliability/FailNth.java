@@ -13,7 +13,8 @@ import java.nio.file.Path;
  * The kernel's per-task fault injection ({@code /proc/self/task/<tid>/fail-nth}, with
  * CONFIG_FAILSLAB and CONFIG_FAIL_PAGE_ALLOC): after {@link #arm(int) arm(n)} the n-th slab or
  * page allocation of the calling thread fails. The file is that of the thread that opened it,
- * so create, arm and read it on one platform thread.
+ * so create, arm and read it on one platform thread. {@link FaultStackFilter} confines the
+ * failures (and the count) to allocations made by one part of the kernel, e.g. iommufd.
  */
 public final class FailNth implements AutoCloseable {
     private static final Path DEBUGFS = Path.of("/sys/kernel/debug");
@@ -40,16 +41,19 @@ public final class FailNth implements AutoCloseable {
     /**
      * Opens the calling thread's fail-nth file and lets GFP_KERNEL allocations fail too (by default
      * only atomic ones may), quietly: a stack dump per injected failure is slow on a serial console.
+     * {@code -Diommufd4j.failnth.verbose=2} has the kernel log each injected failure with its stack.
      */
     public static FailNth open() throws IOException {
         if (Thread.currentThread().isVirtual()) throw new IllegalStateException("fail-nth needs a platform thread");
+        String verbose = System.getProperty("iommufd4j.failnth.verbose", "0");
         for (String dir : new String[] {"failslab", "fail_page_alloc"}) {
             write(dir + "/ignore-gfp-wait", "N");
-            write(dir + "/verbose", "0");
+            write(dir + "/verbose", verbose);
+            if (!verbose.equals("0")) write(dir + "/verbose_ratelimit_interval_ms", "0"); // log every one
         }
         write("fail_page_alloc/ignore-gfp-highmem", "N");
         // CONFIG_IOMMUFD_TEST's own injection points (object lookups, reservations) count too.
-        if (Files.isDirectory(DEBUGFS.resolve("fail_iommufd"))) write("fail_iommufd/verbose", "0");
+        if (Files.isDirectory(DEBUGFS.resolve("fail_iommufd"))) write("fail_iommufd/verbose", verbose);
         write("fail_page_alloc/min-order", "0");
         int fd = Libc.open(path().toString(), Libc.O_RDWR | Libc.O_CLOEXEC, 0);
         if (fd < 0) throw new IOException("open " + path() + ": errno " + -fd);

@@ -5,11 +5,13 @@ import io.github.iommufd4j.Ioas;
 import io.github.iommufd4j.VfioDevice;
 import io.github.iommufd4j.reliability.FailNth;
 import io.github.iommufd4j.reliability.FailNthSweep;
+import io.github.iommufd4j.reliability.FaultStackFilter;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
@@ -21,6 +23,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * window: a failure injected there goes down an ACPI error path (AE_NO_MEMORY evaluating _PRT)
  * after which the 7.3 guest kernel oopses in acpi_ut_update_object_reference when the cdev is
  * closed. That is a kernel bug outside iommufd; the sweep covers what follows the bind.
+ * {@link #vfioBindToCloseInIommufd()} sweeps the bind too, with the injection confined to
+ * allocations made on iommufd's behalf ({@link FaultStackFilter}).
  */
 @io.github.iommufd4j.vm.RequiresIommufd(vfioDevice = "/dev/vfio/devices/vfio0")
 class EduFailNthGuestTest {
@@ -46,6 +50,44 @@ class EduFailNthGuestTest {
                 edu[0].detach();
                 return hwpt > 0 ? 1 : 0;
             });
+        }
+    }
+
+    /**
+     * The whole life of the device in the armed window: open the cdev, bind, attach to a new IOAS,
+     * map, detach, close the cdev and the IOAS; only allocations with a caller in iommufd's text fail.
+     *
+     * <p>Except under __iommu_release_dma_ownership: the cdev's release (iommufd_device_unbind ->
+     * iommu_device_release_dma_owner) gives the group back its default domain through the iommu
+     * core's must-succeed __iommu_group_set_domain_nofail, and intel-iommu allocates there
+     * (domain_attach_iommu, cache_tag_assign); a failure injected there is absorbed but the 6.12 and
+     * 7.3 kernels WARN in __iommu_release_dma_ownership (-ENOMEM from attaching the default domain).
+     */
+    @Test
+    void vfioBindToCloseInIommufd() throws Exception {
+        String why = FailNth.unavailableReason();
+        if (why == null) why = FaultStackFilter.unavailableReason();
+        assumeTrue(why == null, why);
+        FaultStackFilter.TextRange text = FaultStackFilter.iommufdText();
+        FaultStackFilter.TextRange nofail = FaultStackFilter.function("__iommu_release_dma_ownership");
+        System.out.println("[reliability] " + text + ": " + text.foreign() + "; except " + nofail);
+        try (Arena arena = Arena.ofShared(); FaultStackFilter confined = FaultStackFilter.confine(text, nofail)) {
+            MemorySegment ram = arena.allocate(4 * EduDmaGuestTest.PAGE, EduDmaGuestTest.PAGE);
+            ram.fill((byte) 1);
+            FailNthSweep.Result r = FailNthSweep.sweep("VFIO bind/attach/map/detach/close (edu, in iommufd)", (fd, made) -> {
+                VfioDevice edu = VfioDevice.open(fd, EduDmaGuestTest.CDEV);
+                made.add(edu);
+                Ioas ioas = fd.allocIoas();
+                made.add(0, ioas); // closed after the device, which may still be attached to it
+                int hwpt = edu.attach(ioas.id());
+                ioas.map(ram, EduDmaGuestTest.IOVA, Access.READ_WRITE);
+                edu.detach();
+                edu.close(); // the cdev's release unbinds the device from iommufd
+                ioas.close();
+                return hwpt > 0 ? 1 : 0;
+            });
+            // Something was injected: the range holds the allocating code (bind alone allocates in iommufd).
+            assertTrue(r.steps() > 1 && !r.errnos().isEmpty(), "nothing failed in iommufd's text: " + r);
         }
     }
 }
