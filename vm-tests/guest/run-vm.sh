@@ -86,6 +86,15 @@ case ${IOMMUFD4J_VM_ACCEL:-} in
        accel=kvm
      fi ;;
 esac
+# TCG runs the vCPUs on one host thread by default: with one thread per vCPU (MTTCG) a vCPU can
+# translate code another vCPU is patching, and the JVM patches its compiled code while it runs
+# (e.g. the 5-byte jump over a made-not-entrant method's entry): guest JVMs died of SIGSEGV at
+# such half-patched entries. IOMMUFD4J_VM_TCG_THREAD=multi takes the faster, racy mode.
+if [ "$accel" = kvm ]; then
+  accel_args=(-accel kvm)
+else
+  accel_args=(-accel "tcg,thread=${IOMMUFD4J_VM_TCG_THREAD:-single}")
+fi
 
 # Fresh results from this run only.
 rm -f "$results"/{exitcode,console.log,qemu.log,cmd.log,boot-uptime,guest-env.sh}
@@ -108,7 +117,7 @@ if [ "$interactive" = 1 ]; then
 fi
 
 qemu=(qemu-system-x86_64
-  -M q35,accel=$accel,kernel-irqchip=split -cpu $cpu -m "$mem" -smp "$smp"
+  -M q35,kernel-irqchip=split "${accel_args[@]}" -cpu $cpu -m "$mem" -smp "$smp"
   -nographic -nodefaults -no-reboot -monitor none
   "${serial[@]}"
   "${iommu[@]}"
@@ -120,7 +129,7 @@ qemu=(qemu-system-x86_64
   -kernel "$kernel" -append "$cmdline"
   "${qemu_extra[@]}")
 
-echo "[run-vm] profile $profile, $accel, $(basename "$(dirname "$kernel")"), cmd $cmd" >&2
+echo "[run-vm] profile $profile, ${accel_args[1]}, $(basename "$(dirname "$kernel")"), cmd $cmd" >&2
 : > "$results/console.log"
 tailpid=''
 if [ "$verbose" = 1 ]; then tail -n +1 -F "$results/console.log" >&2 2>/dev/null & tailpid=$!; fi
