@@ -42,6 +42,7 @@ public final class Iommufd implements AutoCloseable {
     private final List<Handle> handles = new ArrayList<>();
     private final Map<Command, Boolean> supported = new EnumMap<>(Command.class);
     private final String why;
+    private volatile VfioCompat vfioCompat;
 
     private Iommufd(IommufdBackend backend, Backend kind, String why) {
         this.backend = backend;
@@ -440,6 +441,21 @@ public final class Iommufd implements AutoCloseable {
         } finally {
             exit();
         }
+    }
+
+    /**
+     * The VFIO type1 container ioctls this iommufd answers (VFIO_SET_IOMMU, VFIO_IOMMU_MAP_DMA ...),
+     * working on the compat IOAS ({@link #setVfioCompatIoas}). Always the same object.
+     */
+    public VfioCompat vfioCompat() {
+        VfioCompat v = vfioCompat;
+        if (v == null) {
+            synchronized (handles) {
+                if (vfioCompat == null) vfioCompat = new VfioCompat(this);
+                v = vfioCompat;
+            }
+        }
+        return v;
     }
 
     /** The mock driver of {@code CONFIG_IOMMUFD_TEST} (IOMMU_TEST_CMD). */

@@ -131,19 +131,26 @@ final class IoasCommands {
         if (iova == MAX || length == MAX) return -Err.EOVERFLOW;
         if ((flags & (MAP_READABLE | MAP_WRITEABLE)) == 0) return -Err.EINVAL;
         SwIoas ioas = fd.ioas(iommu_ioas_map.ioas_id(k));
+        iommu_ioas_map.iova(k, mapUser(ioas, va, length, iova, (flags & MAP_FIXED_IOVA) != 0, prot(flags)));
+        return c.respond();
+    }
+
+    /**
+     * {@code iopt_map_user_pages} (§3.1 from row 5): a new pages object over user memory, mapped at
+     * {@code iova} (fixed) or at an allocated IOVA; returns the IOVA. Also VFIO_IOMMU_MAP_DMA's.
+     */
+    long mapUser(SwIoas ioas, long va, long length, long iova, boolean fixed, int prot) {
         boolean badLength = length == 0 || lt(MAX - PAGE_SIZE, length);
         boolean overflow = U64.addOverflows(va, length);
         if (fd.v73()) { // row 5: 7.3 checks the overflow first
-            if (overflow) return -Err.EOVERFLOW;
-            if (badLength) return -Err.EINVAL;
+            Fail.when(overflow, Err.EOVERFLOW);
+            Fail.when(badLength, Err.EINVAL);
         } else {
-            if (badLength) return -Err.EINVAL;
-            if (overflow) return -Err.EOVERFLOW;
+            Fail.when(badLength, Err.EINVAL);
+            Fail.when(overflow, Err.EOVERFLOW);
         }
-        var piece = new SwIoas.Piece(va, length, fd.newPages(), (flags & MAP_WRITEABLE) != 0);
-        long at = ioas.map(List.of(piece), length, iova, (flags & MAP_FIXED_IOVA) != 0, prot(flags));
-        iommu_ioas_map.iova(k, at);
-        return c.respond();
+        var piece = new SwIoas.Piece(va, length, fd.newPages(), (prot & SwIoas.WRITE) != 0);
+        return ioas.map(List.of(piece), length, iova, fixed, prot);
     }
 
     /**
@@ -232,12 +239,8 @@ final class IoasCommands {
         long iova = iommu_ioas_unmap.iova(k), length = iommu_ioas_unmap.length(k);
         long removed;
         if (iova == 0 && length == MAX) {
-            try {
-                removed = ioas.unmap(0, MAX);
-            } catch (Fail f) {
-                if (f.errno != Err.ENOENT) throw f;
-                removed = 0;
-            }
+            ioas.unmapRange(0, MAX); // removing nothing succeeds
+            removed = ioas.unmapped;
         } else {
             if (iova == MAX || length == MAX) return -Err.EOVERFLOW;
             if (length == 0) return -Err.EINVAL;
@@ -283,8 +286,8 @@ final class IoasCommands {
         return c.respondField(iommu_option.val64$offset(), 8);
     }
 
-    /** {@code iopt_disable_large_pages}. */
-    private static void disableHugePages(SwIoas ioas) {
+    /** {@code iopt_disable_large_pages} (also VFIO_SET_IOMMU TYPE1's). */
+    static void disableHugePages(SwIoas ioas) {
         if (ioas.hugePagesDisabled) return;
         Fail.when(!ioas.domains.isEmpty() && ioas.areas.size() > 0, Err.EINVAL);
         ioas.hugePagesDisabled = true;

@@ -47,6 +47,7 @@ public final class SoftwareBackend implements IommufdBackend {
     private final FifoLock fifo = new FifoLock();
     private final SwIommufd state;
     private final ViommuCommands viommu;
+    private final VfioCompatCommands vfio;
     private final Command[] commands = new Command[CMD_LAST - CMD_BASE + 1];
     private final MemorySegment kernelCopy = Arena.ofAuto().allocate(128, 8);
     private final Call call = new Call();
@@ -77,6 +78,7 @@ public final class SoftwareBackend implements IommufdBackend {
         this.viommu = viommu;
         HwptCommands hwpt = new HwptCommands(state, viommu);
         MockCommands mock = new MockCommands(state);
+        vfio = new VfioCompatCommands(state, ioas);
         add(Uapi.IOMMU_DESTROY(), 8, 8, c -> state.destroy(iommu_destroy.id(c.k)));
         add(Uapi.IOMMU_IOAS_ALLOC(), 12, 12, ioas::alloc);
         add(Uapi.IOMMU_IOAS_ALLOW_IOVAS(), 24, 24, ioas::allowIovas);
@@ -151,8 +153,8 @@ public final class SoftwareBackend implements IommufdBackend {
     /** §1.2, in order. */
     private int dispatch(int cmd, MemorySegment arg) {
         int nr = cmd & 0xff;
-        // 1: outside the table the VFIO compatibility layer answers; its ioctls are not emulated (ENOTTY).
-        if (nr < CMD_BASE || nr > CMD_LAST) return -Err.ENOTTY;
+        // 1: outside the table the VFIO compatibility layer answers (§3.8); unknown numbers get ENOTTY.
+        if (nr < CMD_BASE || nr > CMD_LAST) return vfio.run(cmd, arg);
         long size, avail = arg.byteSize();
         try { // 2
             if (avail < 4) return -Err.EFAULT;

@@ -30,6 +30,11 @@ final class SwHwpt extends SwObject {
     final int[] iotlb = new int[4];
     /** Nested through a vIOMMU (7.3): the vIOMMU it holds instead of the parent, else null. */
     SwViommu viommu;
+    /**
+     * Paging, 7.3: the generic page table's map refuses a mapping that is neither readable nor
+     * writable (EINVAL, with a kernel WARN); only VFIO_IOMMU_MAP_DMA can make one.
+     */
+    boolean refusesNoAccess;
     /** Devices attached (each also holds one of {@link #users}). */
     int devices;
 
@@ -60,6 +65,11 @@ final class SwHwpt extends SwObject {
                 parent.apertureStart, parent.apertureLast);
         java.util.Arrays.fill(h.iotlb, iotlb);
         return h;
+    }
+
+    /** Whether the domain's map takes a mapping with this protection ({@link SwIoas#READ}, {@link SwIoas#WRITE}). */
+    boolean maps(int prot) {
+        return !refusesNoAccess || (prot & (SwIoas.READ | SwIoas.WRITE)) != 0;
     }
 
     @Override

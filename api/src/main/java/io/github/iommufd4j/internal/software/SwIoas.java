@@ -98,10 +98,11 @@ final class SwIoas extends SwObject {
             Fail.when((prot & WRITE) != 0 && !piece.writable(), Err.EPERM);
             Fail.when(((piece.va() % PAGE_SIZE) & (alignment - 1)) != 0, Err.EINVAL);
         }
-        if (!domains.isEmpty()) { // the pages are pinned now (row 10)
+        if (!domains.isEmpty()) { // the pages are pinned now (row 10), then mapped in each domain
             for (int i = 0; i < pieces.size(); i++) {
                 Fail.when(!memory.reachable(pieces.get(i).va(), pieces.get(i).length()), Err.EFAULT);
             }
+            for (int i = 0; i < domains.size(); i++) Fail.when(!domains.get(i).maps(prot), Err.EINVAL);
         }
         long at = iova;
         for (int i = 0; i < pieces.size(); i++) {
@@ -170,12 +171,25 @@ final class SwIoas extends SwObject {
     }
 
     /**
-     * {@code iopt_unmap_iova_range} (§3.3): removes the whole areas inside {@code [start, last]} in
-     * ascending order; returns the bytes removed. Not atomic: an area sticking out of the range
-     * fails with ENOENT after the earlier ones are gone. Nothing removed → ENOENT.
+     * IOAS_UNMAP's rule on top of {@link #unmapRange}: nothing removed → ENOENT. Returns the bytes
+     * removed.
      */
     long unmap(long start, long last) {
-        long removed = 0;
+        unmapRange(start, last);
+        Fail.when(unmapped == 0, Err.ENOENT);
+        return unmapped;
+    }
+
+    /** The bytes the last {@link #unmapRange} removed, also when it failed part way. */
+    long unmapped;
+
+    /**
+     * {@code iopt_unmap_iova_range} (§3.3): removes the whole areas inside {@code [start, last]} in
+     * ascending order, counting their bytes in {@link #unmapped}. Not atomic: an area sticking out
+     * of the range fails with ENOENT after the earlier ones are gone. Removing nothing succeeds.
+     */
+    void unmapRange(long start, long last) {
+        unmapped = 0;
         for (;;) {
             long p = areas.firstIntersecting(start, last);
             if (p < 0) break;
@@ -187,10 +201,41 @@ final class SwIoas extends SwObject {
             areas.remove(p);
             release(first, areaLast);
             for (int i = 0; i < domains.size(); i++) domains.get(i).clearDirty(first, areaLast);
-            removed += areaLast - first + 1;
+            unmapped += areaLast - first + 1;
         }
-        Fail.when(removed == 0, Err.ENOENT);
-        return removed;
+    }
+
+    /**
+     * {@code iopt_cut_iova} at one IOVA ({@code iopt_area_split}, VFIO TYPE1 unmap): the area
+     * holding {@code iova} is split in two so that {@code iova} is the last byte of the first
+     * part; both parts keep the pages object. Nothing happens when no area holds it or it is the
+     * area's first or last byte.
+     */
+    void cut(long iova) {
+        long p = areas.find(iova);
+        if (p < 0) return;
+        long first = areas.start(p), last = areas.last(p), va = areas.data(p);
+        if (iova == first || iova == last) return;
+        long newStart = iova + 1, mask = alignment - 1;
+        // the new area's IOVA and its offset in the pages (page-aligned at the pages' start)
+        Fail.when((newStart & mask) != 0 || ((va + (newStart - first)) & mask) != 0, Err.EINVAL);
+        Fail.when(pinned(first, last), Err.EINVAL); // an access pins it (or a 7.3 HW queue locks it)
+        Fail.when(!domains.isEmpty() && !hugePagesDisabled, Err.EINVAL); // a domain may hold huge IOPTEs
+        int flags = areas.flags(p), pages = areas.tag(p);
+        areas.remove(p);
+        areas.insert(first, iova, va, flags, pages, null);
+        areas.insert(newStart, last, va + (newStart - first), flags, pages, null);
+    }
+
+    /** Whether an access has pages of the area {@code [first, last]} pinned (its {@code num_accesses}). */
+    private boolean pinned(long first, long last) {
+        if (locks.containsKey(first)) return true;
+        for (int i = 0; i < accesses.size(); i++) {
+            for (SwAccess.Item item : accesses.get(i).items) {
+                if (intersects(item.iova(), item.iova() + item.length() - 1, first, last)) return true;
+            }
+        }
+        return false;
     }
 
     /** Areas locked by HW queues (7.3), by first IOVA: the lock count. */
@@ -354,6 +399,7 @@ final class SwIoas extends SwObject {
             if (d.apertureLast != MAX) reserve(d.apertureLast + 1, MAX, d);
             for (long p = areas.first(); p >= 0; p = areas.next(p)) {
                 Fail.when(!memory.reachable(areas.data(p), areas.last(p) - areas.start(p) + 1), Err.EFAULT);
+                Fail.when(!d.maps(areas.flags(p)), Err.EINVAL);
             }
         } catch (Fail f) {
             unreserve(d);

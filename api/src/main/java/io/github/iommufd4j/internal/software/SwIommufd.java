@@ -84,6 +84,7 @@ final class SwIommufd {
     SwHwpt createPaging(SwIoas ioas, int flags, boolean auto, boolean hugeType) {
         int id = objects.reserve();
         SwHwpt h = SwHwpt.paging(id, ioas, flags, auto, (flags & 2) != 0, hugeType);
+        h.refusesNoAccess = v73();
         try {
             ioas.addDomain(h);
         } catch (Fail f) {

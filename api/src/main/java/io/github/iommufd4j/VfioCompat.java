@@ -1,0 +1,244 @@
+package io.github.iommufd4j;
+
+import io.github.iommufd4j.bindings.uapi.Uapi;
+import io.github.iommufd4j.bindings.uapi.vfio_info_cap_header;
+import io.github.iommufd4j.bindings.uapi.vfio_iommu_type1_dma_map;
+import io.github.iommufd4j.bindings.uapi.vfio_iommu_type1_dma_unmap;
+import io.github.iommufd4j.bindings.uapi.vfio_iommu_type1_info;
+import io.github.iommufd4j.bindings.uapi.vfio_iommu_type1_info_cap_iova_range;
+import io.github.iommufd4j.bindings.uapi.vfio_iommu_type1_info_dma_avail;
+import io.github.iommufd4j.bindings.uapi.vfio_iova_range;
+import io.github.iommufd4j.internal.MappedSegments;
+import io.github.iommufd4j.internal.Scratch;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalLong;
+
+/**
+ * The VFIO type1 container ioctls that iommufd answers on its own fd, for VMMs written against
+ * the legacy VFIO container API ({@code drivers/iommu/iommufd/vfio_compat.c}). They work on the
+ * compat IOAS ({@link Iommufd#setVfioCompatIoas}); without one most fail with ENODEV. Obtained
+ * from {@link Iommufd#vfioCompat()}; thread-safe.
+ *
+ * <p>Segments given to {@link #mapDma} stay reachable until an unmap removes the whole of them
+ * (or the iommufd closes); a TYPE1 unmap of part of one keeps it.
+ */
+public final class VfioCompat {
+    /** {@code VFIO_API_VERSION}: what {@link #apiVersion()} returns. */
+    public static final int API_VERSION = Uapi.VFIO_API_VERSION();
+    /** IOMMU types and extensions ({@link #checkExtension}, {@link #setIommu}). */
+    public static final long TYPE1_IOMMU = Uapi.VFIO_TYPE1_IOMMU(), TYPE1v2_IOMMU = Uapi.VFIO_TYPE1v2_IOMMU(),
+            DMA_CC_IOMMU = Uapi.VFIO_DMA_CC_IOMMU(), NOIOMMU_IOMMU = Uapi.VFIO_NOIOMMU_IOMMU(),
+            UNMAP_ALL = Uapi.VFIO_UNMAP_ALL(), UPDATE_VADDR = Uapi.VFIO_UPDATE_VADDR();
+    /** {@link #mapDma} flags: the device may read / write the memory. */
+    public static final int MAP_READ = Uapi.VFIO_DMA_MAP_FLAG_READ(), MAP_WRITE = Uapi.VFIO_DMA_MAP_FLAG_WRITE();
+    /** {@link #unmapDma(long, long, int)} flag: everything (iova and size must be 0). */
+    public static final int UNMAP_FLAG_ALL = Uapi.VFIO_DMA_UNMAP_FLAG_ALL();
+    /** {@link Info#flags()} bits. */
+    public static final int INFO_PGSIZES = Uapi.VFIO_IOMMU_INFO_PGSIZES(), INFO_CAPS = Uapi.VFIO_IOMMU_INFO_CAPS();
+
+    private final Iommufd iommufd;
+    /** Segments mapped through {@link #mapDma}, by IOVA (see class comment). */
+    private final MappedSegments mapped = new MappedSegments();
+    /** Segments displaced from {@link #mapped} while part of them may still be mapped: kept until unmapAll. */
+    private final List<MemorySegment> cutOff = new ArrayList<>();
+
+    VfioCompat(Iommufd iommufd) {
+        this.iommufd = iommufd;
+    }
+
+    /** VFIO_GET_API_VERSION: {@link #API_VERSION}. */
+    public int apiVersion() throws IommufdException {
+        return call("VFIO_GET_API_VERSION", Uapi.VFIO_GET_API_VERSION(), MemorySegment.NULL, "");
+    }
+
+    /**
+     * VFIO_CHECK_EXTENSION: 1 if supported, else 0 (iommufd: TYPE1, TYPE1v2 and UNMAP_ALL;
+     * DMA_CC_IOMMU when every page table of the compat IOAS enforces cache coherency, ENODEV
+     * without a compat IOAS).
+     */
+    public int checkExtension(long extension) throws IommufdException {
+        return call("VFIO_CHECK_EXTENSION", Uapi.VFIO_CHECK_EXTENSION(), MemorySegment.ofAddress(extension),
+                "extension=" + extension);
+    }
+
+    /**
+     * VFIO_SET_IOMMU with TYPE1 or TYPE1v2 (else EINVAL; ENODEV without a compat IOAS). TYPE1 turns
+     * off huge pages in the compat IOAS so that unmaps may cut mappings (EINVAL once a page table
+     * holds mappings).
+     */
+    public void setIommu(long type) throws IommufdException {
+        call("VFIO_SET_IOMMU", Uapi.VFIO_SET_IOMMU(), MemorySegment.ofAddress(type), "type=" + type);
+    }
+
+    /** VFIO_IOMMU_MAP_DMA: maps {@code memory} at {@code iova} in the compat IOAS, readable and/or writable. */
+    public void mapDma(MemorySegment memory, long iova, Access access) throws IommufdException {
+        mapDma(memory, iova, switch (access) {
+            case READ -> MAP_READ;
+            case WRITE -> MAP_WRITE;
+            case READ_WRITE -> MAP_READ | MAP_WRITE;
+        });
+    }
+
+    /**
+     * VFIO_IOMMU_MAP_DMA with raw flags ({@link #MAP_READ}, {@link #MAP_WRITE}; 0 maps memory no
+     * device may touch; others are EINVAL). Always at the fixed {@code iova}.
+     */
+    public void mapDma(MemorySegment memory, long iova, int flags) throws IommufdException {
+        io.github.iommufd4j.internal.UserSegments.requireLive(memory, "memory");
+        if (!memory.isNative()) throw new IllegalArgumentException("a mapping needs native memory, not a heap segment");
+        iommufd.enter("VFIO_IOMMU_MAP_DMA");
+        iommufd.raw().registerMemory(memory);
+        boolean ok = false;
+        try {
+            MemorySegment s = Scratch.struct(vfio_iommu_type1_dma_map.sizeof());
+            vfio_iommu_type1_dma_map.argsz(s, (int) vfio_iommu_type1_dma_map.sizeof());
+            vfio_iommu_type1_dma_map.flags(s, flags);
+            vfio_iommu_type1_dma_map.vaddr(s, memory.address());
+            vfio_iommu_type1_dma_map.iova(s, iova);
+            vfio_iommu_type1_dma_map.size(s, memory.byteSize());
+            int rc = iommufd.raw().ioctl(Uapi.VFIO_IOMMU_MAP_DMA(), s);
+            if (rc < 0) {
+                throw new IommufdException("VFIO_IOMMU_MAP_DMA", "iova=" + Ioas.hex(iova) + ", size=" + Ioas.hex(memory.byteSize())
+                        + ", flags=0x" + Integer.toHexString(flags), -rc);
+            }
+            MemorySegment old = mapped.get(iova);
+            if (old != null) { // a TYPE1 unmap cut off its start: the rest may still be mapped
+                synchronized (cutOff) {
+                    cutOff.add(old);
+                }
+            }
+            mapped.put(iova, memory);
+            ok = true;
+        } finally {
+            if (!ok) iommufd.raw().unregisterMemory(memory);
+            iommufd.exit();
+        }
+    }
+
+    /**
+     * VFIO_IOMMU_UNMAP_DMA of {@code [iova, iova+size)}: returns the bytes unmapped (0 when nothing
+     * was mapped there). TYPE1 cuts mappings at the range's ends; TYPE1v2 refuses a range that
+     * covers part of a mapping (ENOENT).
+     */
+    public long unmapDma(long iova, long size) throws IommufdException {
+        return unmapDma(iova, size, 0);
+    }
+
+    /** VFIO_IOMMU_UNMAP_DMA with {@link #UNMAP_FLAG_ALL}: unmaps everything; returns the bytes unmapped. */
+    public long unmapAll() throws IommufdException {
+        return unmapDma(0, 0, UNMAP_FLAG_ALL);
+    }
+
+    /**
+     * VFIO_IOMMU_UNMAP_DMA with raw flags. The kernel writes back the bytes unmapped even when the
+     * unmap fails part way: the exception's arguments carry them ({@code unmapped=}).
+     */
+    public long unmapDma(long iova, long size, int flags) throws IommufdException {
+        iommufd.enter("VFIO_IOMMU_UNMAP_DMA");
+        try {
+            MemorySegment s = Scratch.struct(vfio_iommu_type1_dma_unmap.sizeof());
+            vfio_iommu_type1_dma_unmap.argsz(s, (int) vfio_iommu_type1_dma_unmap.sizeof());
+            vfio_iommu_type1_dma_unmap.flags(s, flags);
+            vfio_iommu_type1_dma_unmap.iova(s, iova);
+            vfio_iommu_type1_dma_unmap.size(s, size);
+            int rc = iommufd.raw().ioctl(Uapi.VFIO_IOMMU_UNMAP_DMA(), s);
+            long unmapped = vfio_iommu_type1_dma_unmap.size(s);
+            if (rc < 0) {
+                throw new IommufdException("VFIO_IOMMU_UNMAP_DMA", "iova=" + Ioas.hex(iova) + ", size=" + Ioas.hex(size)
+                        + ", flags=0x" + Integer.toHexString(flags) + ", unmapped=" + Ioas.hex(unmapped), -rc);
+            }
+            if (unmapped != 0) {
+                boolean all = (flags & UNMAP_FLAG_ALL) != 0;
+                mapped.removeWithin(all ? 0 : iova, all ? -1L : iova + size - 1, iommufd.raw()::unregisterMemory);
+                if (all) {
+                    synchronized (cutOff) {
+                        cutOff.forEach(iommufd.raw()::unregisterMemory);
+                        cutOff.clear();
+                    }
+                }
+            }
+            return unmapped;
+        } finally {
+            iommufd.exit();
+        }
+    }
+
+    /**
+     * What VFIO_IOMMU_GET_INFO reports.
+     *
+     * @param flags         {@link #INFO_PGSIZES} | {@link #INFO_CAPS}
+     * @param iovaPageSizes bitmap of the IO page sizes every page table of the compat IOAS supports
+     * @param iovaRanges    the usable IOVA ranges (capability IOVA_RANGE)
+     * @param dmaAvailable  how many more mappings may be made (capability DMA_AVAIL), if reported
+     */
+    public record Info(int flags, long iovaPageSizes, List<IovaRange> iovaRanges, OptionalLong dmaAvailable) {}
+
+    /** VFIO_IOMMU_GET_INFO with its capability chain (asks for the size the chain needs first). */
+    public Info info() throws IommufdException {
+        iommufd.enter("VFIO_IOMMU_GET_INFO");
+        try (Arena arena = Arena.ofConfined()) {
+            long argsz = vfio_iommu_type1_info.sizeof();
+            for (;;) {
+                MemorySegment s = arena.allocate(argsz, 8);
+                vfio_iommu_type1_info.argsz(s, (int) argsz);
+                int rc = iommufd.raw().ioctl(Uapi.VFIO_IOMMU_GET_INFO(), s);
+                if (rc < 0) throw new IommufdException("VFIO_IOMMU_GET_INFO", "argsz=" + argsz, -rc);
+                long need = Integer.toUnsignedLong(vfio_iommu_type1_info.argsz(s));
+                int capOffset = vfio_iommu_type1_info.cap_offset(s);
+                if (capOffset == 0 && need > argsz) { // the chain did not fit: ask again with its size
+                    argsz = need;
+                    continue;
+                }
+                return parse(s, Math.min(argsz, need), capOffset);
+            }
+        } finally {
+            iommufd.exit();
+        }
+    }
+
+    private static Info parse(MemorySegment s, long size, int capOffset) {
+        List<IovaRange> ranges = new ArrayList<>();
+        long avail = -1;
+        // the chain: header {u16 id, u16 version, u32 next}; offsets from the struct's start, 0 ends it
+        for (long at = capOffset, hops = 0; at != 0 && at + vfio_info_cap_header.sizeof() <= size && hops < 64; hops++) {
+            MemorySegment cap = s.asSlice(at);
+            int id = Short.toUnsignedInt(vfio_info_cap_header.id(cap));
+            if (id == Uapi.VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE()) {
+                long n = Integer.toUnsignedLong(vfio_iommu_type1_info_cap_iova_range.nr_iovas(cap));
+                long base = vfio_iommu_type1_info_cap_iova_range.iova_ranges$offset();
+                for (long i = 0; i < n && at + base + (i + 1) * vfio_iova_range.sizeof() <= size; i++) {
+                    MemorySegment r = cap.asSlice(base + i * vfio_iova_range.sizeof(), vfio_iova_range.sizeof());
+                    ranges.add(new IovaRange(vfio_iova_range.start(r), vfio_iova_range.end(r)));
+                }
+            } else if (id == Uapi.VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL()) {
+                avail = Integer.toUnsignedLong(vfio_iommu_type1_info_dma_avail.avail(cap));
+            }
+            long next = Integer.toUnsignedLong(vfio_info_cap_header.next(cap));
+            if (next != 0 && next <= at) break; // chains only go forward
+            at = next;
+        }
+        return new Info(vfio_iommu_type1_info.flags(s), vfio_iommu_type1_info.iova_pgsizes(s), List.copyOf(ranges),
+                avail < 0 ? OptionalLong.empty() : OptionalLong.of(avail));
+    }
+
+    /** An ioctl whose argument is a value or nothing: its result. */
+    private int call(String op, int request, MemorySegment arg, String args) throws IommufdException {
+        iommufd.enter(op);
+        try {
+            int rc = iommufd.raw().ioctl(request, arg);
+            if (rc < 0) throw new IommufdException(op, args, -rc);
+            return rc;
+        } finally {
+            iommufd.exit();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "VfioCompat[" + iommufd + "]";
+    }
+}
