@@ -30,7 +30,7 @@ final class SwHwpt extends SwObject {
     final int[] iotlb = new int[4];
     /** Nested through a vIOMMU (7.3): the vIOMMU it holds instead of the parent, else null. */
     SwViommu viommu;
-    /** Devices attached (each also holds one of {@link #users}). */
+    /** Attachments (a device's RID or one of its PASIDs; each also holds one of {@link #users}). */
     int devices;
 
     private SwHwpt(int id, boolean nested, SwIoas ioas, SwHwpt parent, int allocFlags, boolean auto,
@@ -74,6 +74,11 @@ final class SwHwpt extends SwObject {
 
     boolean nestParent() {
         return (allocFlags & 1) != 0;
+    }
+
+    /** 7.3 {@code pasid_compat}: allocated with IOMMU_HWPT_ALLOC_PASID (never an auto domain). */
+    boolean pasidCompat() {
+        return (allocFlags & Abi.HWPT_PASID) != 0;
     }
 
     /** Unmapped IOPTEs lose their dirty bit. */
