@@ -81,7 +81,10 @@ abstract sealed class Handle implements AutoCloseable
     /** Destroys the kernel object (and closes any fd this handle owns). */
     abstract void release() throws IommufdException;
 
-    /** Closes file descriptors this handle owns, without kernel calls. */
+    /**
+     * Closes file descriptors this handle owns, without kernel calls on the object itself (the
+     * iommufd is about to close; a handle may undo state the kernel cannot free by itself).
+     */
     void releaseFds() {}
 
     /** Throws the "closed" error if the handle is closed, otherwise enters an operation. */

@@ -76,9 +76,12 @@ public final class Ioas extends Handle {
 
     /**
      * IOMMU_IOAS_MAP_FILE (Linux 6.13+): maps {@code [start, start+length)} of a file (a memfd, or a
-     * dma-buf) at an IOVA the kernel chooses; returns it. The kernel pins the file's pages, not
-     * this process's mapping of them, so such mappings survive {@link Iommufd#changeProcess()}.
-     * The caller keeps the fd; the kernel holds its own reference to the file while mapped.
+     * dma-buf) at an IOVA the kernel chooses (aligned like {@code start}); returns it. The kernel
+     * pins the file's pages, not this process's mapping of them, so such mappings survive
+     * {@link Iommufd#changeProcess()}. The caller keeps the fd; the kernel holds its own reference
+     * to the file while mapped. A dma-buf (e.g. a {@link MockDmabuf}) is not pinned: the range
+     * must lie inside it (EINVAL), it must not be revoked (ENODEV), and its mappings neither move
+     * with CHANGE_PROCESS nor serve accesses (EINVAL).
      */
     public long mapFile(int fileFd, long start, long length, Access access) throws IommufdException {
         return mapFile(fileFd, start, length, 0, access, false);

@@ -16,6 +16,8 @@ public final class MockDevice extends Handle {
     private final int stdevId;
     private final int deviceId;
     private volatile int hwptId;
+    /** PASIDs (not 0) attached through this handle: detached before the device is destroyed. */
+    private final java.util.Set<Integer> pasids = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     MockDevice(Iommufd iommufd, int stdevId, int deviceId, int hwptId) {
         super(iommufd);
@@ -34,9 +36,14 @@ public final class MockDevice extends Handle {
         return deviceId;
     }
 
-    /** The page table the device is attached to (an auto domain when attached to an IOAS). */
+    /** The page table the device's RID is attached to (an auto domain when attached to an IOAS); 0 after {@code detachPasid(0)}. */
     public int hwptId() {
         return hwptId;
+    }
+
+    /** The PASIDs other than 0 attached through this handle, ascending. */
+    public java.util.SortedSet<Integer> attachedPasids() {
+        return java.util.Collections.unmodifiableSortedSet(new java.util.TreeSet<>(pasids));
     }
 
     /** MOCK_DOMAIN_REPLACE: attaches the device to another IOAS or page table; returns the HWPT id used. */
@@ -48,6 +55,72 @@ public final class MockDevice extends Handle {
             iommufd.mock().run(s, "MOCK_DOMAIN_REPLACE", "stdev=" + stdevId + ", pt=" + ptId);
             hwptId = s.get(JAVA_INT, U);
             return hwptId;
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * PASID_ATTACH (Linux 7.x): attaches {@code pasid} of the device to a page table; returns its
+     * id. The page table, and the one at the RID, must be PASID-compatible ({@link HwptFlag#PASID}),
+     * so an IOAS (auto domains never are) fails with EINVAL, as does a PASID beyond the device's
+     * range (a mock device made without {@link MockDriver#DEVICE_PASID} has only PASID 0). An
+     * attached PASID fails with EBUSY: use {@link #replacePasid}. PASID 0 is the RID, always
+     * attached unless detached with {@code detachPasid(0)}.
+     */
+    public int attachPasid(int pasid, int ptId) throws IommufdException {
+        int hwpt = pasidCommand(IOMMU_TEST_OP_PASID_ATTACH(), "PASID_ATTACH", pasid, ptId);
+        if (pasid == 0) hwptId = hwpt;
+        else pasids.add(pasid);
+        return hwpt;
+    }
+
+    /**
+     * PASID_REPLACE (Linux 7.x): moves an attached {@code pasid} to another page table (EINVAL if
+     * not attached); returns its id. The mock driver fails the first change of PASID 1024 after
+     * each successful attach or change of it with ENOMEM, leaving the old page table attached.
+     */
+    public int replacePasid(int pasid, int ptId) throws IommufdException {
+        int hwpt = pasidCommand(IOMMU_TEST_OP_PASID_REPLACE(), "PASID_REPLACE", pasid, ptId);
+        if (pasid == 0) hwptId = hwpt;
+        return hwpt;
+    }
+
+    /** PASID_DETACH (Linux 7.x): detaches {@code pasid}; nothing attached there is not an error. */
+    public void detachPasid(int pasid) throws IommufdException {
+        enter("IOMMU_TEST_CMD");
+        try {
+            detachPasid0(pasid);
+        } finally {
+            exit();
+        }
+    }
+
+    private void detachPasid0(int pasid) throws IommufdException {
+        MemorySegment s = MockDriver.cmd(IOMMU_TEST_OP_PASID_DETACH(), stdevId);
+        s.set(JAVA_INT, U, pasid);
+        iommufd.mock().run(s, "PASID_DETACH", "stdev=" + stdevId + ", pasid=" + pasid);
+        if (pasid == 0) hwptId = 0;
+        else pasids.remove(pasid);
+    }
+
+    /**
+     * PASID_CHECK_HWPT (Linux 7.x): checks {@code pasid} is attached to page table {@code hwptId},
+     * or with 0 that nothing is attached there; EINVAL otherwise.
+     */
+    public void checkPasidHwpt(int pasid, int hwptId) throws IommufdException {
+        pasidCommand(IOMMU_TEST_OP_PASID_CHECK_HWPT(), "PASID_CHECK_HWPT", pasid, hwptId);
+    }
+
+    /** One PASID op on {@code {pasid, pt_id or hwpt_id}}: returns the id field as written back. */
+    private int pasidCommand(int op, String name, int pasid, int id) throws IommufdException {
+        enter("IOMMU_TEST_CMD");
+        try {
+            MemorySegment s = MockDriver.cmd(op, stdevId);
+            s.set(JAVA_INT, U, pasid);
+            s.set(JAVA_INT, U + 4, id);
+            iommufd.mock().run(s, name, "stdev=" + stdevId + ", pasid=" + pasid + ", " + (op == IOMMU_TEST_OP_PASID_CHECK_HWPT() ? "hwpt=" : "pt=") + id);
+            return s.get(JAVA_INT, U + 4);
         } finally {
             exit();
         }
@@ -105,9 +178,30 @@ public final class MockDevice extends Handle {
         }
     }
 
+    /** The kernel cannot free a device with PASIDs still attached (it warns and leaks): they go first. */
     @Override
     void release() throws IommufdException {
+        IommufdException first = null;
+        for (int pasid : pasids) {
+            try {
+                detachPasid0(pasid);
+            } catch (IommufdException e) {
+                if (first == null) first = e;
+            }
+        }
         iommufd.destroy(stdevId);
+        if (first != null) throw first;
+    }
+
+    /** The iommufd is closing (the kernel will free the device with it): its PASIDs are detached first, as in {@link #release}. */
+    @Override
+    void releaseFds() {
+        for (int pasid : pasids) {
+            MemorySegment s = MockDriver.cmd(IOMMU_TEST_OP_PASID_DETACH(), stdevId);
+            s.set(JAVA_INT, U, pasid);
+            iommufd.raw().ioctl(Command.TEST_CMD.request(), s);
+        }
+        pasids.clear();
     }
 
     @Override

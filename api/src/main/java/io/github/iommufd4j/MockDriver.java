@@ -36,6 +36,24 @@ public final class MockDriver {
         return iommufd.supports(Command.TEST_CMD);
     }
 
+    /**
+     * Whether the mock driver has the PASID ops (PASID_ATTACH ... PASID_CHECK_HWPT, Linux 7.x):
+     * asked without side effects (PASID_DETACH of stdev 0 fails with ENOENT where they exist,
+     * EOPNOTSUPP where not).
+     */
+    public boolean supportsPasid() {
+        return isPresent() && iommufd.raw().ioctl(Command.TEST_CMD.request(), cmd(IOMMU_TEST_OP_PASID_DETACH(), 0))
+                != -io.github.iommufd4j.bindings.Errno.value("EOPNOTSUPP");
+    }
+
+    /** Whether the mock driver has the dma-buf ops (DMABUF_GET, DMABUF_REVOKE, Linux 7.x): a revoke of fd -1 fails with EBADF, else EOPNOTSUPP. */
+    public boolean supportsDmabuf() {
+        if (!isPresent()) return false;
+        MemorySegment s = cmd(IOMMU_TEST_OP_DMABUF_REVOKE(), 0);
+        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U, -1);
+        return iommufd.raw().ioctl(Command.TEST_CMD.request(), s) != -io.github.iommufd4j.bindings.Errno.value("EOPNOTSUPP");
+    }
+
     static MemorySegment cmd(int op, int id) {
         MemorySegment s = Scratch.struct(iommu_test_cmd.sizeof());
         iommu_test_cmd.size(s, (int) iommu_test_cmd.sizeof());
@@ -171,6 +189,61 @@ public final class MockDriver {
         s.set(java.lang.foreign.ValueLayout.JAVA_INT, U, slot);
         s.set(java.lang.foreign.ValueLayout.JAVA_INT, U + 4, value);
         run(s, "MD_CHECK_IOTLB", "hwpt=" + hwptId + ", slot=" + slot + ", value=0x" + Integer.toHexString(value));
+    }
+
+    /**
+     * DMABUF_GET (Linux 7.x): a new mock dma-buf of {@code length} bytes (a u32) rounded up to the
+     * page size (1 to 512 pages, else EINVAL), zero-filled, its fd close-on-exec. The kernel installs
+     * the fd but returns 0 rather than the fd number, so the new fd is found in
+     * {@code /proc/self/fd}: a dma-buf made concurrently by another thread could be taken for it.
+     */
+    public MockDmabuf createDmabuf(long length) throws IommufdException {
+        if (length < 0 || length > 0xffff_ffffL) throw new IllegalArgumentException("length " + length + " does not fit the u32 field");
+        MemorySegment s = cmd(IOMMU_TEST_OP_DMABUF_GET(), 0);
+        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U, (int) length);
+        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U + 4, io.github.iommufd4j.bindings.Libc.O_CLOEXEC);
+        java.util.Map<Integer, String> before = dmabufFds();
+        int rc = run(s, "DMABUF_GET", "length=" + Ioas.hex(length));
+        int fd = rc > 0 ? rc : newDmabufFd(before);
+        return new MockDmabuf(this, fd, (length + 4095) & -4096L);
+    }
+
+    /** DMABUF_REVOKE (Linux 7.x) on any fd: EBADF for a closed one, EINVAL for a file that is no dma-buf. */
+    public void revokeDmabuf(int dmabufFd, boolean revoked) throws IommufdException {
+        MemorySegment s = cmd(IOMMU_TEST_OP_DMABUF_REVOKE(), 0);
+        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U, dmabufFd);
+        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U + 4, revoked ? 1 : 0);
+        run(s, "DMABUF_REVOKE", "fd=" + dmabufFd + ", revoked=" + revoked);
+    }
+
+    /** The open fds that are dma-bufs (the kernel's, or the software backend's mock ones), with their link targets. */
+    private static java.util.Map<Integer, String> dmabufFds() {
+        java.util.Map<Integer, String> out = new java.util.TreeMap<>();
+        try (var dir = java.nio.file.Files.newDirectoryStream(java.nio.file.Path.of("/proc/self/fd"))) {
+            for (java.nio.file.Path p : dir) {
+                String target;
+                try {
+                    target = java.nio.file.Files.readSymbolicLink(p).toString();
+                } catch (java.io.IOException gone) {
+                    continue;
+                }
+                if (target.startsWith("/dmabuf:")
+                        || target.startsWith(io.github.iommufd4j.internal.software.SoftwareBackend.MOCK_DMABUF_LINK_PREFIX)) {
+                    out.put(Integer.parseInt(p.getFileName().toString()), target);
+                }
+            }
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return out;
+    }
+
+    /** The lowest dma-buf fd that was not open (as that dma-buf) before: the kernel takes the lowest free fd. */
+    private static int newDmabufFd(java.util.Map<Integer, String> before) {
+        for (var e : dmabufFds().entrySet()) {
+            if (!e.getValue().equals(before.get(e.getKey()))) return e.getKey();
+        }
+        throw new IllegalStateException("DMABUF_GET succeeded but no new dma-buf fd is open");
     }
 
     /**

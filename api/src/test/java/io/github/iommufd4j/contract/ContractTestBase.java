@@ -1,5 +1,7 @@
 package io.github.iommufd4j.contract;
 
+import io.github.iommufd4j.Backend;
+import io.github.iommufd4j.Command;
 import io.github.iommufd4j.Iommufd;
 import io.github.iommufd4j.IommufdException;
 import io.github.iommufd4j.MockDriver;
@@ -46,6 +48,27 @@ abstract class ContractTestBase {
     /** Native memory aligned like a huge page, so kernel IOVA choices are predictable. */
     MemorySegment buffer(long size) {
         return arena.allocate(size, 2 * MB);
+    }
+
+    /**
+     * This test's iommufd if it has 6.12 behaviour (a kernel without the Linux 6.13+ commands),
+     * or on the software backend reproducing 7.3 a new one made to behave as 6.12 (the caller
+     * closes it); skips the test on a newer kernel.
+     */
+    Iommufd kernelBefore613() throws Exception {
+        Iommufd old = fd;
+        if (fd.supports(Command.VIOMMU_ALLOC)) {
+            assumeTrue(fd.backend() == Backend.SOFTWARE, "a kernel with the Linux 7.x commands");
+            String before = System.getProperty(Iommufd.SOFTWARE_KERNEL_PROPERTY);
+            System.setProperty(Iommufd.SOFTWARE_KERNEL_PROPERTY, "6.12");
+            try {
+                old = Iommufd.open(Backend.SOFTWARE);
+            } finally {
+                if (before == null) System.clearProperty(Iommufd.SOFTWARE_KERNEL_PROPERTY);
+                else System.setProperty(Iommufd.SOFTWARE_KERNEL_PROPERTY, before);
+            }
+        }
+        return old;
     }
 
     interface Op {

@@ -1,7 +1,6 @@
 package io.github.iommufd4j.contract;
 
 import io.github.iommufd4j.Access;
-import io.github.iommufd4j.Backend;
 import io.github.iommufd4j.Command;
 import io.github.iommufd4j.HwPagetable;
 import io.github.iommufd4j.HwptFlag;
@@ -17,7 +16,6 @@ import java.lang.foreign.MemorySegment;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * On a kernel without the Linux 6.13+ commands (6.12), each typed method for them fails with
@@ -36,23 +34,6 @@ class Linux612RefusalsContractTest extends ContractTestBase {
         } finally {
             if (old != fd) old.close();
         }
-    }
-
-    /** This test's iommufd on 6.12 behaviour, or the software backend made to behave as 6.12. */
-    private Iommufd kernelBefore613() throws Exception {
-        Iommufd old = fd;
-        if (fd.supports(Command.VIOMMU_ALLOC)) {
-            assumeTrue(fd.backend() == Backend.SOFTWARE, "a kernel with the Linux 7.x commands");
-            String before = System.getProperty(Iommufd.SOFTWARE_KERNEL_PROPERTY);
-            System.setProperty(Iommufd.SOFTWARE_KERNEL_PROPERTY, "6.12");
-            try {
-                old = Iommufd.open(Backend.SOFTWARE);
-            } finally {
-                if (before == null) System.clearProperty(Iommufd.SOFTWARE_KERNEL_PROPERTY);
-                else System.setProperty(Iommufd.SOFTWARE_KERNEL_PROPERTY, before);
-            }
-        }
-        return old;
     }
 
     private static void assertRefused(Iommufd old) throws Exception {

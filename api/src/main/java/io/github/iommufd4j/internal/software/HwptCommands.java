@@ -184,7 +184,7 @@ final class HwptCommands {
             long p = h.ioas.areas.find(cur);
             if (p < 0) break;
             long end = U64.min(last, h.ioas.areas.last(p));
-            h.dirty.forEach(cur, end, clear, g -> {
+            if (!h.ioas.revoked(p)) h.dirty.forEach(cur, end, clear, g -> { // a revoked dma-buf's area has no IOPTEs
                 long from = U64.max(g, iova) - iova, to = U64.min(g + DirtyBits.GRANULE - 1, last) - iova;
                 bitmap.set(Long.divideUnsigned(from, pageSize), Long.divideUnsigned(to, pageSize));
             });

@@ -43,7 +43,7 @@ final class IoasCommands {
             fd.objects.release(id);
             return rc;
         }
-        fd.objects.publish(new SwIoas(id, fd.memory));
+        fd.objects.publish(new SwIoas(id, fd.memory, fd.mappedPages));
         return 0;
     }
 
@@ -157,7 +157,9 @@ final class IoasCommands {
      * 7.3 IOAS_MAP_FILE (§3.9): the file range is read through a shared mapping of the file made
      * here (what the kernel pins are the file's pages, so the two see the same bytes). Pages
      * beyond the end of the file are unreachable, as unmapped user memory; with a domain attached
-     * the kernel pins at once and refuses such a range (EINVAL). dma-bufs are not emulated.
+     * the kernel pins at once and refuses such a range (EINVAL). A mock dma-buf ({@link SwDmabuf})
+     * takes the dma-buf path: the range must lie inside the buffer (EINVAL), which must not be
+     * revoked (ENODEV); nothing is pinned. Automatic IOVAs align to the file offset.
      */
     int mapFile(Call c) {
         MemorySegment k = c.k;
@@ -170,10 +172,20 @@ final class IoasCommands {
         SwIoas ioas = fd.ioas(iommu_ioas_map_file.ioas_id(k));
         if (length == 0) return -Err.EINVAL;
         if (U64.addOverflows(start, length - 1)) return -Err.EOVERFLOW;
-        long size = fileSize(iommu_ioas_map_file.fd(k));
-        if (size < 0) return -Err.EBADF;
+        int fileFd = iommu_ioas_map_file.fd(k);
+        SwDmabuf dmabuf = SwDmabuf.of(fileFd);
+        SwDmabuf.Attachment attachment = null;
+        long size;
+        if (dmabuf != null) { // iopt_alloc_dmabuf_pages
+            if (!lt(start + length - 1, dmabuf.size)) return -Err.EINVAL;
+            attachment = dmabuf.attach(); // ENODEV when revoked
+            size = dmabuf.size;
+        } else {
+            size = fileSize(fileFd);
+            if (size < 0) return -Err.EBADF;
+            if (!ioas.domains.isEmpty() && lt(size, start + length)) return -Err.EINVAL;
+        }
         long startByte = start & (PAGE_SIZE - 1), pageStart = start - startByte;
-        if (!ioas.domains.isEmpty() && lt(size, start + length)) return -Err.EINVAL;
         java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared();
         long span = startByte + length;
         long readable = lt(pageStart, size) ? Math.min(span, size - pageStart) : 0;
@@ -181,10 +193,11 @@ final class IoasCommands {
         MemorySegment view = null;
         if (readable > 0) {
             long mapLength = (readable + PAGE_SIZE - 1) & -PAGE_SIZE;
-            long addr = Libc.mmap(0, mapLength, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, iommu_ioas_map_file.fd(k), pageStart);
-            if (addr < 0) addr = Libc.mmap(0, mapLength, Libc.PROT_READ, Libc.MAP_SHARED, iommu_ioas_map_file.fd(k), pageStart);
+            long addr = Libc.mmap(0, mapLength, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fileFd, pageStart);
+            if (addr < 0) addr = Libc.mmap(0, mapLength, Libc.PROT_READ, Libc.MAP_SHARED, fileFd, pageStart);
             if (addr < 0) {
                 arena.close();
+                if (attachment != null) attachment.detach();
                 return (int) addr;
             }
             view = MemorySegment.ofAddress(addr).reinterpret(readable, arena, s -> Libc.munmap(s.address(), mapLength));
@@ -194,16 +207,18 @@ final class IoasCommands {
             va = 1L << 62; // nothing of the file there: an address no registration holds
         }
         int pages = fd.newPages();
+        fd.mappedPages.put(pages, new SwIommufd.MappedPages(arena, start - va, attachment));
         try {
             var piece = new SwIoas.Piece(va, length, pages, (flags & MAP_WRITEABLE) != 0);
             long at = ioas.map(List.of(piece), length, iova, (flags & MAP_FIXED_IOVA) != 0, prot(flags));
             iommu_ioas_map_file.iova(k, at);
         } catch (Fail f) {
+            fd.mappedPages.remove(pages);
             if (view != null) fd.memory.unregister(view);
             arena.close();
+            if (attachment != null) attachment.detach();
             throw f;
         }
-        fd.filePages.put(pages, arena);
         return c.respond();
     }
 
@@ -222,7 +237,10 @@ final class IoasCommands {
         for (SwObject o : fd.objects.all()) {
             if (!(o instanceof SwIoas ioas)) continue;
             boolean[] other = {false};
-            ioas.forEachArea((iova, last, va, pages, flags) -> other[0] |= !fd.filePages.containsKey(pages));
+            ioas.forEachArea((iova, last, va, pages, flags) -> {
+                SwIommufd.MappedPages m = fd.mappedPages.get(pages);
+                other[0] |= m == null || m.dmabuf() != null; // user memory or a dma-buf
+            });
             if (other[0]) return -Err.EINVAL;
         }
         return 0;

@@ -17,9 +17,9 @@ import static io.github.iommufd4j.internal.software.U64.PAGE_SIZE;
 import static io.github.iommufd4j.internal.software.U64.lt;
 
 /**
- * IOMMU_TEST_CMD: the mock driver of {@code CONFIG_IOMMUFD_TEST} (§6.2), ops 1..15. The 7.3-only
- * ops 16..23 (vIOMMU caches and events, PASID attach, dma-buf) are not implemented yet and answer
- * EOPNOTSUPP, as an unknown op does.
+ * IOMMU_TEST_CMD: the mock driver of {@code CONFIG_IOMMUFD_TEST} (§6.2): ops 1..15, and on 7.3
+ * ops 16..23 (vIOMMU caches and events, PASID attach, dma-buf), which 6.12 answers EOPNOTSUPP as
+ * an unknown op.
  */
 final class MockCommands {
     private static final long ACCESS_MAX = 16L << 20;
@@ -52,6 +52,14 @@ final class MockCommands {
         if (op == OP_TRIGGER_IOPF) return triggerIopf(iommu_test_cmd.trigger_iopf(k));
         if (fd.v73() && op == OP_TRIGGER_VEVENT) return triggerVevent(iommu_test_cmd.trigger_vevent.dev_id(iommu_test_cmd.trigger_vevent(k)));
         if (fd.v73() && op == OP_DEV_CHECK_CACHE) return checkDevCache(id, iommu_test_cmd.check_dev_cache(k));
+        if (fd.v73() && (op == OP_PASID_ATTACH || op == OP_PASID_REPLACE)) return pasidChange(c, op, id);
+        if (fd.v73() && op == OP_PASID_DETACH) {
+            fd.detach(selftest(id).device, iommu_test_cmd.pasid_detach.pasid(iommu_test_cmd.pasid_detach(k)));
+            return 0;
+        }
+        if (fd.v73() && op == OP_PASID_CHECK_HWPT) return pasidCheck(id, iommu_test_cmd.pasid_check(k));
+        if (fd.v73() && op == OP_DMABUF_GET) return dmabufGet(iommu_test_cmd.dmabuf_get(k));
+        if (fd.v73() && op == OP_DMABUF_REVOKE) return dmabufRevoke(iommu_test_cmd.dmabuf_revoke(k));
         return -Err.EOPNOTSUPP;
     }
 
@@ -84,7 +92,7 @@ final class MockCommands {
         fd.objects.publish(dev);
         int hwptId;
         try {
-            hwptId = fd.attach(dev, ptId);
+            hwptId = fd.attach(dev, 0, ptId);
         } catch (Fail f) {
             fd.objects.release(did);
             fd.objects.release(sid);
@@ -95,7 +103,7 @@ final class MockCommands {
         iommu_test_cmd.mock_domain_flags.out_idev_id(m, did);
         int rc = c.respond();
         if (rc != 0) {
-            fd.detach(dev);
+            fd.detach(dev, 0);
             fd.objects.release(did);
             fd.objects.release(sid);
             return rc;
@@ -104,10 +112,14 @@ final class MockCommands {
         return 0;
     }
 
+    private SwSelftest selftest(int stdevId) {
+        return (SwSelftest) fd.objects.get(stdevId, SwObject.Kind.SELFTEST);
+    }
+
     private int mockDomainReplace(Call c, int stdevId) {
         MemorySegment r = iommu_test_cmd.mock_domain_replace(c.k);
-        SwSelftest st = (SwSelftest) fd.objects.get(stdevId, SwObject.Kind.SELFTEST);
-        int hwptId = fd.replace(st.device, iommu_test_cmd.mock_domain_replace.pt_id(r));
+        SwSelftest st = selftest(stdevId);
+        int hwptId = fd.replace(st.device, 0, iommu_test_cmd.mock_domain_replace.pt_id(r));
         iommu_test_cmd.mock_domain_replace.pt_id(r, hwptId);
         return c.respond();
     }
@@ -129,7 +141,7 @@ final class MockCommands {
         }
         for (long off = 0; Long.compareUnsigned(off, length) < 0; off += page) {
             if (!fd.memory.reachable(uptr + off, page)) return -Err.EFAULT;
-            long p = h.ioas.areas.find(iova + off);
+            long p = h.ioas.findMapped(iova + off);
             if (p < 0 || h.ioas.areas.data(p) + (iova + off - h.ioas.areas.start(p)) != uptr + off) return -Err.EINVAL;
         }
         return 0;
@@ -255,6 +267,7 @@ final class MockCommands {
             long areaLastVa = areas.data(q) + (areas.last(q) - areas.start(q));
             if (va % PAGE_SIZE != 0 || (end != last && areaLastVa % PAGE_SIZE != PAGE_SIZE - 1)) return -Err.EINVAL;
             if ((areas.flags(q) & (write ? SwIoas.WRITE : SwIoas.READ)) == 0) return -Err.EPERM;
+            if (a.ioas.dmabuf(q)) return -Err.EINVAL; // 7.3: a dma-buf's pages cannot be pinned
             pinList.add((long) areas.tag(q));
             pinList.add(va);
             pinList.add(end - cur + 1);
@@ -308,6 +321,7 @@ final class MockCommands {
             if (q < 0) return -Err.ENOENT;
             long end = U64.min(last, areas.last(q)), va = areas.data(q) + (cur - areas.start(q)), n = end - cur + 1;
             if ((areas.flags(q) & (write ? SwIoas.WRITE : SwIoas.READ)) == 0) return -Err.EPERM;
+            if (a.ioas.dmabuf(q)) return -Err.EINVAL; // 7.3: nor read or written through an access
             boolean ok = write ? fd.memory.write(va, tmp, done, n) : fd.memory.read(va, tmp, done, n);
             if (!ok) return -Err.EFAULT;
             done += n;
@@ -351,7 +365,7 @@ final class MockCommands {
     }
 
     private static boolean markIfMapped(SwHwpt h, long iova) {
-        if (h.ioas.areas.find(iova) < 0) return false;
+        if (h.ioas.findMapped(iova) < 0) return false;
         h.dirty.set(iova);
         return true;
     }
@@ -372,8 +386,9 @@ final class MockCommands {
         int flags = SwFault.FLAG_LAST_PAGE | (pasid != 0 ? SwFault.FLAG_PASID_VALID : 0);
         var fault = new SwFault.Fault(flags, dev.id, pasid, iommu_test_cmd.trigger_iopf.grpid(t),
                 iommu_test_cmd.trigger_iopf.perm(t), iommu_test_cmd.trigger_iopf.addr(t));
-        SwHwpt target = SwIommufd.faultTarget(dev, pasid);
-        if (target != null) target.fault.report(new SwFault.Group(dev, target, List.of(fault)));
+        int attachment = SwIommufd.faultAttachment(dev, pasid);
+        SwHwpt target = SwIommufd.faultTarget(dev, attachment);
+        if (target != null) target.fault.report(new SwFault.Group(dev, target, attachment, List.of(fault)));
         return 0;
     }
 
@@ -386,6 +401,51 @@ final class MockCommands {
         byte[] data = new byte[4];
         MemorySegment.ofArray(data).set(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, 0, (int) dev.vdevId);
         q.report(data);
+        return 0;
+    }
+
+    /**
+     * 7.3 PASID_ATTACH / PASID_REPLACE (§4.4; PASID 0 is the RID): {@code pt_id} written back.
+     * An attach whose write-back fails is undone; a replace is not.
+     */
+    private int pasidChange(Call c, int op, int stdevId) {
+        MemorySegment a = iommu_test_cmd.pasid_attach(c.k); // pasid_replace has the same layout
+        SwDevice dev = selftest(stdevId).device;
+        int pasid = iommu_test_cmd.pasid_attach.pasid(a), ptId = iommu_test_cmd.pasid_attach.pt_id(a);
+        boolean attach = op == OP_PASID_ATTACH;
+        iommu_test_cmd.pasid_attach.pt_id(a, attach ? fd.attach(dev, pasid, ptId) : fd.replace(dev, pasid, ptId));
+        int rc = c.respond();
+        if (rc != 0 && attach) fd.detach(dev, pasid);
+        return rc;
+    }
+
+    /** 7.3 PASID_CHECK_HWPT: {@code hwpt_id} 0 checks nothing is attached at the PASID, else that HWPT is. */
+    private int pasidCheck(int stdevId, MemorySegment m) {
+        SwHwpt attached = selftest(stdevId).device.attached(iommu_test_cmd.pasid_check.pasid(m));
+        int hwptId = iommu_test_cmd.pasid_check.hwpt_id(m);
+        if (hwptId == 0) return attached != null ? -Err.EINVAL : 0;
+        SwObject o = fd.objects.get(hwptId);
+        if (o == null) return -Err.ENOENT;
+        return o instanceof SwHwpt h && h == attached ? 0 : -Err.EINVAL;
+    }
+
+    /**
+     * 7.3 DMABUF_GET: a new mock dma-buf of the length rounded up to PAGE_SIZE (1..512 pages, else
+     * EINVAL), installed at the lowest free fd. The ioctl returns 0, not the fd: the kernel drops
+     * {@code dma_buf_fd}'s result, so user space finds the fd by looking.
+     */
+    private static int dmabufGet(MemorySegment g) {
+        long length = (Integer.toUnsignedLong(iommu_test_cmd.dmabuf_get.length(g)) + PAGE_SIZE - 1) & -PAGE_SIZE;
+        if (length == 0 || length > 512 * PAGE_SIZE) return -Err.EINVAL;
+        int rc = SwDmabuf.create(length, (iommu_test_cmd.dmabuf_get.open_flags(g) & Libc.O_CLOEXEC) != 0);
+        return Math.min(rc, 0);
+    }
+
+    /** 7.3 DMABUF_REVOKE: {@code dma_buf_get} fails EBADF for no file, EINVAL for a file that is not a dma-buf. */
+    private static int dmabufRevoke(MemorySegment r) {
+        SwDmabuf b = SwDmabuf.of(iommu_test_cmd.dmabuf_revoke.dmabuf_fd(r));
+        if (b == null) return -Err.EINVAL;
+        b.revoke(iommu_test_cmd.dmabuf_revoke.revoked(r) != 0);
         return 0;
     }
 

@@ -63,6 +63,12 @@ public final class SoftwareBackend implements IommufdBackend {
 
     public static final String KERNEL_PROPERTY = "iommufd4j.software.kernel";
 
+    /**
+     * The {@code /proc/self/fd} link target of a mock dma-buf's fd made by this backend (a memfd),
+     * as {@code /dmabuf:} starts a kernel dma-buf's.
+     */
+    public static final String MOCK_DMABUF_LINK_PREFIX = "/memfd:" + SwDmabuf.NAME_PREFIX;
+
     static Kernel kernelFromProperty() {
         return switch (System.getProperty(KERNEL_PROPERTY, "7.3")) {
             case "6.12" -> Kernel.V6_12;
@@ -355,8 +361,8 @@ public final class SoftwareBackend implements IommufdBackend {
      * DMA by a mock device through the software IOMMU: {@code buffer.byteSize()} bytes at
      * {@code iova} (at {@code pasid}, 0 for none), copied from memory into {@code buffer}, or
      * from {@code buffer} into memory when {@code write}. Translation goes through the HWPT the
-     * device is attached to (a nested one through its parent's IOAS); a write marks the dirty bits
-     * of a tracking domain.
+     * device is attached to at that PASID, or else for a PASID through a nested HWPT at its RID (a
+     * nested one through its parent's IOAS); a write marks the dirty bits of a tracking domain.
      *
      * <p>If part of the range is unmapped and the HWPT has a fault queue, a page request group is
      * queued (one LAST_PAGE-terminated group, perm READ or WRITE) and the call blocks, without the
@@ -376,14 +382,16 @@ public final class SoftwareBackend implements IommufdBackend {
             try {
                 if (closed) return -Err.EBADF;
                 if (!(state.objects.get(idevId) instanceof SwDevice dev)) return -Err.ENOENT;
-                SwHwpt h = dev.hwpt;
-                if (h == null || (pasid != 0 && !h.nested)) return -Err.EFAULT;
+                // Translated by the HWPT at that PASID, else (user PASID table) a nested one at the RID.
+                int attachment = SwIommufd.faultAttachment(dev, pasid);
+                if (attachment < 0) return -Err.EFAULT;
+                SwHwpt h = dev.attached(attachment);
                 List<Long> unmapped = new ArrayList<>();
                 int rc = dmaOnce(h, iova, buffer, write, unmapped);
                 if (unmapped.isEmpty()) return rc;
-                SwHwpt target = SwIommufd.faultTarget(dev, pasid);
+                SwHwpt target = SwIommufd.faultTarget(dev, attachment);
                 if (retried || target == null) return -Err.EFAULT;
-                group = faultGroup(dev, target, pasid, write, unmapped);
+                group = faultGroup(dev, target, attachment, pasid, write, unmapped);
                 group.waker = Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK);
                 fault = target.fault;
                 fault.report(group);
@@ -405,11 +413,16 @@ public final class SoftwareBackend implements IommufdBackend {
         RangeTable areas = h.ioas.areas;
         boolean denied = false;
         for (long cur = iova;;) {
-            long p = areas.find(cur);
+            long p = h.ioas.findMapped(cur); // a revoked dma-buf's area translates nowhere
             long end;
             if (p < 0) {
-                long next = areas.firstIntersecting(cur, last);
-                end = next < 0 ? last : areas.start(next) - 1;
+                long revoked = areas.find(cur);
+                if (revoked >= 0) {
+                    end = U64.min(last, areas.last(revoked));
+                } else {
+                    long next = areas.firstIntersecting(cur, last);
+                    end = next < 0 ? last : areas.start(next) - 1;
+                }
                 for (long page = cur & -U64.PAGE_SIZE; U64.le(page, end) && unmapped.size() < MAX_GROUP; page += U64.PAGE_SIZE) {
                     unmapped.add(page);
                 }
@@ -441,12 +454,12 @@ public final class SoftwareBackend implements IommufdBackend {
         long unit = state.v73() ? U64.PAGE_SIZE : DirtyBits.GRANULE;
         long end = last | (unit - 1);
         for (long g = first & -unit;; g += DirtyBits.GRANULE) {
-            if (domain.ioas.areas.find(g) >= 0) domain.dirty.set(g);
+            if (domain.ioas.findMapped(g) >= 0) domain.dirty.set(g);
             if (!U64.lt(g + DirtyBits.GRANULE - 1, end)) break;
         }
     }
 
-    private static SwFault.Group faultGroup(SwDevice dev, SwHwpt target, int pasid, boolean write, List<Long> pages) {
+    private static SwFault.Group faultGroup(SwDevice dev, SwHwpt target, int attachment, int pasid, boolean write, List<Long> pages) {
         int grpid = dev.nextGroup++ & 0x1ff;
         int base = pasid != 0 ? SwFault.FLAG_PASID_VALID : 0;
         List<SwFault.Fault> faults = new ArrayList<>();
@@ -454,7 +467,7 @@ public final class SoftwareBackend implements IommufdBackend {
             int flags = base | (i == pages.size() - 1 ? SwFault.FLAG_LAST_PAGE : 0);
             faults.add(new SwFault.Fault(flags, dev.id, pasid, grpid, write ? Abi.PERM_WRITE : Abi.PERM_READ, pages.get(i)));
         }
-        return new SwFault.Group(dev, target, faults);
+        return new SwFault.Group(dev, target, attachment, faults);
     }
 
     /**

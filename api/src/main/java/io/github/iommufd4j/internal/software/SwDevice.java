@@ -12,6 +12,13 @@ final class SwDevice extends SwObject {
     final int flags;
     /** The HWPT attached at the RID, or null. */
     SwHwpt hwpt;
+    /** 7.3: the HWPTs attached at PASIDs other than 0 (IOMMU_NO_PASID, the RID), by PASID. */
+    final java.util.TreeMap<Integer, SwHwpt> pasids = new java.util.TreeMap<>();
+    /**
+     * 7.3 mock quirk ({@code pasid_1024_fake_error}): the first attach of PASID 1024 arms it, the
+     * next change of that PASID's domain fails with ENOMEM and disarms it; a detach disarms it.
+     */
+    boolean pasid1024Armed;
     /** 7.3: its vDEVICE, or null. */
     SwVdevice vdev;
     /** 7.3 mock: the vIOMMU of the nested HWPT it is attached to and the virt_id captured at attach (0: none). */
@@ -27,6 +34,16 @@ final class SwDevice extends SwObject {
         super(id);
         this.flags = flags;
         this.users = 1;
+    }
+
+    /** The HWPT attached at {@code pasid} (0: the RID), or null. */
+    SwHwpt attached(int pasid) {
+        return pasid == 0 ? hwpt : pasids.get(pasid);
+    }
+
+    /** {@code dev->iommu->max_pasids}: the mock's "pasid-num-bits" property is 20 with PASID, else 0 (one PASID). */
+    long maxPasids() {
+        return (flags & PASID) != 0 ? 1L << 20 : 1;
     }
 
     @Override

@@ -45,6 +45,8 @@ final class SwFault extends SwObject {
     static final class Group {
         final SwDevice device;
         final SwHwpt hwpt;
+        /** The attachment it came through: the PASID {@link #hwpt} is attached at (0: the RID). */
+        final int attachment;
         final List<Fault> faults;
         int cookie;
         boolean delivered;
@@ -53,9 +55,10 @@ final class SwFault extends SwObject {
         /** An eventfd a DMA waiting for the answer polls, or -1. */
         int waker = -1;
 
-        Group(SwDevice device, SwHwpt hwpt, List<Fault> faults) {
+        Group(SwDevice device, SwHwpt hwpt, int attachment, List<Fault> faults) {
             this.device = device;
             this.hwpt = hwpt;
+            this.attachment = attachment;
             this.faults = faults;
         }
 

@@ -35,7 +35,7 @@ final class SwHwpt extends SwObject {
      * writable (EINVAL, with a kernel WARN); only VFIO_IOMMU_MAP_DMA can make one.
      */
     boolean refusesNoAccess;
-    /** Devices attached (each also holds one of {@link #users}). */
+    /** Attachments (a device's RID or one of its PASIDs; each also holds one of {@link #users}). */
     int devices;
 
     private SwHwpt(int id, boolean nested, SwIoas ioas, SwHwpt parent, int allocFlags, boolean auto,
@@ -84,6 +84,11 @@ final class SwHwpt extends SwObject {
 
     boolean nestParent() {
         return (allocFlags & 1) != 0;
+    }
+
+    /** 7.3 {@code pasid_compat}: allocated with IOMMU_HWPT_ALLOC_PASID (never an auto domain). */
+    boolean pasidCompat() {
+        return (allocFlags & Abi.HWPT_PASID) != 0;
     }
 
     /** Unmapped IOPTEs lose their dirty bit. */

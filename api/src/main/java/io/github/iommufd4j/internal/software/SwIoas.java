@@ -29,6 +29,8 @@ final class SwIoas extends SwObject {
     private record Reserved(long start, long last, Object owner) {}
 
     private final UserMemory memory;
+    /** The iommufd's file- and dma-buf-backed pages objects (shared by its IOASes). */
+    private final java.util.Map<Integer, SwIommufd.MappedPages> mappedPages;
     final RangeTable areas = new RangeTable(false);
     private final RangeTable holes = new RangeTable(false);
     private final List<Reserved> reserved = new ArrayList<>();
@@ -42,9 +44,10 @@ final class SwIoas extends SwObject {
     boolean hugePagesDisabled;
     long alignment = 1;
 
-    SwIoas(int id, UserMemory memory) {
+    SwIoas(int id, UserMemory memory, java.util.Map<Integer, SwIommufd.MappedPages> mappedPages) {
         super(id);
         this.memory = memory;
+        this.mappedPages = mappedPages;
         holes.insert(0, MAX, 0, 0, 0, null);
     }
 
@@ -57,9 +60,36 @@ final class SwIoas extends SwObject {
 
     /** The user VA behind {@code iova} if the mapping permits the access, else -1. */
     long translate(long iova, boolean write) {
-        long p = areas.find(iova);
+        long p = findMapped(iova);
         if (p < 0 || (areas.flags(p) & (write ? WRITE : READ)) == 0) return -1;
         return areas.data(p) + (iova - areas.start(p));
+    }
+
+    /** Whether area {@code p}'s pages are a (mock) dma-buf's. */
+    boolean dmabuf(long p) {
+        SwIommufd.MappedPages m = mappedPages.get(areas.tag(p));
+        return m != null && m.dmabuf() != null;
+    }
+
+    /** Whether area {@code p} is a revoked dma-buf's: its IOPTEs are gone from every domain (§3.9). */
+    boolean revoked(long p) {
+        SwIommufd.MappedPages m = mappedPages.get(areas.tag(p));
+        return m != null && m.dmabuf() != null && m.dmabuf().revoked;
+    }
+
+    /** The area holding {@code iova} if the domains translate it (not a revoked dma-buf's), else -1. */
+    long findMapped(long iova) {
+        long p = areas.find(iova);
+        return p < 0 || revoked(p) ? -1 : p;
+    }
+
+    /**
+     * The address {@code iopt_alloc_iova} aligns to for a piece: its user VA, or for a file or
+     * dma-buf its offset in the file (§3.2 step 1).
+     */
+    private long allocationAddress(Piece piece) {
+        SwIommufd.MappedPages m = mappedPages.get(piece.pages());
+        return piece.va() + (m != null ? m.offset() : 0);
     }
 
     /**
@@ -92,7 +122,7 @@ final class SwIoas extends SwObject {
     long map(List<Piece> pieces, long length, long iova, boolean fixed, int prot) {
         Fail.when(length == 0 || (length & (alignment - 1)) != 0, Err.EINVAL);
         if (fixed) checkIova(iova, length);
-        else iova = allocIova(pieces.get(0).va(), length);
+        else iova = allocIova(allocationAddress(pieces.get(0)), length);
         for (int i = 0; i < pieces.size(); i++) {
             Piece piece = pieces.get(i);
             Fail.when((prot & WRITE) != 0 && !piece.writable(), Err.EPERM);

@@ -22,8 +22,17 @@ final class SwIommufd {
     /** IOMMU_OPTION RLIMIT_MODE: true for per-process (MM) accounting. */
     boolean accountMm;
     private int nextPages = 1;
-    /** 7.3 IOAS_MAP_FILE: the pages objects that are file-backed, with the mapping of the file this backend reads them through. */
-    final java.util.Map<Integer, java.lang.foreign.Arena> filePages = new java.util.HashMap<>();
+    /**
+     * 7.3 IOAS_MAP_FILE: the pages objects backed by a file or a mock dma-buf rather than user
+     * memory, with the mapping this backend reads them through.
+     */
+    final java.util.Map<Integer, MappedPages> mappedPages = new java.util.HashMap<>();
+
+    /**
+     * A pages object of IOAS_MAP_FILE: the mapping of the file made here ({@code offset} = file
+     * offset - VA), and for a dma-buf its attachment (null for a plain file).
+     */
+    record MappedPages(java.lang.foreign.Arena arena, long offset, SwDmabuf.Attachment dmabuf) {}
     /** Memory of driver regions user space can mmap (7.3 mock vIOMMU), freed with the iommufd. */
     java.lang.foreign.Arena regions = java.lang.foreign.Arena.ofShared();
 
@@ -111,63 +120,92 @@ final class SwIommufd {
 
     // ---- attach / replace / detach (§4.4) ----
 
-    /** {@code iommufd_device_attach} at the RID: returns the ID of the HWPT used. */
-    int attach(SwDevice dev, int ptId) {
+    /**
+     * {@code iommufd_device_attach} at {@code pasid} (0: IOMMU_NO_PASID, the RID): returns the ID
+     * of the HWPT used.
+     */
+    int attach(SwDevice dev, int pasid, int ptId) {
         SwObject pt = objects.get(ptId);
         Fail.when(pt == null, Err.ENOENT);
-        if (pt instanceof SwIoas ioas) return autoDomain(dev, ioas, false);
-        Fail.when(!(pt instanceof SwHwpt), Err.EINVAL);
-        doAttach(dev, (SwHwpt) pt);
-        return pt.id;
+        int id;
+        if (pt instanceof SwIoas ioas) {
+            id = autoDomain(dev, pasid, ioas, false);
+        } else {
+            Fail.when(!(pt instanceof SwHwpt), Err.EINVAL);
+            doAttach(dev, pasid, (SwHwpt) pt);
+            id = pt.id;
+        }
+        dev.users++; // each attachment holds the device
+        return id;
     }
 
-    /** {@code iommufd_device_replace} at the RID: returns the ID of the HWPT now attached. */
-    int replace(SwDevice dev, int ptId) {
+    /** {@code iommufd_device_replace} at {@code pasid}: returns the ID of the HWPT now attached. */
+    int replace(SwDevice dev, int pasid, int ptId) {
         SwObject pt = objects.get(ptId);
         Fail.when(pt == null, Err.ENOENT);
-        if (pt instanceof SwIoas ioas) return autoDomain(dev, ioas, true);
+        if (pt instanceof SwIoas ioas) return autoDomain(dev, pasid, ioas, true);
         Fail.when(!(pt instanceof SwHwpt), Err.EINVAL);
-        SwHwpt old = doReplace(dev, (SwHwpt) pt);
+        SwHwpt old = doReplace(dev, pasid, (SwHwpt) pt);
         if (old != null) put(old);
         return pt.id;
     }
 
-    /** Detaches the RID (the device is being destroyed). */
-    void detach(SwDevice dev) {
-        SwHwpt old = dev.hwpt;
+    /** {@code iommufd_device_detach} at {@code pasid}: nothing attached there is a no-op. */
+    void detach(SwDevice dev, int pasid) {
+        SwHwpt old = dev.attached(pasid);
         if (old == null) return;
-        dev.hwpt = null;
-        dev.users--;
-        leave(dev, old);
+        if (pasid == 0) {
+            dev.hwpt = null;
+            dev.viommu = null; // the blocking domain's attach drops the vIOMMU
+            dev.vdevId = 0;
+        } else {
+            dev.pasids.remove(pasid);
+            if (pasid == PASID_FAKE_ERROR) dev.pasid1024Armed = false; // the blocked domain's set_dev_pasid
+        }
+        leave(dev, old, pasid);
         put(old);
+        dev.users--;
+    }
+
+    /** The device goes (its stdev is destroyed): every attachment ends, PASIDs first. */
+    void detachAll(SwDevice dev) {
+        while (!dev.pasids.isEmpty()) detach(dev, dev.pasids.lastKey());
+        detach(dev, 0);
     }
 
     /**
      * {@code iommufd_device_auto_get_domain}: the first existing auto domain of the IOAS that takes
-     * the device (EINVAL means incompatible: try the next), else a new auto domain.
+     * the device (EINVAL means incompatible: try the next), else a new auto domain. An auto domain
+     * is never PASID-compatible: at a PASID this always fails.
      */
-    private int autoDomain(SwDevice dev, SwIoas ioas, boolean replace) {
+    private int autoDomain(SwDevice dev, int pasid, SwIoas ioas, boolean replace) {
         for (SwHwpt h : new ArrayList<>(ioas.domains)) {
             if (!h.auto) continue;
             try {
                 if (replace) {
-                    SwHwpt old = doReplace(dev, h);
+                    SwHwpt old = doReplace(dev, pasid, h);
                     if (old != null) put(old);
                 } else {
-                    doAttach(dev, h);
+                    doAttach(dev, pasid, h);
                 }
                 return h.id;
             } catch (Fail f) {
                 if (f.errno != Err.EINVAL) throw f;
             }
         }
+        if (!replace && pasid != 0) {
+            // The new domain is attached before it joins the IOAS ("immediate attach"), and that
+            // attach fails: already attached (EBUSY) or not PASID-compatible (EINVAL). Its ID is released.
+            Fail.when(dev.attached(pasid) != null, Err.EBUSY);
+            throw new Fail(Err.EINVAL);
+        }
         SwHwpt h = createPaging(ioas, 0, true, false);
         SwHwpt old;
         try {
             if (replace) {
-                old = doReplace(dev, h);
+                old = doReplace(dev, pasid, h);
             } else {
-                doAttach(dev, h);
+                doAttach(dev, pasid, h);
                 old = null;
             }
         } catch (Fail f) {
@@ -185,6 +223,33 @@ final class SwIommufd {
     }
 
     /**
+     * 7.3 {@code iommufd_hwpt_pasid_compat}: a HWPT at a PASID must be PASID-compatible, and so
+     * must the RID's; a RID HWPT that is not needs every PASID free. (Nothing is ever attached
+     * at a PASID on 6.12.)
+     */
+    private static void checkPasidCompat(SwDevice dev, int pasid, SwHwpt h) {
+        if (pasid == 0) {
+            Fail.when(!h.pasidCompat() && !dev.pasids.isEmpty(), Err.EINVAL);
+        } else {
+            Fail.when(!h.pasidCompat(), Err.EINVAL);
+            Fail.when(dev.hwpt != null && !dev.hwpt.pasidCompat(), Err.EINVAL);
+        }
+    }
+
+    /** The mock's {@code set_dev_pasid} for a new (non-blocked) domain: PASID 1024's fake error. */
+    private static void setDevPasid(SwDevice dev, int pasid) {
+        if (pasid != PASID_FAKE_ERROR) return;
+        if (dev.pasid1024Armed) {
+            dev.pasid1024Armed = false;
+            throw new Fail(Err.ENOMEM);
+        }
+        dev.pasid1024Armed = true;
+    }
+
+    /** {@code IOMMU_TEST_PASID_RESERVED}: the PASID of the mock's fake error. */
+    static final int PASID_FAKE_ERROR = 1024;
+
+    /**
      * The 7.3 mock's attach op: a nested HWPT of a vIOMMU needs the device's vDEVICE there
      * (ENOENT), whose virt_id the device keeps for TRIGGER_VEVENT.
      */
@@ -195,35 +260,51 @@ final class SwIommufd {
         dev.vdevId = v != null ? dev.vdev.virtId : 0;
     }
 
-    private void doAttach(SwDevice dev, SwHwpt h) {
-        Fail.when(dev.hwpt != null, Err.EINVAL);
-        checkCompatible(dev, h);
-        attachViommu(dev, h);
-        dev.hwpt = h;
-        h.users++;
-        h.devices++;
-        dev.users++;
+    /**
+     * {@code iommufd_hw_pagetable_attach}: an attached PASID (or RID) is EBUSY; then the PASID
+     * rules; then the core and the mock: at the RID the attach op, at a PASID the PASID range
+     * ({@code max_pasids}) and {@code set_dev_pasid}. The caller takes the device reference.
+     */
+    private void doAttach(SwDevice dev, int pasid, SwHwpt h) {
+        Fail.when(dev.attached(pasid) != null, Err.EBUSY);
+        checkPasidCompat(dev, pasid, h);
+        Fail.when(pasid != 0 && Integer.toUnsignedLong(pasid) >= dev.maxPasids(), Err.EINVAL);
+        install(dev, pasid, h);
     }
 
-    /** {@code iommufd_device_do_replace}: the old HWPT (the caller puts it), or null if unchanged. */
-    private SwHwpt doReplace(SwDevice dev, SwHwpt h) {
-        SwHwpt old = dev.hwpt;
-        Fail.when(old == null, Err.EINVAL);
-        if (old == h) return null;
-        checkCompatible(dev, h);
-        attachViommu(dev, h);
-        dev.hwpt = h;
+    /** The driver's part of an attach or replace (the mock's attach op or {@code set_dev_pasid}), then the attachment. */
+    private static void install(SwDevice dev, int pasid, SwHwpt h) {
+        if (pasid == 0) {
+            checkCompatible(dev, h);
+            attachViommu(dev, h);
+            dev.hwpt = h;
+        } else {
+            setDevPasid(dev, pasid);
+            dev.pasids.put(pasid, h);
+        }
         h.users++;
         h.devices++;
-        leave(dev, old);
+    }
+
+    /**
+     * {@code iommufd_device_do_replace}: nothing attached at {@code pasid} is EINVAL; the same HWPT
+     * is a no-op (null); else the old HWPT, which the caller puts.
+     */
+    private SwHwpt doReplace(SwDevice dev, int pasid, SwHwpt h) {
+        SwHwpt old = dev.attached(pasid);
+        Fail.when(old == null, Err.EINVAL);
+        if (old == h) return null;
+        checkPasidCompat(dev, pasid, h);
+        install(dev, pasid, h);
+        leave(dev, old, pasid);
         return old;
     }
 
-    /** The device's attachment to {@code h} ended: its faults there are answered INVALID (§4.4, §5.5). */
-    private void leave(SwDevice dev, SwHwpt h) {
+    /** The device's attachment to {@code h} at {@code pasid} ended: its faults from there are answered INVALID (§4.4, §5.5). */
+    private void leave(SwDevice dev, SwHwpt h, int pasid) {
         h.users--;
         h.devices--;
-        if (h.fault != null) h.fault.answerInvalid(g -> g.device == dev && g.hwpt == h);
+        if (h.fault != null) h.fault.answerInvalid(g -> g.device == dev && g.hwpt == h && g.attachment == pasid);
     }
 
     /** {@code iommufd_hw_pagetable_put}: an auto domain goes with its last device (§2.4). */
@@ -234,14 +315,20 @@ final class SwIommufd {
     // ---- faults ----
 
     /**
-     * {@code find_fault_handler} (§5.2): a PASID fault goes to the HWPT at that PASID (no PASID
-     * attachments exist here) or else to a NESTED HWPT at the RID; others to the RID's HWPT.
-     * Null when the fault is dropped.
+     * {@code find_fault_handler} (§5.2): the attachment (a PASID, 0 for the RID) a fault at
+     * {@code pasid} (0: no PASID) goes to: the HWPT at that PASID, else (the mock keeps a user
+     * PASID table) a NESTED HWPT at the RID; without a PASID the RID's. -1 when there is none.
      */
-    static SwHwpt faultTarget(SwDevice dev, int pasid) {
-        SwHwpt h = dev.hwpt;
-        if (h == null || (pasid != 0 && !h.nested)) return null;
-        return h.fault != null ? h : null;
+    static int faultAttachment(SwDevice dev, int pasid) {
+        if (pasid != 0 && dev.pasids.containsKey(pasid)) return pasid;
+        SwHwpt rid = dev.hwpt;
+        return rid == null || (pasid != 0 && !rid.nested) ? -1 : 0;
+    }
+
+    /** The HWPT taking a fault at {@code attachment}, or null when the fault is dropped (no fault queue there). */
+    static SwHwpt faultTarget(SwDevice dev, int attachment) {
+        SwHwpt h = attachment < 0 ? null : dev.attached(attachment);
+        return h != null && h.fault != null ? h : null;
     }
 
     // ---- DESTROY and teardown ----
@@ -268,7 +355,7 @@ final class SwIommufd {
                     removeVdevice(s.device.vdev);
                     objects.tombstone(vid);
                 }
-                detach(s.device);
+                detachAll(s.device);
                 objects.release(s.device.id);
                 objects.release(id);
             }
@@ -327,8 +414,11 @@ final class SwIommufd {
             if (o instanceof SwFault f) f.destroy();
             if (o instanceof SwVeventq q) q.destroy();
         }
-        for (java.lang.foreign.Arena a : filePages.values()) a.close();
-        filePages.clear();
+        for (MappedPages m : mappedPages.values()) {
+            if (m.dmabuf() != null) m.dmabuf().detach();
+            m.arena().close();
+        }
+        mappedPages.clear();
         regions.close();
         regions = java.lang.foreign.Arena.ofShared();
         for (SwAccess a : accesses()) Libc.close(a.fd);
