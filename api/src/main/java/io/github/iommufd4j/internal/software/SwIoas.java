@@ -20,7 +20,8 @@ import static io.github.iommufd4j.internal.software.U64.lt;
  * (reserved ∪ areas), kept so that automatic IOVA allocation does not walk every area.
  */
 final class SwIoas extends SwObject {
-    static final int READ = 1, WRITE = 2, PAGES_WRITABLE = 4;
+    /** Area flags: the permissions, whether the pages are writable, and whether they are a dma-buf's. */
+    static final int READ = 1, WRITE = 2, PAGES_WRITABLE = 4, DMABUF = 8;
 
     /** A run of pages to map: user VA, length, pages object and whether it was mapped writable. */
     record Piece(long va, long length, int pages, boolean writable) {}
@@ -67,14 +68,12 @@ final class SwIoas extends SwObject {
 
     /** Whether area {@code p}'s pages are a (mock) dma-buf's. */
     boolean dmabuf(long p) {
-        SwIommufd.MappedPages m = mappedPages.get(areas.tag(p));
-        return m != null && m.dmabuf() != null;
+        return (areas.flags(p) & DMABUF) != 0; // a flag, not a map lookup: translate asks per DMA
     }
 
     /** Whether area {@code p} is a revoked dma-buf's: its IOPTEs are gone from every domain (§3.9). */
     boolean revoked(long p) {
-        SwIommufd.MappedPages m = mappedPages.get(areas.tag(p));
-        return m != null && m.dmabuf() != null && m.dmabuf().revoked;
+        return dmabuf(p) && mappedPages.get(areas.tag(p)).dmabuf().revoked;
     }
 
     /** The area holding {@code iova} if the domains translate it (not a revoked dma-buf's), else -1. */
@@ -137,7 +136,8 @@ final class SwIoas extends SwObject {
         long at = iova;
         for (int i = 0; i < pieces.size(); i++) {
             Piece piece = pieces.get(i);
-            int flags = prot | (piece.writable() ? PAGES_WRITABLE : 0);
+            SwIommufd.MappedPages m = mappedPages.get(piece.pages());
+            int flags = prot | (piece.writable() ? PAGES_WRITABLE : 0) | (m != null && m.dmabuf() != null ? DMABUF : 0);
             areas.insert(at, at + piece.length() - 1, piece.va(), flags, piece.pages(), null);
             carve(at, at + piece.length() - 1);
             at += piece.length();
