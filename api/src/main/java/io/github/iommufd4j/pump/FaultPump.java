@@ -85,6 +85,8 @@ public final class FaultPump implements AutoCloseable {
     private boolean[] armed;
     private volatile Throwable failure;
     private volatile int pumpTid;
+    /** The wake eventfd's poll fired since the pump last drained it (pump thread only). */
+    private boolean woken;
     /** RING: a buffer per queue (reads of several queues are in flight at once), and which are. */
     private PageFaults[] ringRecords;
     private boolean[] reading;
@@ -271,6 +273,7 @@ public final class FaultPump implements AutoCloseable {
                 reading[qi] = false;
                 readResult[qi] = res;
             } else if (userData == WAKE) {
+                woken = true;
                 armed[readyQueues.length] = IoUring.hasMore(flags);
                 if (!IoUring.hasMore(flags)) rearm(WAKE);
             } else if (userData >= 0) {
@@ -291,7 +294,10 @@ public final class FaultPump implements AutoCloseable {
             while (!stopping) {
                 ring.submitAndWait(1);
                 ring.processCompletions(onCompletion);
-                drainWake();
+                if (woken) { // only then: an empty eventfd would cost a read(2) per batch for nothing
+                    woken = false;
+                    drainWake();
+                }
                 takeAnswers(answers);
                 for (int i = faultQueues; i < readyQueues.length; i++) {
                     if (readyQueues[i]) readyQueues[i] = drainEvents(i - faultQueues, eventBatches[i - faultQueues]);
