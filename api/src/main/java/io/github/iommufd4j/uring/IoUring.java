@@ -668,8 +668,8 @@ public final class IoUring implements AutoCloseable {
             flags |= ENTER_EXT_ARG;
             arg = extArg.address();
             argSize = extArg.byteSize();
-        } else if (!wait && toSubmit == 0) {
-            return 0; // nothing to do: spare the system call
+        } else if (toSubmit == 0 && (!wait || completionsReady() >= minComplete)) {
+            return 0; // nothing to submit and nothing to wait for: spare the system call
         }
         long r = Libc.syscall(NR_ENTER, ringFd, toSubmit, minComplete, flags, arg, argSize);
         if (r < 0) {
