@@ -4,6 +4,7 @@
  *   map_unmap --size BYTES --pairs N --warmup N
  * prints: map_unmap size=BYTES pairs=N ns_per_pair=X
  */
+#include <sys/mman.h>
 #include "bench.h"
 
 static void loop(int fd, uint32_t ioas, void *buf, uint64_t size, long n)
@@ -31,9 +32,12 @@ int main(int argc, char **argv)
     int fd = iommufd_open();
     uint32_t ioas = ioas_alloc(fd);
     mock_domain(fd, ioas);
-    /* Aligned to 2 MiB and zeroed (populated), like Arena.allocate(size, 2 MiB) on the Java side. */
-    void *buf;
-    if (posix_memalign(&buf, 2u << 20, size)) return 1;
+    /* As MapUnmap.java: anonymous memory aligned to 2 MiB, MADV_HUGEPAGE, populated with zeros. */
+    const uint64_t huge = 2u << 20;
+    char *region = mmap(NULL, size + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (region == MAP_FAILED) return 1;
+    void *buf = (void *)(((uintptr_t)region + huge - 1) & ~(uintptr_t)(huge - 1));
+    madvise(buf, size, MADV_HUGEPAGE);
     memset(buf, 0, size);
     loop(fd, ioas, buf, size, warmup);
     uint64_t t = now_ns();

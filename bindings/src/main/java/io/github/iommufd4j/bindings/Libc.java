@@ -66,6 +66,7 @@ public final class Libc {
     private static final MethodHandle MMAP = bind("mmap",
             FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final MethodHandle MUNMAP = bind("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle MADVISE = bind("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle POLL = bind("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     // Without errno capture: a capturing downcall slices the capture buffer on every call, and
     // where a call site is too cold for the JIT to inline the whole downcall that slice (about
@@ -94,6 +95,7 @@ public final class Libc {
     public static final int F_GETFL = 3, F_SETFL = 4, F_DUPFD_CLOEXEC = 1030;
     public static final int PROT_NONE = 0, PROT_READ = 1, PROT_WRITE = 2;
     public static final int MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_FIXED = 0x10, MAP_ANONYMOUS = 0x20, MAP_POPULATE = 0x8000;
+    public static final int MADV_HUGEPAGE = 14, MADV_NOHUGEPAGE = 15;
     public static final short POLLIN = 1, POLLOUT = 4, POLLERR = 8, POLLHUP = 16, POLLNVAL = 32;
     public static final int EFD_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800, EFD_SEMAPHORE = 1;
     public static final int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_SEQPACKET = 5, SOCK_CLOEXEC = 0x80000;
@@ -253,6 +255,17 @@ public final class Libc {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
             int r = (int) MUNMAP.invokeExact(c, MemorySegment.ofAddress(addr), length);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code madvise(addr, length, advice)}: 0, or {@code -errno}. */
+    public static int madvise(long addr, long length, int advice) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) MADVISE.invokeExact(c, MemorySegment.ofAddress(addr), length, advice);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
