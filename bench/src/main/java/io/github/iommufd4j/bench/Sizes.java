@@ -18,7 +18,7 @@ record Sizes(String mode, int reps, int mapPairs4k, int mapPairs2m, int mapWarmu
 
     static Sizes of(String mode) {
         return switch (mode) {
-            case "smoke" -> new Sizes(mode, 1, 2_000, 200, 2_000, 0, 2_000, 2, 20_000, 4_096, 1, 1, 200, 0);
+            case "smoke" -> new Sizes(mode, 1, 2_000, 200, 2_000, 0, 2_000, 2, 100_000, 4_096, 1, 1, 200, 0);
             case "quick" -> new Sizes(mode, 3, 30_000, 3_000, 20_000, 4_000, 10_000, 4, 1_000_000, 1 << 20, 2, 3, 1000, 1);
             case "full" -> new Sizes(mode, 5, 200_000, 10_000, 50_000, 10_000, 100_000, 4, 1_000_000, 1 << 20, 5, 5, 2000, 2);
             default -> throw new IllegalArgumentException("mode: smoke, quick or full, not " + mode);

@@ -32,9 +32,21 @@ final class SoftwareScale {
         }
     }
 
-    static long usedHeap() {
+    /**
+     * Used heap once it has settled: full GCs until it stops shrinking. Memory of automatic arenas
+     * from earlier benchmarks is released by the Cleaner thread after a GC, so a single reading
+     * could come before it and make the mappings' footprint look negative.
+     */
+    static long usedHeap() throws InterruptedException {
         Runtime rt = Runtime.getRuntime();
-        for (int i = 0; i < 3; i++) System.gc();
-        return rt.totalMemory() - rt.freeMemory();
+        long last = Long.MAX_VALUE;
+        for (int i = 0; i < 20; i++) {
+            System.gc();
+            Thread.sleep(20);
+            long used = rt.totalMemory() - rt.freeMemory();
+            if (used >= last - (64 << 10)) return Math.min(used, last);
+            last = used;
+        }
+        return last;
     }
 }
