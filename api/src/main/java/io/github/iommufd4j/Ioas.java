@@ -46,8 +46,7 @@ public final class Ioas extends Handle {
     }
 
     private long map(MemorySegment memory, long iova, Access access, boolean fixed) throws IommufdException {
-        io.github.iommufd4j.internal.UserSegments.requireLive(memory, "memory");
-        if (!memory.isNative()) throw new IllegalArgumentException("a mapping needs native memory, not a heap segment");
+        io.github.iommufd4j.internal.UserSegments.requireMappable(memory, "memory");
         enter("IOMMU_IOAS_MAP");
         iommufd.raw().registerMemory(memory);
         boolean ok = false;

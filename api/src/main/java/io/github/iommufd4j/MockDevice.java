@@ -97,9 +97,7 @@ public final class MockDevice extends Handle {
     }
 
     private void detachPasid0(int pasid) throws IommufdException {
-        MemorySegment s = MockDriver.cmd(IOMMU_TEST_OP_PASID_DETACH(), stdevId);
-        s.set(JAVA_INT, U, pasid);
-        iommufd.mock().run(s, "PASID_DETACH", "stdev=" + stdevId + ", pasid=" + pasid);
+        iommufd.mock().run(detachCommand(pasid), "PASID_DETACH", "stdev=" + stdevId + ", pasid=" + pasid);
         if (pasid == 0) hwptId = 0;
         else pasids.remove(pasid);
     }
@@ -196,12 +194,14 @@ public final class MockDevice extends Handle {
     /** The iommufd is closing (the kernel will free the device with it): its PASIDs are detached first, as in {@link #release}. */
     @Override
     void releaseFds() {
-        for (int pasid : pasids) {
-            MemorySegment s = MockDriver.cmd(IOMMU_TEST_OP_PASID_DETACH(), stdevId);
-            s.set(JAVA_INT, U, pasid);
-            iommufd.raw().ioctl(Command.TEST_CMD.request(), s);
-        }
+        for (int pasid : pasids) iommufd.raw().ioctl(Command.TEST_CMD.request(), detachCommand(pasid));
         pasids.clear();
+    }
+
+    private MemorySegment detachCommand(int pasid) {
+        MemorySegment s = MockDriver.cmd(IOMMU_TEST_OP_PASID_DETACH(), stdevId);
+        s.set(JAVA_INT, U, pasid);
+        return s;
     }
 
     @Override

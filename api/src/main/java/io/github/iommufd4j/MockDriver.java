@@ -1,11 +1,14 @@
 package io.github.iommufd4j;
 
+import io.github.iommufd4j.bindings.Errno;
+import io.github.iommufd4j.bindings.Libc;
 import io.github.iommufd4j.bindings.uapi.iommu_test_cmd;
 import io.github.iommufd4j.internal.Scratch;
 
 import java.lang.foreign.MemorySegment;
 
 import static io.github.iommufd4j.bindings.uapi.Uapi.*;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 /**
  * The iommufd mock driver ({@code CONFIG_IOMMUFD_TEST}, IOMMU_TEST_CMD): mock devices, accesses
@@ -43,15 +46,15 @@ public final class MockDriver {
      */
     public boolean supportsPasid() {
         return isPresent() && iommufd.raw().ioctl(Command.TEST_CMD.request(), cmd(IOMMU_TEST_OP_PASID_DETACH(), 0))
-                != -io.github.iommufd4j.bindings.Errno.value("EOPNOTSUPP");
+                != -Errno.value("EOPNOTSUPP");
     }
 
     /** Whether the mock driver has the dma-buf ops (DMABUF_GET, DMABUF_REVOKE, Linux 7.x): a revoke of fd -1 fails with EBADF, else EOPNOTSUPP. */
     public boolean supportsDmabuf() {
         if (!isPresent()) return false;
         MemorySegment s = cmd(IOMMU_TEST_OP_DMABUF_REVOKE(), 0);
-        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U, -1);
-        return iommufd.raw().ioctl(Command.TEST_CMD.request(), s) != -io.github.iommufd4j.bindings.Errno.value("EOPNOTSUPP");
+        s.set(JAVA_INT, U, -1);
+        return iommufd.raw().ioctl(Command.TEST_CMD.request(), s) != -Errno.value("EOPNOTSUPP");
     }
 
     static MemorySegment cmd(int op, int id) {
@@ -77,10 +80,10 @@ public final class MockDriver {
     /** MOCK_DOMAIN(_FLAGS): a mock device bound and attached to an IOAS (auto domain) or a HWPT id. */
     public MockDevice addDevice(int ptId, int deviceFlags) throws IommufdException {
         MemorySegment s = cmd(IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS(), ptId);
-        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U + 12, deviceFlags);
+        s.set(JAVA_INT, U + 12, deviceFlags);
         run(s, "MOCK_DOMAIN_FLAGS", "pt=" + ptId + ", dev_flags=0x" + Integer.toHexString(deviceFlags));
-        var d = new MockDevice(iommufd, s.get(java.lang.foreign.ValueLayout.JAVA_INT, U),
-                s.get(java.lang.foreign.ValueLayout.JAVA_INT, U + 8), s.get(java.lang.foreign.ValueLayout.JAVA_INT, U + 4));
+        var d = new MockDevice(iommufd, s.get(JAVA_INT, U),
+                s.get(JAVA_INT, U + 8), s.get(JAVA_INT, U + 4));
         return iommufd.track(d);
     }
 
@@ -141,7 +144,7 @@ public final class MockDriver {
         MemorySegment s = cmd(IOMMU_TEST_OP_MD_CHECK_REFS(), 0);
         s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U, memory.byteSize());
         s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 8, memory.address());
-        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U + 16, refs);
+        s.set(JAVA_INT, U + 16, refs);
         iommufd.raw().registerMemory(memory);
         try {
             run(s, "MD_CHECK_REFS", "length=" + Ioas.hex(memory.byteSize()) + ", refs=" + refs);
@@ -153,9 +156,9 @@ public final class MockDriver {
     /** CREATE_ACCESS: an in-kernel user of the IOAS (like an emulated device's DMA). */
     public MockAccess createAccess(Ioas ioas, boolean needsPinPages) throws IommufdException {
         MemorySegment s = cmd(IOMMU_TEST_OP_CREATE_ACCESS(), ioas.id());
-        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U + 4, needsPinPages ? MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES() : 0);
+        s.set(JAVA_INT, U + 4, needsPinPages ? MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES() : 0);
         run(s, "CREATE_ACCESS", "ioas=" + ioas.id());
-        MockAccess a = new MockAccess(iommufd, this, s.get(java.lang.foreign.ValueLayout.JAVA_INT, U));
+        MockAccess a = new MockAccess(iommufd, this, s.get(JAVA_INT, U));
         ioas.addDependent(a);
         return iommufd.track(a);
     }
@@ -163,7 +166,7 @@ public final class MockDriver {
     /** SET_TEMP_MEMORY_LIMIT: the kernel's internal batch size (global, for tests). */
     public void setTempMemoryLimit(int limit) throws IommufdException {
         MemorySegment s = cmd(IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT(), 0);
-        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U, limit);
+        s.set(JAVA_INT, U, limit);
         run(s, "SET_TEMP_MEMORY_LIMIT", "limit=" + limit);
     }
 
@@ -186,8 +189,8 @@ public final class MockDriver {
     /** MD_CHECK_IOTLB: checks slot {@code slot} of a mock nested page table's IOTLB holds {@code value}. */
     public void checkIotlb(int hwptId, int slot, int value) throws IommufdException {
         MemorySegment s = cmd(IOMMU_TEST_OP_MD_CHECK_IOTLB(), hwptId);
-        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U, slot);
-        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U + 4, value);
+        s.set(JAVA_INT, U, slot);
+        s.set(JAVA_INT, U + 4, value);
         run(s, "MD_CHECK_IOTLB", "hwpt=" + hwptId + ", slot=" + slot + ", value=0x" + Integer.toHexString(value));
     }
 
@@ -200,8 +203,8 @@ public final class MockDriver {
     public MockDmabuf createDmabuf(long length) throws IommufdException {
         if (length < 0 || length > 0xffff_ffffL) throw new IllegalArgumentException("length " + length + " does not fit the u32 field");
         MemorySegment s = cmd(IOMMU_TEST_OP_DMABUF_GET(), 0);
-        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U, (int) length);
-        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U + 4, io.github.iommufd4j.bindings.Libc.O_CLOEXEC);
+        s.set(JAVA_INT, U, (int) length);
+        s.set(JAVA_INT, U + 4, Libc.O_CLOEXEC);
         java.util.Map<Integer, String> before = dmabufFds();
         int rc = run(s, "DMABUF_GET", "length=" + Ioas.hex(length));
         int fd = rc > 0 ? rc : newDmabufFd(before);
@@ -211,8 +214,8 @@ public final class MockDriver {
     /** DMABUF_REVOKE (Linux 7.x) on any fd: EBADF for a closed one, EINVAL for a file that is no dma-buf. */
     public void revokeDmabuf(int dmabufFd, boolean revoked) throws IommufdException {
         MemorySegment s = cmd(IOMMU_TEST_OP_DMABUF_REVOKE(), 0);
-        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U, dmabufFd);
-        s.set(java.lang.foreign.ValueLayout.JAVA_INT, U + 4, revoked ? 1 : 0);
+        s.set(JAVA_INT, U, dmabufFd);
+        s.set(JAVA_INT, U + 4, revoked ? 1 : 0);
         run(s, "DMABUF_REVOKE", "fd=" + dmabufFd + ", revoked=" + revoked);
     }
 
@@ -252,7 +255,7 @@ public final class MockDriver {
      * refuses a longer one with EINVAL, while 7.3 zero-fills the rest (pagetable_type DEFAULT).
      */
     public static MemorySegment selftestData(java.lang.foreign.Arena arena, int iotlb) {
-        MemorySegment d = arena.allocate(java.lang.foreign.ValueLayout.JAVA_INT);
+        MemorySegment d = arena.allocate(JAVA_INT);
         io.github.iommufd4j.bindings.uapi.iommu_hwpt_selftest.iotlb(d, iotlb);
         return d;
     }

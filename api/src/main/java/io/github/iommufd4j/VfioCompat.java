@@ -88,8 +88,7 @@ public final class VfioCompat {
      * device may touch; others are EINVAL). Always at the fixed {@code iova}.
      */
     public void mapDma(MemorySegment memory, long iova, int flags) throws IommufdException {
-        io.github.iommufd4j.internal.UserSegments.requireLive(memory, "memory");
-        if (!memory.isNative()) throw new IllegalArgumentException("a mapping needs native memory, not a heap segment");
+        io.github.iommufd4j.internal.UserSegments.requireMappable(memory, "memory");
         iommufd.enter("VFIO_IOMMU_MAP_DMA");
         iommufd.raw().registerMemory(memory);
         boolean ok = false;

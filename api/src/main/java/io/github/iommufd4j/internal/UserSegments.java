@@ -16,4 +16,11 @@ public final class UserSegments {
         if (!s.scope().isAlive()) throw new IllegalStateException(what + ": the segment's arena is closed");
         return s;
     }
+
+    /** {@link #requireLive} for memory to be mapped, which must also be native (the kernel takes its address). */
+    public static MemorySegment requireMappable(MemorySegment s, String what) {
+        requireLive(s, what);
+        if (!s.isNative()) throw new IllegalArgumentException("a mapping needs native memory, not a heap segment");
+        return s;
+    }
 }

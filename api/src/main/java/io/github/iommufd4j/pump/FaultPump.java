@@ -27,10 +27,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  *
  * <p>How: an io_uring multiplexes readiness (a multishot POLL_ADD per queue fd, armed once, and
  * one on an eventfd that wakes the pump for deferred answers and shutdown); records are moved
- * with direct read(2)/write(2) of whole batches. Reads queued on the ring would be slower: the
- * fault fd's read cannot complete inline, so io_uring hands every IORING_OP_READ on it to an
- * io-wq worker thread (measured in C in our guests: 45 us per fault in batches of 16 against
- * 7-10 us for poll + direct read/write).
+ * with direct read(2)/write(2) of whole batches ({@link RecordPath#SYSCALLS}, the default: the
+ * faster path on 6.12 and 7.3 at every load we measured, see the README).
  *
  * <p>{@link RecordPath#RING} is the alternative for the records of fault queues: one
  * IORING_OP_READ per queue always in flight instead of the poll, so a batch costs the
@@ -41,7 +39,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * O_NONBLOCK on the queues it reads through the ring (the fault fd's read never blocks anyway:
  * it returns 0 when empty) and restores the flags when it closes; the kernel then parks the
  * read on its internal poll and performs it inline once faults arrive. {@link #ioWorkers()}
- * shows whether reads were punted all the same.
+ * shows whether reads were punted all the same. It is still slower than SYSCALLS: each batch
+ * parks a new read on that internal poll, while the multishot poll stays armed.
  *
  * <p>vIOMMU event queues ({@link EventQueue}) are served by the same ring and thread: their fds
  * are kernel record queues with the same read rules, minus the answers.
