@@ -62,16 +62,12 @@ exec 9>"$cache/kernels/.lock-$version"
 if ! flock -n 9; then log "waiting for another build of $version"; flock 9; fi
 if [ "${IOMMUFD4J_KERNEL_REFRESH:-0}" != 1 ] && [ -n "$(cached)" ]; then cached >&3; exit 0; fi
 
-# 3. Build dependencies (installed only when absent).
-deps=(make gcc libc6-dev bc flex bison libelf-dev libssl-dev cpio xz-utils perl)
-absent=()
-for d in "${deps[@]}"; do
-  dpkg -s "$d" >/dev/null 2>&1 || absent+=("$d")
-done
-if ((${#absent[@]})); then
-  log "installing build dependencies: ${absent[*]}"
-  sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
-  "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${absent[@]}" >&2
+# 3. Build tools: this script installs nothing (vm-tests/setup-host.sh does, as root).
+absent=$("$repo/vm-tests/setup-host.sh" --missing tools | paste -sd' ' -)
+if [ -n "$absent" ]; then
+  log "the kernel build tools are missing: $absent"
+  log "install them with:  sudo $repo/vm-tests/setup-host.sh"
+  exit 1
 fi
 
 # 4. Source: fetch the Debian package, keep the extracted tree under the cache.
@@ -107,18 +103,28 @@ log "configuring (allnoconfig + guest.config) in $build"
 "${mk[@]}" olddefconfig >>"$buildlog" 2>&1
 "$here/check-config.sh" "$fragment" "$tree" "$build/.config"
 
-# 6. Build bzImage; the full make output goes to the log, a status line every 30 s here.
+# 6. Build bzImage; the full make output goes to the log. Progress: objects compiled against
+# the count of the last build of this version (or an estimate), redrawn in place every 2 s on
+# a terminal, a line every 30 s otherwise.
 jobs=${IOMMUFD4J_JOBS:-$(nproc)}
 log "building bzImage with -j$jobs (log: $buildlog)"
+objects() { grep -cE '^  (CC|AS|LD|AR)' "$1" 2>/dev/null || true; }
+last=$(ls -1d "$cache/kernels/"$version.*/build.log 2>/dev/null | sort -V | tail -1 || true)
+total=$( [ -n "$last" ] && objects "$last" || true)
+[ -n "$total" ] && [ "$total" -gt 0 ] || total=$([ "$version" = 7.3 ] && echo 2450 || echo 2300)
+tty=0; [ -t 2 ] && [ "${TERM:-dumb}" != dumb ] && tty=1
 tb=$SECONDS
 "${mk[@]}" -j"$jobs" bzImage >>"$buildlog" 2>&1 &
 makepid=$!
+tick=$([ $tty = 1 ] && echo 2 || echo 30)
 while kill -0 "$makepid" 2>/dev/null; do
-  for _ in $(seq 30); do kill -0 "$makepid" 2>/dev/null && sleep 1; done
+  for _ in $(seq $((tick * 2))); do kill -0 "$makepid" 2>/dev/null && sleep 0.5; done
   kill -0 "$makepid" 2>/dev/null || break
-  n=$(grep -cE '^  (CC|AS|LD|AR)' "$buildlog" || true)
-  log "$((SECONDS - tb))s, $n objects: $(tail -1 "$buildlog" | cut -c1-80)"
+  n=$(objects "$buildlog"); pct=$((n * 100 / total)); [ $pct -le 99 ] || pct=99
+  line="[build-kernel $version] $((SECONDS - tb))s, $n of ~$total objects ($pct%): $(tail -1 "$buildlog" | cut -c1-60)"
+  if [ $tty = 1 ]; then printf '\r\033[K%s' "$line" >&2; else echo "$line" >&2; fi
 done
+[ $tty = 0 ] || printf '\r\033[K' >&2
 if ! wait "$makepid"; then
   tail -40 "$buildlog" >&2
   log "build FAILED (log: $buildlog)"; exit 1
