@@ -4,8 +4,8 @@
 # build tools.
 #
 #   setup-host.sh                  install what is missing (root; says what and why first)
-#   setup-host.sh --check          say what is missing and the command that installs it;
-#                                  exit 1 when something is
+#   setup-host.sh --check [tools|qemu]     say what is missing and the command that installs
+#                                          it; exit 1 when something is
 #   setup-host.sh --missing [tools|qemu]   list what is missing, one a line (nothing: all there)
 #
 # Idempotent. Nothing is installed except by the first form.
@@ -31,7 +31,7 @@ missing() {
 case ${1:-} in
   --missing) missing "${2:-all}"; exit 0 ;;
   --check)
-    m=$(missing all | paste -sd, - | sed 's/,/, /g')
+    m=$(missing "${2:-all}" | paste -sd, - | sed 's/,/, /g')
     [ -n "$m" ] || exit 0
     echo "the QEMU guests need what this host lacks: $m" >&2
     echo "install it with:  sudo $self" >&2

@@ -64,13 +64,17 @@ final class VmCommand implements Callable<Integer> {
         if (install) {
             err.println(name + ": installing what the guest needs and this host lacks (QEMU 10, kernel build tools)...");
             if (exec(home, "vm-tests/setup-host.sh") != 0) return 1;
-        } else if (exec(home, "vm-tests/setup-host.sh", "--check") != 0) {
+        } else if (exec(home, "vm-tests/setup-host.sh", "--check", "qemu") != 0) {
             err.println(name + ": or let this command do it: add --install (as root)");
             return 1;
         }
+        // The kernel build tools are needed only when the kernel is not cached (build-kernel.sh says so).
         err.println(name + ": guest kernel " + kernel + " (built and cached on first use, about 10 minutes)...");
         Path bzImage = buildKernel(home, kernel);
-        if (bzImage == null) return 1;
+        if (bzImage == null) {
+            if (!install) err.println(name + ": with --install (as root) this command installs what the build needs");
+            return 1;
+        }
 
         boolean bench = leaf.userObject() instanceof BenchCommand;
         Path work = bench ? home.resolve("bench/target/vm-" + kernel) : home.resolve("cli/target/vm");
