@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What ./run-tests needs beyond JDK 25 and Maven, by group, on Debian bookworm:
-#   build      gcc, libc6-dev (the ABI conformance probe), debian-archive-keyring (the pinned
+#   build      gcc, libc6-dev (the ABI conformance probe), debian-archive-keyring, xz-utils (the pinned
 #              kernel headers are fetched from Debian's archive): the build needs them
 #   bench      liburing-dev: the benchmarks' C fault baselines (skipped without it)
 #   vm         QEMU 10 from bookworm-backports and the kernel build tools: the VM tests in QEMU
@@ -23,7 +23,7 @@ engine_package() {
 }
 missing() {
   case $1 in
-    build) for p in gcc libc6-dev debian-archive-keyring; do has "$p" || echo "$p"; done ;;
+    build) for p in gcc libc6-dev debian-archive-keyring xz-utils; do has "$p" || echo "$p"; done ;;
     bench) [ -f /usr/include/liburing.h ] || echo liburing-dev ;;
     vm) bash "$root/vm-tests/setup-host.sh" --missing ;;
     container)
