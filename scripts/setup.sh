@@ -45,7 +45,7 @@ case ${1:-} in
   --check)
     rc=0
     for g in "${groups[@]}"; do
-      m=$(missing "$g" | paste -sd, - | sed 's/,/, /g')
+      m=$(missing "$g" | paste -sd'|' - | sed 's/|/, /g')
       [ -z "$m" ] || { echo "  $g: $m -- for $(why "$g")" >&2; rc=1; }
     done
     [ $rc = 0 ] || echo "  install with:  sudo $root/scripts/setup.sh --install" >&2
@@ -57,7 +57,7 @@ esac
 [ "$(id -u)" = 0 ] || { echo "setup: needs root: sudo $root/scripts/setup.sh --install" >&2; exit 1; }
 plan=0
 for g in "${groups[@]}"; do
-  m=$(missing "$g" | paste -sd, - | sed 's/,/, /g')
+  m=$(missing "$g" | paste -sd'|' - | sed 's/|/, /g')
   [ -z "$m" ] || { [ $plan = 1 ] || echo "setup: installing what this machine lacks (as root):" >&2; plan=1
                    echo "  $m -- for $(why "$g")" >&2; }
 done

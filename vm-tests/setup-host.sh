@@ -31,7 +31,7 @@ missing() {
 case ${1:-} in
   --missing) missing "${2:-all}"; exit 0 ;;
   --check)
-    m=$(missing "${2:-all}" | paste -sd, - | sed 's/,/, /g')
+    m=$(missing "${2:-all}" | paste -sd'|' - | sed 's/|/, /g')
     [ -n "$m" ] || exit 0
     echo "the QEMU guests need what this host lacks: $m" >&2
     echo "install it with:  sudo $self" >&2
