@@ -34,8 +34,10 @@ final class CBaseline {
 
     /** Every baseline built, or skipped by build.sh with its reason in {@code <program>.missing}. */
     boolean built() {
-        return Files.isExecutable(dir.resolve("map_unmap"))
-                && (Files.isExecutable(dir.resolve("faults")) || Files.exists(dir.resolve("faults.missing")));
+        for (String p : new String[] {"map_unmap", "faults"}) {
+            if (!Files.isExecutable(dir.resolve(p)) && !Files.exists(dir.resolve(p + ".missing"))) return false;
+        }
+        return true;
     }
 
     Outcome run(String program, Object... args) throws IOException, InterruptedException {
