@@ -2,6 +2,7 @@
 # Builds (or finds in the cache) a lean guest kernel for the VM tests.
 #
 #   build-kernel.sh VERSION [DEBIAN_VERSION]      VERSION: 6.12 | 7.3
+#   build-kernel.sh --cached VERSION              only a ready or cached image (exit 1: none)
 #
 # Source: Debian's linux-source-VERSION (.deb fetched with scripts/debian-fetch.sh, never
 # installed). Config: `make allnoconfig KCONFIG_ALLCONFIG=guest.config`, checked by
@@ -22,9 +23,11 @@ exec 3>&1 1>&2            # stdout is reserved for the final path
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 fragment=$here/guest.config
-version=${1:?usage: build-kernel.sh 6.12|7.3 [DEBIAN_VERSION]}
+cached_only=0
+if [ "${1:-}" = --cached ]; then cached_only=1; shift; fi
+version=${1:?usage: build-kernel.sh [--cached] 6.12|7.3 [DEBIAN_VERSION]}
 pin=${2:-}
-log() { echo "[build-kernel $version] $*" >&2; }
+log() { [ $cached_only = 1 ] || echo "[build-kernel $version] $*" >&2; }
 
 case $version in
   7.3)  suite=trixie-backports ;;
@@ -56,6 +59,8 @@ if [ "${IOMMUFD4J_KERNEL_REFRESH:-0}" != 1 ] && [ -n "$(cached)" ]; then
   log "cached: $(cat "$(dirname "$(cached)")/debian-version" 2>/dev/null || true)"
   cached >&3; exit 0
 fi
+
+[ $cached_only = 0 ] || exit 1
 
 # One build per VERSION at a time (other callers wait, then find the cache filled).
 exec 9>"$cache/kernels/.lock-$version"

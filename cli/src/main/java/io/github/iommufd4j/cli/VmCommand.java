@@ -63,18 +63,20 @@ final class VmCommand implements Callable<Integer> {
         String name = "iommufd4j vm";
         if (install) {
             err.println(name + ": installing what the guest needs and this host lacks (QEMU 10, kernel build tools)...");
-            if (exec(home, "vm-tests/setup-host.sh") != 0) return 1;
-        } else if (exec(home, "vm-tests/setup-host.sh", "--check", "qemu") != 0) {
-            err.println(name + ": or let this command do it: add --install (as root)");
-            return 1;
+            if (new ProcessBuilder("bash", home.resolve("vm-tests/setup-host.sh").toString()).inheritIO().start().waitFor() != 0) {
+                return 1;
+            }
+        } else {
+            // The kernel build tools are needed only when the guest kernel is not cached yet.
+            boolean cached = exec(home, "vm-tests/kernel/build-kernel.sh", "--cached", kernel) == 0;
+            if (exec(home, "vm-tests/setup-host.sh", "--check", cached ? "qemu" : "all") != 0) {
+                err.println(name + ": or let this command do it: add --install (as root)");
+                return 1;
+            }
         }
-        // The kernel build tools are needed only when the kernel is not cached (build-kernel.sh says so).
         err.println(name + ": guest kernel " + kernel + " (built and cached on first use, about 10 minutes)...");
         Path bzImage = buildKernel(home, kernel);
-        if (bzImage == null) {
-            if (!install) err.println(name + ": with --install (as root) this command installs what the build needs");
-            return 1;
-        }
+        if (bzImage == null) return 1;
 
         boolean bench = leaf.userObject() instanceof BenchCommand;
         Path work = bench ? home.resolve("bench/target/vm-" + kernel) : home.resolve("cli/target/vm");
@@ -146,10 +148,12 @@ final class VmCommand implements Callable<Integer> {
         return Path.of(last.trim());
     }
 
+    /** Runs a script of the project; its stderr is shown, its stdout is not. */
     private static int exec(Path home, String script, String... args) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of("bash", home.resolve(script).toString()));
         cmd.addAll(List.of(args));
-        return new ProcessBuilder(cmd).inheritIO().start().waitFor();
+        return new ProcessBuilder(cmd).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .redirectError(ProcessBuilder.Redirect.INHERIT).start().waitFor();
     }
 
     private static String qemuVersion() {
