@@ -394,6 +394,8 @@ public final class Libc {
     /** madvise(2) advice (Linux 5.14+): fault pages in readable / writable as a pin would, without touching them. */
     public static final int MADV_POPULATE_READ = 22, MADV_POPULATE_WRITE = 23;
     public static final int MS_ASYNC = 1;
+    /** mmap(2) flag (Linux 4.17+): map exactly at the address given, EEXIST if anything is mapped there. */
+    public static final int MAP_FIXED_NOREPLACE = 0x100000;
 
     /** {@code struct iovec}: {void *iov_base; size_t iov_len}. */
     public static final MemoryLayout IOVEC = MemoryLayout.structLayout(ADDRESS.withName("iov_base"), JAVA_LONG.withName("iov_len"));

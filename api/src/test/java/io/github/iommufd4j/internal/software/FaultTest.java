@@ -109,6 +109,20 @@ class FaultTest {
     }
 
     @Test
+    void aBufferThatIsGoneIsEFAULTAndNoGroupIsLost() {
+        long va = Libc.mmap(0, PAGE, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0);
+        assertEquals(0, Libc.munmap(va, PAGE));
+        MemorySegment gone = MemorySegment.ofAddress(va).reinterpret(2 * REC);
+        is("OK", raw.triggerIopf(dev, 0, 7, IOMMU_PGFAULT_PERM_READ(), 0x1234000));
+        is("EFAULT", raw.b.read(fd, gone, REC));
+        is("EFAULT", raw.b.read(fd, buf.asReadOnly(), REC));
+        is("+40", raw.b.read(fd, buf, REC)); // the group stayed queued
+        int cookie = iommu_hwpt_pgfault.cookie(buf);
+        is("EFAULT", raw.b.write(fd, gone, 8));
+        is("+8", respond(cookie, 0));
+    }
+
+    @Test
     void wholeGroupsOnly() {
         raw.triggerIopf(dev, 0, 1, 0, 0);
         raw.triggerIopf(dev, 0, 2, 0, 0);
