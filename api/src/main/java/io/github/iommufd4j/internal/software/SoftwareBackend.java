@@ -18,8 +18,12 @@ import java.util.concurrent.locks.StampedLock;
  * Linux (with {@code CONFIG_IOMMUFD_TEST}) returns, per {@code shared/KERNEL-BEHAVIOUR.md} (§
  * numbers in comments refer to it). Fault queues are real file descriptors (Unix socket pairs).
  *
- * <p>User memory ({@code user_va} and {@code uptr} fields) is reached only through segments given
- * to {@link #registerMemory}; other addresses behave like unmapped user memory.
+ * <p>User memory ({@code user_va} and {@code uptr} fields, and the argument struct itself) is
+ * reached only through segments given to {@link #registerMemory}; other addresses behave like
+ * unmapped user memory. Every copy goes through {@link UserCopy}, so memory that is gone or
+ * read-only gives EFAULT, never a JVM crash. The backend tests memory where the kernel pins it but
+ * holds no pages: where that differs from the kernel's pinned pages (memory unmapped or replaced
+ * after the map) is listed in {@code docs/software-backend.md}.
  *
  * <p>Thread safety as the kernel's: every call is linearizable. One {@link StampedLock} guards all
  * state; {@link #translate} reads optimistically, and {@link #deviceDma} waits for a fault answer
