@@ -66,15 +66,24 @@ class UserMemoryContractTest extends ContractTestBase {
         mock.addDevice(ioas);
     }
 
-    @Test
-    void accessRwThroughMemoryUnmappedAfterTheMapIsEFAULT() throws Exception { // issue 15 item 5
+    private record Mapped(Ioas ioas, long va, long iova, MockAccess access) {}
+
+    /** Two pages of 0x11 in fresh mmap'd memory, mapped READ_WRITE in an IOAS with a mock device, and an access to it. */
+    private Mapped mapWithDomainAndAccess() throws Exception {
         requireMock();
         Ioas ioas = fd.allocIoas();
         mock.addDevice(ioas);
         long va = mmap(2 * PAGE, Libc.PROT_READ | Libc.PROT_WRITE);
         at(va, 2 * PAGE).fill((byte) 0x11);
         long iova = ioas.map(at(va, 2 * PAGE), Access.READ_WRITE);
-        MockAccess access = mock.createAccess(ioas, false);
+        return new Mapped(ioas, va, iova, mock.createAccess(ioas, false));
+    }
+
+    @Test
+    void accessRwThroughMemoryUnmappedAfterTheMapIsEFAULT() throws Exception { // issue 15 item 5
+        Mapped m = mapWithDomainAndAccess();
+        long va = m.va, iova = m.iova;
+        MockAccess access = m.access;
         MemorySegment buf = arena.allocate(2 * PAGE);
         access.rw(iova, buf, false);
         assertEquals(0x11, buf.get(ValueLayout.JAVA_BYTE, 2 * PAGE - 1));
@@ -82,20 +91,16 @@ class UserMemoryContractTest extends ContractTestBase {
         // ACCESS_RW copies at the user VA in the calling process (copy_from_user/copy_to_user), not through the pinned pages
         assertErrno("EFAULT", () -> access.rw(iova, buf, false));
         assertErrno("EFAULT", () -> access.rw(iova + PAGE, buf.asSlice(0, 8), true));
-        ioas.unmap(iova, 2 * PAGE);
-        long fresh = ioas.map(buffer(PAGE), Access.READ_WRITE);
+        m.ioas.unmap(iova, 2 * PAGE);
+        long fresh = m.ioas.map(buffer(PAGE), Access.READ_WRITE);
         access.rw(fresh, buf.asSlice(0, 8), true); // the JVM, the IOAS and the access live on
     }
 
     @Test
     void accessRwAfterANewMappingAtTheSameAddressReachesTheNewMapping() throws Exception {
-        requireMock();
-        Ioas ioas = fd.allocIoas();
-        mock.addDevice(ioas);
-        long va = mmap(2 * PAGE, Libc.PROT_READ | Libc.PROT_WRITE);
-        at(va, 2 * PAGE).fill((byte) 0x11);
-        long iova = ioas.map(at(va, 2 * PAGE), Access.READ_WRITE);
-        MockAccess access = mock.createAccess(ioas, false);
+        Mapped m = mapWithDomainAndAccess();
+        long va = m.va, iova = m.iova;
+        MockAccess access = m.access;
         unmap(va, 2 * PAGE);
         long again = mappings.mapAgainAt(va, 2 * PAGE);
         assumeTrue(again == va, "the address was taken again before the test could map it: " + again);

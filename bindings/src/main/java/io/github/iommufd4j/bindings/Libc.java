@@ -416,24 +416,20 @@ public final class Libc {
      * faulting.
      */
     public static long processVmReadv(int pid, MemorySegment local, long liovcnt, MemorySegment remote, long riovcnt) {
-        checkBounds(local, 0, liovcnt * IOVEC.byteSize());
-        checkBounds(remote, 0, riovcnt * IOVEC.byteSize());
-        MemorySegment c = ERRNO_BUFFER.get();
-        try {
-            long r = (long) PROCESS_VM_READV.invokeExact(c, pid, local, liovcnt, remote, riovcnt, 0L);
-            return r < 0 ? -errno(c) : r;
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
+        return processVm(PROCESS_VM_READV, pid, local, liovcnt, remote, riovcnt);
     }
 
     /** {@code process_vm_writev(pid, local, liovcnt, remote, riovcnt, 0)}: as {@link #processVmReadv}, local to remote. */
     public static long processVmWritev(int pid, MemorySegment local, long liovcnt, MemorySegment remote, long riovcnt) {
+        return processVm(PROCESS_VM_WRITEV, pid, local, liovcnt, remote, riovcnt);
+    }
+
+    private static long processVm(MethodHandle h, int pid, MemorySegment local, long liovcnt, MemorySegment remote, long riovcnt) {
         checkBounds(local, 0, liovcnt * IOVEC.byteSize());
         checkBounds(remote, 0, riovcnt * IOVEC.byteSize());
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            long r = (long) PROCESS_VM_WRITEV.invokeExact(c, pid, local, liovcnt, remote, riovcnt, 0L);
+            long r = (long) h.invokeExact(c, pid, local, liovcnt, remote, riovcnt, 0L);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
