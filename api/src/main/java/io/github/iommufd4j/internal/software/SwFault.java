@@ -214,10 +214,15 @@ final class SwFault extends SwObject {
             total += inSocket.get(i).bytes();
         }
         if (total == 0) return -Err.EINVAL;
-        if (total > buf.byteSize() || buf.isReadOnly()) return -Err.EFAULT;
+        if (total > buf.byteSize() || buf.isReadOnly() || !buf.isNative()) return -Err.EFAULT; // a heap segment has no user address
         // Raw memory may be gone: probe it with the bytes about to be overwritten, before taking records out of the socket.
         if (UserCopy.raw(buf) && !UserCopy.copy(MemorySegment.ofArray(new byte[(int) total]), 0, buf, 0, total)) return -Err.EFAULT;
-        long n = Libc.readNoErrno(userFd, buf, total);
+        long n;
+        try {
+            n = Libc.readNoErrno(userFd, buf, total);
+        } catch (IllegalStateException | WrongThreadException closed) { // the buffer's arena is closed or confined elsewhere
+            return -Err.EFAULT;
+        }
         if (n < 0) return UserCopy.raw(buf) ? -Err.EFAULT : 0;
         if (n == 0) return 0;
         long done = 0;
