@@ -139,7 +139,7 @@ class FaultPumpContractTest extends ContractTestBase {
         pump.close(); // idempotent
         assertNull(pump.failure());
         assertFalse(Thread.getAllStackTraces().keySet().stream()
-                .anyMatch(t -> t.getName().equals("iommufd4j-fault-pump") && t.isAlive()), "pump thread ended");
+                .anyMatch(t -> t.getName().equals(pump.threadName()) && t.isAlive()), "pump thread ended");
     }
 
     @Test
@@ -172,7 +172,7 @@ class FaultPumpContractTest extends ContractTestBase {
         pump.close(); // a read per queue is in flight; 20 groups wait for an answer
         assertNull(pump.failure());
         assertFalse(Thread.getAllStackTraces().keySet().stream()
-                .anyMatch(t -> t.getName().equals("iommufd4j-fault-pump") && t.isAlive()), "pump thread ended");
+                .anyMatch(t -> t.getName().equals(pump.threadName()) && t.isAlive()), "pump thread ended");
         for (FaultQueue q : queues) {
             assertEquals(0, q.read(new PageFaults(4)), "everything was answered, nothing left to read");
             // The pump restored the fd's flags: no O_NONBLOCK left behind.

@@ -1,0 +1,60 @@
+package io.github.iommufd4j.pump;
+
+import io.github.iommufd4j.FaultQueue;
+import io.github.iommufd4j.IommufdException;
+import io.github.iommufd4j.internal.uring.IoUringException;
+
+/**
+ * {@link FaultPump.RecordPath#SYSCALLS}: a multishot poll on the ring says when the queue is
+ * readable; records are read with read(2) (through {@link FaultQueue#read}) until it is empty.
+ */
+final class SyscallFaultSource extends FaultSource {
+    private static final int EINVAL = 22;
+    /** The poll reported the queue readable and it has not been read empty since. */
+    private boolean ready;
+
+    SyscallFaultSource(PumpLoop loop, int index, FaultQueue queue, int batch) throws IommufdException {
+        super(loop, index, queue, batch);
+    }
+
+    @Override
+    void arm() throws IoUringException {
+        armPoll();
+    }
+
+    @Override
+    void completed(int res, int flags) {
+        if (pollCompleted(res, flags)) ready = true;
+    }
+
+    @Override
+    void serve() throws IommufdException {
+        for (;;) {
+            handleRead();
+            if (next < records.count() || !ready || !loop.answers.hasFreeSlot() || loop.stopping) break;
+            FaultBatchEvent event = FaultBatchEvent.started(); // null unless a JFR recording wants it
+            int n = readWhole();
+            if (n == 0) {
+                ready = false;
+                break;
+            }
+            if (event != null) FaultBatchEvent.commit(event, queue.id(), n, handleRead());
+        }
+        flush();
+        rearmPoll();
+    }
+
+    /** One read(2); a group larger than the buffer grows it and reads again. */
+    private int readWhole() throws IommufdException {
+        for (;;) {
+            try {
+                int n = queue.read(records);
+                read(n);
+                return n;
+            } catch (IommufdException e) {
+                if (e.errno() != EINVAL) throw e;
+                if (!grow()) throw groupTooLarge();
+            }
+        }
+    }
+}
