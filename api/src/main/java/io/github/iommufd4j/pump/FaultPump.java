@@ -144,9 +144,14 @@ public final class FaultPump implements AutoCloseable {
 
         String name = "iommufd4j-fault-pump-" + PUMPS.incrementAndGet();
         PumpLoop loop = new PumpLoop(name, fq, handler, eq, eventHandler, batch, maxOutstanding, path);
+        return new FaultPump(fq, eq, batch, maxOutstanding, path, loop, launch(loop));
+    }
+
+    /** Starts the loop's thread and returns it once the loop serves; throws what stopped the loop's setup. */
+    static Thread launch(PumpLoop loop) throws IommufdException {
         Thread thread;
         try {
-            thread = Thread.ofPlatform().name(name).daemon().unstarted(loop);
+            thread = Thread.ofPlatform().name(loop.name).daemon().unstarted(loop);
             thread.start();
         } catch (RuntimeException | Error e) { // e.g. no native thread: the loop never ran
             loop.release();
@@ -163,7 +168,7 @@ public final class FaultPump implements AutoCloseable {
                 default -> throw new IllegalStateException("fault pump could not start", t);
             }
         }
-        return new FaultPump(fq, eq, batch, maxOutstanding, path, loop, thread);
+        return thread;
     }
 
     /** A copy of the list, refusing a null list, a null element and a queue listed twice. */
@@ -298,8 +303,9 @@ public final class FaultPump implements AutoCloseable {
 
     /**
      * Stops the pump: answers INVALID every group read and not answered, cancels the ring's
-     * operations, closes the ring and joins the thread. From the pump's own thread (a handler) it
-     * only marks the pump closed; the thread stops once the handler returns.
+     * operations, closes the ring and joins the thread (after a handler running now has returned).
+     * From the pump's own thread (a handler) it only marks the pump closed; the thread stops once
+     * the handler returns.
      */
     @Override
     public void close() {

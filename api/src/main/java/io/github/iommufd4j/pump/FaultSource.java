@@ -44,20 +44,20 @@ abstract sealed class FaultSource extends Source permits SyscallFaultSource, Rin
      * answer is free and the pump runs. Returns the groups handled.
      */
     final int handleRead() {
-        int n = records.count(), first = next, groups = 0;
+        PageFaults batch = records;
+        int n = batch.count(), faults = 0, groups = 0;
         AnswerQueue tickets = loop.answers;
-        while (first < n && tickets.hasFreeSlot() && !loop.stopping) {
-            int last = first;
-            while (last < n - 1 && !records.lastPage(last)) last++; // a read ends with a whole group
-            int cookie = records.cookie(last);
+        while (next < n && tickets.hasFreeSlot() && !loop.stopping && !retired) {
+            int first = next, last = first;
+            while (last < n - 1 && !batch.lastPage(last)) last++; // a read ends with a whole group
+            next = last + 1;
+            int cookie = batch.cookie(last);
             long ticket = tickets.reserve(index, cookie);
-            int code = loop.onGroup(queue, records, first, last - first + 1, ticket);
+            int code = loop.onGroup(queue, batch, first, last - first + 1, ticket);
             if (tickets.handled(ticket, code == FaultHandler.DEFERRED)) answer(cookie, code);
             groups++;
-            first = last + 1;
+            faults += last - first + 1;
         }
-        int faults = first - next;
-        next = first;
         if (groups > 0) {
             loop.faults.addAndGet(faults);
             loop.groups.addAndGet(groups);
@@ -139,6 +139,7 @@ abstract sealed class FaultSource extends Source permits SyscallFaultSource, Rin
         int from = next;
         next = records.count();
         answerUnhandled(records, from, next);
+        if (failure() != null) loop.answers.dropQueue(index); // later answers for its groups are refused
         super.retire();
     }
 

@@ -256,4 +256,14 @@ class IoUringTest {
         assertThatThrownBy(() -> ring.read(0, MemorySegment.ofArray(new byte[8]), 0, 1))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("native memory");
     }
+
+    @Test
+    void theRingIsInternalAndItsErrorsAreIommufdExceptions() {
+        java.lang.module.ModuleDescriptor d = IoUring.class.getModule().getDescriptor();
+        assertThat(d).as("the api runs as a module").isNotNull();
+        assertThat(d.exports()).filteredOn(e -> e.source().equals(IoUring.class.getPackageName()))
+                .singleElement().satisfies(e -> assertThat(e.targets()).containsExactly("io.github.iommufd4j.cli"));
+        assertThat(d.exports()).noneMatch(e -> e.source().endsWith(".uring") && !e.isQualified());
+        assertThat(IommufdException.class).isAssignableFrom(IoUringException.class);
+    }
 }
