@@ -68,10 +68,11 @@ final class PumpLoop implements Runnable, CompletionHandler, AnswerQueue.Sink {
         this.answers = a;
         this.ring = r;
         try {
+            int answersPerWrite = Math.min(batch + maxOutstanding, 8192);
             for (int i = 0; i < faultSources.length; i++) {
                 faultSources[i] = path == FaultPump.RecordPath.RING
-                        ? new RingFaultSource(this, i, queues.get(i), batch)
-                        : new SyscallFaultSource(this, i, queues.get(i), batch);
+                        ? new RingFaultSource(this, i, queues.get(i), batch, answersPerWrite)
+                        : new SyscallFaultSource(this, i, queues.get(i), batch, answersPerWrite);
             }
             for (int i = 0; i < eventSources.length; i++) eventSources[i] = new EventSource(this, i, eventQueues.get(i), batch);
         } catch (IommufdException | RuntimeException | Error e) {

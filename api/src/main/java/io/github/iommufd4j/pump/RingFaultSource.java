@@ -20,8 +20,8 @@ final class RingFaultSource extends FaultSource {
     /** The file status flags before the pump added O_NONBLOCK (-1: unchanged). */
     private int savedFlags = -1;
 
-    RingFaultSource(PumpLoop loop, int index, FaultQueue queue, int batch) throws IommufdException {
-        super(loop, index, queue, batch);
+    RingFaultSource(PumpLoop loop, int index, FaultQueue queue, int batch, int answers) throws IommufdException {
+        super(loop, index, queue, batch, answers);
         int flags = Libc.fcntl(fd, Libc.F_GETFL, 0);
         if (flags >= 0 && Libc.fcntl(fd, Libc.F_SETFL, flags | Libc.O_NONBLOCK) == 0) savedFlags = flags;
     }

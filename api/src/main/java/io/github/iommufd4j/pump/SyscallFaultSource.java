@@ -13,8 +13,8 @@ final class SyscallFaultSource extends FaultSource {
     /** The poll reported the queue readable and it has not been read empty since. */
     private boolean ready;
 
-    SyscallFaultSource(PumpLoop loop, int index, FaultQueue queue, int batch) throws IommufdException {
-        super(loop, index, queue, batch);
+    SyscallFaultSource(PumpLoop loop, int index, FaultQueue queue, int batch, int answers) throws IommufdException {
+        super(loop, index, queue, batch, answers);
     }
 
     @Override
@@ -31,6 +31,7 @@ final class SyscallFaultSource extends FaultSource {
     void serve() throws IommufdException {
         for (;;) {
             handleRead();
+            flush(); // a batch's answers go out before the next batch is read
             if (next < records.count() || !ready || !loop.answers.hasFreeSlot() || loop.stopping) break;
             FaultBatchEvent event = FaultBatchEvent.started(); // null unless a JFR recording wants it
             int n = readWhole();
@@ -40,7 +41,6 @@ final class SyscallFaultSource extends FaultSource {
             }
             if (event != null) FaultBatchEvent.commit(event, queue.id(), n, handleRead());
         }
-        flush();
         rearmPoll();
     }
 
