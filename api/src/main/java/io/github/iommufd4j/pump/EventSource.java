@@ -3,13 +3,11 @@ package io.github.iommufd4j.pump;
 import io.github.iommufd4j.EventQueue;
 import io.github.iommufd4j.IommufdException;
 import io.github.iommufd4j.VirtualEvents;
-import io.github.iommufd4j.internal.uring.IoUringException;
 
 /** A vIOMMU event queue under the pump: a multishot poll, then read(2) until empty; nothing to answer. */
 final class EventSource extends Source {
     private final EventQueue queue;
     private final VirtualEvents batch;
-    private boolean ready;
 
     EventSource(PumpLoop loop, int index, EventQueue queue, int batch) throws IommufdException {
         super(loop, index, PumpLoop.EVENT, queue.fd(), queue.toString());
@@ -25,16 +23,6 @@ final class EventSource extends Source {
     @Override
     String describe() {
         return queue.toString();
-    }
-
-    @Override
-    void arm() throws IoUringException {
-        armPoll();
-    }
-
-    @Override
-    void completed(int res, int flags) {
-        if (pollCompleted(res, flags)) ready = true;
     }
 
     @Override

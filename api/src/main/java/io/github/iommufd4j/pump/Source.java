@@ -24,6 +24,8 @@ abstract sealed class Source permits FaultSource, EventSource {
     boolean busy;
     /** No longer served: dropped, or the pump is stopping. */
     boolean retired;
+    /** The poll reported the queue readable and it has not been read empty since. */
+    boolean ready;
     /** The errno that ended a multishot poll, 0 if none. */
     private int pollError;
     private volatile Throwable failure;
@@ -43,34 +45,29 @@ abstract sealed class Source permits FaultSource, EventSource {
     /** The queue, for messages. */
     abstract String describe();
 
-    /** Queues the ring operation that tells the pump about new records. */
-    abstract void arm() throws IoUringException;
-
-    /** A completion of this source's ring operation. */
-    abstract void completed(int res, int flags);
-
-    /** One turn of the loop: reads and handles what is ready, re-arms. */
-    abstract void serve() throws IommufdException;
-
-    final void armPoll() throws IoUringException {
+    /** Queues the ring operation that tells the pump about new records: a multishot poll unless overridden. */
+    void arm() throws IoUringException {
         loop.ring.pollAddMultishot(fd, Libc.POLLIN, userData);
         busy = true;
     }
 
-    /** A poll's completion; true if it reported the queue readable. */
-    final boolean pollCompleted(int res, int flags) {
+    /** A completion of this source's ring operation: the poll's unless overridden. */
+    void completed(int res, int flags) {
         if (!IoUring.hasMore(flags)) {
             busy = false;
             if (res < 0 && res != -ECANCELED) pollError = -res;
         }
-        return res > 0;
+        if (res > 0) ready = true;
     }
+
+    /** One turn of the loop: reads and handles what is ready, re-arms. */
+    abstract void serve() throws IommufdException;
 
     /** Arms the poll again if it ended (the kernel ends multishot polls e.g. when the CQ overflowed). */
     final void rearmPoll() throws IommufdException {
         if (busy || retired || loop.stopping) return;
         if (pollError != 0) throw new IoUringException("io_uring poll", describe(), pollError, null);
-        armPoll();
+        arm();
     }
 
     /** Stops serving the queue after a failure, which is counted and kept for {@link FaultPump#queueFailure}. */

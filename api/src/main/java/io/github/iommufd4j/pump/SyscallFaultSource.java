@@ -2,7 +2,6 @@ package io.github.iommufd4j.pump;
 
 import io.github.iommufd4j.FaultQueue;
 import io.github.iommufd4j.IommufdException;
-import io.github.iommufd4j.internal.uring.IoUringException;
 
 /**
  * {@link FaultPump.RecordPath#SYSCALLS}: a multishot poll on the ring says when the queue is
@@ -10,21 +9,9 @@ import io.github.iommufd4j.internal.uring.IoUringException;
  */
 final class SyscallFaultSource extends FaultSource {
     private static final int EINVAL = 22;
-    /** The poll reported the queue readable and it has not been read empty since. */
-    private boolean ready;
 
     SyscallFaultSource(PumpLoop loop, int index, FaultQueue queue, int batch, int answers) throws IommufdException {
         super(loop, index, queue, batch, answers);
-    }
-
-    @Override
-    void arm() throws IoUringException {
-        armPoll();
-    }
-
-    @Override
-    void completed(int res, int flags) {
-        if (pollCompleted(res, flags)) ready = true;
     }
 
     @Override
