@@ -73,8 +73,9 @@ abstract sealed class FaultSource extends Source permits SyscallFaultSource, Rin
     }
 
     /**
-     * The first group waiting is larger than the read buffer (the kernel's read said EINVAL):
-     * doubles the buffer, up to {@link #MAX_GROUP} records. False if it is that large already.
+     * The first group waiting is larger than the read buffer (the kernel's read said EINVAL and
+     * kept the group, docs/kernel-behaviour.md §5.3): doubles the buffer, up to
+     * {@link #MAX_GROUP} records. False if it is that large already.
      */
     final boolean grow() {
         if (records.capacity() >= MAX_GROUP) return false;
@@ -104,13 +105,13 @@ abstract sealed class FaultSource extends Source permits SyscallFaultSource, Rin
 
     /**
      * Writes the queued answers. An answer the kernel refuses (EINVAL: its group was answered
-     * already, e.g. INVALID when its device was detached) is counted and skipped; any other error
-     * drops the queue.
+     * already, e.g. INVALID when its device was detached, docs/kernel-behaviour.md §5.4, §5.5) is
+     * counted and skipped; any other error drops the queue.
      */
     final void flush() {
         while (answers.count() > 0 && failure() == null) {
             try {
-                if (queue.respond(answers) == 0) return;
+                if (queue.respond(answers) == 0) drop(new IllegalStateException("write(fault fd) took no answer: " + describe()));
             } catch (IommufdException e) {
                 if (e.errno() != EINVAL) {
                     drop(e);

@@ -10,8 +10,9 @@ import io.github.iommufd4j.internal.uring.IoUringException;
  * {@link FaultPump.RecordPath#RING}: an IORING_OP_READ of the queue always in flight, so a batch
  * costs no read(2). The fault fd has only a {@code .read} file operation, and io_uring tries such
  * a read without blocking only when the file has O_NONBLOCK (otherwise every read goes to an
- * io-wq worker); the fault fd's read never blocks anyway, so the pump sets O_NONBLOCK while it
- * reads the queue and restores the flags when it lets go.
+ * io-wq worker; docs/kernel-behaviour.md §5.3); the fault fd's read never blocks anyway, so the
+ * pump sets O_NONBLOCK while it reads the queue and restores the flags when it lets go. While the
+ * queue is empty the kernel parks the read on its internal poll.
  */
 final class RingFaultSource extends FaultSource {
     private static final int EAGAIN = 11, EINVAL = 22, ECANCELED = 125, NONE = Integer.MIN_VALUE;

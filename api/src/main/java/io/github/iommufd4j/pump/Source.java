@@ -66,7 +66,7 @@ abstract sealed class Source permits FaultSource, EventSource {
     /** Arms the poll again if it ended (the kernel ends multishot polls e.g. when the CQ overflowed). */
     final void rearmPoll() throws IommufdException {
         if (busy || retired || loop.stopping) return;
-        if (pollError != 0) throw new IoUringException("io_uring poll", describe(), pollError, null);
+        if (pollError != 0) throw new IommufdException("io_uring poll", describe(), pollError); // this queue's, not the ring's
         arm();
     }
 
