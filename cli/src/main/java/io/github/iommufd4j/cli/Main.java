@@ -19,6 +19,8 @@ import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Properties;
 import java.util.concurrent.Callable;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * {@code iommufd4j <command>}. Exit status: 0 done, 1 the work could not be done or a check
@@ -48,6 +50,13 @@ public final class Main implements Callable<Integer> {
         System.setProperty(Iommufd.SOFTWARE_KERNEL_PROPERTY, release);
     }
 
+    /**
+     * The library's INFO messages (e.g. that AUTO chose the software backend) stay out of the
+     * command's stderr: the commands print the backend and why themselves. Held here so the
+     * level holds (loggers are weakly referenced).
+     */
+    private static final Logger LIBRARY_LOG = Logger.getLogger("io.github.iommufd4j");
+
     public static void main(String[] args) {
         System.exit(run(args));
     }
@@ -65,6 +74,7 @@ public final class Main implements Callable<Integer> {
     }
 
     static CommandLine commandLine() {
+        LIBRARY_LOG.setLevel(Level.WARNING);
         CommandLine cl = new CommandLine(new Main());
         cl.setCaseInsensitiveEnumValuesAllowed(true);
         cl.setOut(new PrintWriter(System.out, true));
