@@ -18,13 +18,17 @@ import java.util.TreeMap;
 public final class OpenFds {
     private OpenFds() {}
 
-    /** Descriptor number to its link target, e.g. {@code pipe:[1234]}, {@code /dev/iommu}. */
+    /**
+     * Descriptor number to its link target, e.g. {@code pipe:[1234]}, {@code /dev/iommu}; without
+     * the listing's own descriptor (a {@code /proc} directory).
+     */
     public static Map<Integer, String> snapshot() {
         Map<Integer, String> out = new TreeMap<>();
         try (var s = Files.list(Path.of("/proc/self/fd"))) {
             for (Path p : s.toList()) {
                 try {
-                    out.put(Integer.parseInt(p.getFileName().toString()), Files.readSymbolicLink(p).toString());
+                    String target = Files.readSymbolicLink(p).toString();
+                    if (!target.startsWith("/proc/")) out.put(Integer.parseInt(p.getFileName().toString()), target);
                 } catch (IOException gone) {
                     // the directory stream's own fd, closed by now
                 }
@@ -49,7 +53,6 @@ public final class OpenFds {
     }
 
     private static boolean loadedByTheJvm(String target) {
-        // (and the listing's own directory descriptor)
-        return target.endsWith(".jar") || target.endsWith("/lib/modules") || target.startsWith("/proc/");
+        return target.endsWith(".jar") || target.endsWith("/lib/modules");
     }
 }
