@@ -343,14 +343,24 @@ public final class FdChannel implements AutoCloseable {
     /** Closes the socket; a thread waiting in receive wakes with EBADF "handle is closed". Idempotent. */
     @Override
     public void close() {
+        closeSocket(state, fd, null);
+    }
+
+    /**
+     * Closes a socket handle once (a concurrent second close waits for the first): refuses new
+     * calls, wakes a thread waiting in poll (shutdown), waits for calls in flight, closes the fd,
+     * then runs {@code after} (may be null).
+     */
+    static void closeSocket(HandleState state, int fd, Runnable after) {
         if (!state.markClosed()) {
             state.awaitReleased();
             return;
         }
         try {
-            Libc.shutdown(fd, Libc.SHUT_RDWR); // wakes a receiver blocked in poll
+            Libc.shutdown(fd, Libc.SHUT_RDWR);
             state.awaitIdle(0);
             Libc.close(fd);
+            if (after != null) after.run();
         } finally {
             state.markReleased();
         }

@@ -84,18 +84,7 @@ public final class FdListener implements AutoCloseable {
     /** Closes the socket and removes its file. Idempotent; a thread in {@link #accept} wakes with EBADF. */
     @Override
     public void close() {
-        if (!state.markClosed()) {
-            state.awaitReleased();
-            return;
-        }
-        try {
-            Libc.shutdown(fd, Libc.SHUT_RDWR); // wakes a thread waiting in poll
-            state.awaitIdle(0);
-            Libc.close(fd);
-            deleteQuietly(path);
-        } finally {
-            state.markReleased();
-        }
+        FdChannel.closeSocket(state, fd, () -> deleteQuietly(path));
     }
 
     private static void deleteQuietly(Path p) {
