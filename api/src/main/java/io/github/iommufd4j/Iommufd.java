@@ -4,6 +4,7 @@ import io.github.iommufd4j.bindings.Errno;
 import io.github.iommufd4j.bindings.uapi.*;
 import io.github.iommufd4j.internal.HandleState;
 import io.github.iommufd4j.internal.IommufdBackend;
+import io.github.iommufd4j.internal.NativeAccess;
 import io.github.iommufd4j.internal.NativeBackend;
 import io.github.iommufd4j.internal.software.SoftwareBackend;
 
@@ -50,25 +51,52 @@ public final class Iommufd implements AutoCloseable {
         this.why = why;
     }
 
+    private static final System.Logger LOG = System.getLogger("io.github.iommufd4j");
+
     /** Opens the backend named by {@value #BACKEND_PROPERTY} (default AUTO). */
     public static Iommufd open() throws IommufdException {
-        return open(Backend.valueOf(System.getProperty(BACKEND_PROPERTY, "AUTO").toUpperCase(java.util.Locale.ROOT)));
+        String name = System.getProperty(BACKEND_PROPERTY, "AUTO");
+        Backend b;
+        try {
+            b = Backend.valueOf(name.trim().toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("-D" + BACKEND_PROPERTY + "=" + name + ": AUTO, NATIVE or SOFTWARE");
+        }
+        return open(b);
     }
 
-    /** Opens an iommufd on the given backend; AUTO picks native when {@code /dev/iommu} opens. */
+    /**
+     * Opens an iommufd on the given backend; AUTO picks native when {@code /dev/iommu} opens and
+     * otherwise the software backend, saying why through {@link System.Logger} (INFO when there is
+     * no {@code /dev/iommu}, WARNING when it exists but cannot be used) and in
+     * {@link #backendReason()}.
+     *
+     * @throws IllegalStateException when the JVM does not grant the library native access
+     */
     public static Iommufd open(Backend backend) throws IommufdException {
+        java.util.Objects.requireNonNull(backend, "backend");
+        NativeAccess.require();
         if (backend == Backend.SOFTWARE) {
-            return new Iommufd(new SoftwareBackend(), Backend.SOFTWARE, "software backend requested");
+            return new Iommufd(new SoftwareBackend(), Backend.SOFTWARE, softwareName() + ", requested");
         }
         try {
             return new Iommufd(NativeBackend.open(NativeBackend.DEVICE), Backend.NATIVE, NativeBackend.DEVICE + " opened");
         } catch (NativeBackend.NativeOpenException e) {
+            String reason = availability().reason();
             if (backend == Backend.NATIVE) {
                 throw new IommufdException("open", NativeBackend.DEVICE, e.errno,
-                        availability().reason() + " (use the software backend, or run inside a guest with iommufd)");
+                        reason + " (use the software backend, or run inside a guest with iommufd)");
             }
-            return new Iommufd(new SoftwareBackend(), Backend.SOFTWARE, availability().reason());
+            boolean exists = new java.io.File(NativeBackend.DEVICE).exists();
+            LOG.log(exists ? System.Logger.Level.WARNING : System.Logger.Level.INFO,
+                    "iommufd4j: using the " + softwareName() + ": " + reason);
+            return new Iommufd(new SoftwareBackend(), Backend.SOFTWARE, softwareName() + ", because " + reason);
         }
+    }
+
+    /** "software backend emulating Linux 7.3" (or the release {@value #SOFTWARE_KERNEL_PROPERTY} names). */
+    private static String softwareName() {
+        return "software backend emulating Linux " + System.getProperty(SOFTWARE_KERNEL_PROPERTY, "7.3");
     }
 
     /**
@@ -79,6 +107,7 @@ public final class Iommufd implements AutoCloseable {
      */
     public static Iommufd fromFd(int fd) throws IommufdException {
         if (fd < 0) throw new IllegalArgumentException("fromFd: fd " + fd);
+        NativeAccess.require();
         NativeBackend probe = NativeBackend.adopt(fd);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment s = a.allocate(iommu_option.layout());
@@ -96,6 +125,8 @@ public final class Iommufd implements AutoCloseable {
 
     /** Whether the kernel's {@code /dev/iommu} can be opened, and why not. */
     public static Availability availability() {
+        String noAccess = NativeAccess.problem();
+        if (noAccess != null) return new Availability(false, noAccess);
         return Availability.probe(NativeBackend.DEVICE);
     }
 
@@ -109,7 +140,10 @@ public final class Iommufd implements AutoCloseable {
         return kind;
     }
 
-    /** Why this backend was chosen, e.g. "no /dev/iommu: kernel without CONFIG_IOMMUFD". */
+    /**
+     * Why this backend was chosen, e.g. "software backend emulating Linux 7.3, because no
+     * /dev/iommu: kernel without CONFIG_IOMMUFD ...".
+     */
     public String backendReason() {
         return why;
     }
@@ -498,6 +532,6 @@ public final class Iommufd implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "Iommufd[" + backend.name() + (fd() >= 0 ? ", fd=" + fd() : "") + (isClosed() ? ", closed" : "") + "]";
+        return "Iommufd[" + (kind == Backend.SOFTWARE ? softwareName() : backend.name()) + (fd() >= 0 ? ", fd=" + fd() : "") + (isClosed() ? ", closed" : "") + "]";
     }
 }

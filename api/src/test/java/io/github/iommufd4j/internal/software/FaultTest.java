@@ -6,6 +6,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.concurrent.CompletableFuture;
@@ -18,7 +19,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** §5: the fault queue fd (read/write/poll rules, cookies, routing, auto-responses) and device DMA with faults. */
+/**
+ * §5: the fault queue fd (read/write/poll rules, cookies, routing, auto-responses) and device DMA with faults.
+ *
+ * <p>§ numbers in this file refer to docs/kernel-behaviour.md.
+ */
 class FaultTest {
     static final int REC = 40;
     final Raw raw = new Raw();
@@ -109,6 +114,26 @@ class FaultTest {
     }
 
     @Test
+    void aBufferThatIsGoneIsEFAULTAndNoGroupIsLost() {
+        long va = Libc.mmap(0, PAGE, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0);
+        assertEquals(0, Libc.munmap(va, PAGE));
+        MemorySegment gone = MemorySegment.ofAddress(va).reinterpret(2 * REC);
+        is("OK", raw.triggerIopf(dev, 0, 7, IOMMU_PGFAULT_PERM_READ(), 0x1234000));
+        is("EFAULT", raw.b.read(fd, gone, REC));
+        is("EFAULT", raw.b.read(fd, buf.asReadOnly(), REC));
+        is("EFAULT", raw.b.read(fd, MemorySegment.ofArray(new byte[REC]), REC));
+        MemorySegment closed;
+        try (Arena a = Arena.ofConfined()) {
+            closed = a.allocate(REC);
+        }
+        is("EFAULT", raw.b.read(fd, closed, REC));
+        is("+40", raw.b.read(fd, buf, REC)); // the group stayed queued
+        int cookie = iommu_hwpt_pgfault.cookie(buf);
+        is("EFAULT", raw.b.write(fd, gone, 8));
+        is("+8", respond(cookie, 0));
+    }
+
+    @Test
     void wholeGroupsOnly() {
         raw.triggerIopf(dev, 0, 1, 0, 0);
         raw.triggerIopf(dev, 0, 2, 0, 0);
@@ -130,7 +155,7 @@ class FaultTest {
     }
 
     @Test
-    void routing() { // §5.2, checklist 13
+    void routing() { // §5.2, §8 item 13
         is("ENOENT", raw.triggerIopf(0, 0, 0, 0, 0));
         is("OK", raw.triggerIopf(dev, 3, 1, 0, 0)); // PASID fault -> the nested HWPT at the RID
         is("+40", raw.b.read(fd, buf, 40));
