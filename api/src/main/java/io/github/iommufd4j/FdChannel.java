@@ -288,7 +288,8 @@ public final class FdChannel implements AutoCloseable {
 
     /**
      * Waits until {@code fd} is readable (or hung up, or in error: the next call tells which);
-     * a closed {@code state} is EBADF "handle is closed", the deadline TIMED_OUT.
+     * a closed {@code state} is EBADF "handle is closed", the deadline TIMED_OUT. Polls at least
+     * once, so a zero timeout still finds what is already there.
      */
     static void awaitReadable(Arena a, int fd, HandleState state, long deadline, Duration timeout, String op, String args)
             throws IommufdException {
@@ -296,21 +297,23 @@ public final class FdChannel implements AutoCloseable {
         for (;;) {
             if (state.isClosed()) throw IommufdException.closed(op, args);
             long left = deadline - System.nanoTime();
-            if (left <= 0) throw new FdPassingException(op, args, FdPassingException.Reason.TIMED_OUT, "after " + timeout);
-            int millis = deadline == Long.MAX_VALUE ? -1 : (int) Math.min(Integer.MAX_VALUE, Math.max(1, left / 1_000_000));
+            int millis = deadline == Long.MAX_VALUE ? -1 : (int) Math.min(Integer.MAX_VALUE, Math.max(0, (left + 999_999) / 1_000_000));
             pfd.set(JAVA_INT, 0, fd);
             pfd.set(JAVA_SHORT, 4, Libc.POLLIN);
             pfd.set(JAVA_SHORT, 6, (short) 0);
             int rc = Libc.poll(pfd, 1, millis);
-            if (rc == -EINTR || rc == 0) continue;
-            if (rc < 0) throw new IommufdException("poll", args, -rc);
-            return;
+            if (rc > 0) return;
+            if (rc < 0 && rc != -EINTR) throw new IommufdException("poll", args, -rc);
+            if (rc == 0 && deadline != Long.MAX_VALUE && System.nanoTime() - deadline >= 0) {
+                throw new FdPassingException(op, args, FdPassingException.Reason.TIMED_OUT, "after " + timeout);
+            }
         }
     }
 
-    /** The deadline for a timeout ({@code null}: none). */
+    /** The deadline for a timeout ({@code null}, or more than a year: none). */
     static long deadline(Duration timeout) {
-        return timeout == null ? Long.MAX_VALUE : System.nanoTime() + timeout.toNanos();
+        if (timeout == null || timeout.compareTo(Duration.ofDays(365)) > 0) return Long.MAX_VALUE;
+        return System.nanoTime() + Math.max(0, timeout.toNanos());
     }
 
     /** Every descriptor in the SCM_RIGHTS control messages recvmsg filled in ({@code controlLen} bytes). */

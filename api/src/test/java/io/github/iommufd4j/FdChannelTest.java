@@ -242,6 +242,25 @@ class FdChannelTest {
     }
 
     @Test
+    void aZeroTimeoutTakesAMessageThatIsAlreadyThere() throws Exception {
+        FdChannel[] ch = pair();
+        int[] pipe = pipe();
+        try (FdChannel a = ch[0]; FdChannel b = ch[1]) {
+            fails(Reason.TIMED_OUT, () -> b.receive(16, 1, Duration.ZERO));
+            a.send(bytes("here"), pipe[0]);
+            try (ReceivedFds m = b.receive(16, 1, Duration.ZERO)) {
+                assertEquals(1, m.count());
+            }
+            a.send(bytes("here"));
+            try (ReceivedFds m = b.receive(16, 1, Duration.ofDays(100_000))) { // "forever"
+                assertEquals(0, m.count());
+            }
+        } finally {
+            closeAll(pipe);
+        }
+    }
+
+    @Test
     void aPeerThatClosedAndAQuietPeerThatTimesOut() throws Exception {
         FdChannel[] ch = pair();
         try (FdChannel b = ch[1]) {

@@ -63,7 +63,7 @@ public final class Handoff implements AutoCloseable {
      * receives the handoff; all within {@code timeout}.
      */
     public static Handoff receive(Path socket, Duration timeout) throws IommufdException {
-        long deadline = System.nanoTime() + timeout.toNanos();
+        long deadline = System.nanoTime() + java.util.Objects.requireNonNull(timeout, "timeout").toNanos();
         try (FdChannel ch = connect(socket, deadline)) {
             return receive(ch, Duration.ofNanos(Math.max(1, deadline - System.nanoTime())));
         }
@@ -75,7 +75,7 @@ public final class Handoff implements AutoCloseable {
                 return FdChannel.connect(socket);
             } catch (IommufdException e) {
                 boolean notYet = e.errnoName().equals("ENOENT") || e.errnoName().equals("ECONNREFUSED");
-                if (!notYet || System.nanoTime() > deadline) throw e;
+                if (!notYet || System.nanoTime() - deadline > 0) throw e;
             }
             try {
                 Thread.sleep(20);
