@@ -58,7 +58,7 @@ final class RingFaultSource extends FaultSource {
         } else if (res < 0 && res != NONE && res != -ECANCELED && res != -EAGAIN) {
             throw new IommufdException("io_uring read(fault fd)", describe(), -res);
         } else if (res > 0) {
-            FaultBatchEvent event = FaultBatchEvent.started();
+            FaultBatchEvent event = Jfr.PRESENT ? FaultBatchEvent.started() : null;
             recordsOf(res);
             read(records.count());
             int groups = handleRead();

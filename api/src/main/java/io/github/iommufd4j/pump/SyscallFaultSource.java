@@ -20,7 +20,7 @@ final class SyscallFaultSource extends FaultSource {
             handleRead();
             flush(); // a batch's answers go out before the next batch is read
             if (next < records.count() || !ready || !loop.answers.hasFreeSlot() || loop.stopping) break;
-            FaultBatchEvent event = FaultBatchEvent.started(); // null unless a JFR recording wants it
+            FaultBatchEvent event = Jfr.PRESENT ? FaultBatchEvent.started() : null; // null unless a JFR recording wants it
             int n = readWhole();
             if (n == 0) {
                 ready = false;
