@@ -13,4 +13,16 @@ public enum Access {
     Access(int flags) {
         this.flags = flags;
     }
+
+    /** Whether a device may write through such a mapping (the kernel then pins the memory for write). */
+    boolean deviceWrites() {
+        return (flags & Uapi.IOMMU_IOAS_MAP_WRITEABLE()) != 0;
+    }
+
+    /** The access named by IOMMU_IOAS_MAP_* flag bits, for error messages. */
+    static String describe(int mapFlags) {
+        int rw = mapFlags & READ_WRITE.flags;
+        for (Access a : values()) if (a.flags == rw) return a.name();
+        return "none";
+    }
 }

@@ -12,18 +12,15 @@ import io.github.iommufd4j.bindings.uapi.iommu_viommu_event_selftest;
  * a header alone with the LOST_EVENTS flag says the queue overflowed. Read-only: there is nothing
  * to answer. The fault pump serves event queues next to fault queues.
  *
- * <p>Like the fault fd, the kernel's read never blocks (0 when empty). The fd is owned by this handle.
+ * <p>Like the fault fd, the kernel's read never blocks (0 when empty); {@link #close()} from another
+ * thread wakes a thread in {@link #await(int)}. The fd is owned by this handle.
  */
-public final class EventQueue extends Handle {
-    private final int id;
-    private final int fd;
+public final class EventQueue extends RecordQueue {
     private final int type;
     private final int payloadSize;
 
-    EventQueue(Iommufd iommufd, int id, int fd, int type, int payloadSize) {
-        super(iommufd);
-        this.id = id;
-        this.fd = fd;
+    EventQueue(Iommufd iommufd, int id, int fd, int wakeFd, int type, int payloadSize) {
+        super(iommufd, id, fd, wakeFd, "vEVENTQ");
         this.type = type;
         this.payloadSize = payloadSize;
     }
@@ -34,15 +31,6 @@ public final class EventQueue extends Handle {
         if (type == Uapi.IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV()) return (int) iommu_vevent_tegra241_cmdqv.sizeof();
         if (type == Uapi.IOMMU_VEVENTQ_TYPE_SELFTEST()) return (int) iommu_viommu_event_selftest.sizeof();
         return 0;
-    }
-
-    public int id() {
-        return id;
-    }
-
-    /** The queue's file descriptor (for poll/io_uring); owned by this handle. */
-    public int fd() {
-        return fd;
     }
 
     /** The vEVENT type. */
@@ -63,27 +51,10 @@ public final class EventQueue extends Handle {
     /** Reads as many whole events as fit into {@code batch} (non-blocking); returns how many (0 when none). */
     public int read(VirtualEvents batch) throws IommufdException {
         if (batch.payloadSize() != payloadSize) throw new IllegalArgumentException("batch made for another payload size");
-        enter("read(vEVENTQ fd)");
-        try {
-            long n = iommufd.raw().read(fd, batch.buffer(), batch.capacityBytes());
-            if (n < 0) throw new IommufdException("read(vEVENTQ fd)", describe() + ", count=" + batch.capacityBytes(), (int) -n);
-            return batch.parse((int) n);
-        } finally {
-            exit();
-        }
+        return batch.parse((int) readRecords(batch.buffer(), batch.capacityBytes()));
     }
 
-    /** Waits up to {@code timeoutMillis} (-1: forever) until an event is pending; true if one is. */
-    public boolean await(int timeoutMillis) throws IommufdException {
-        enter("poll(vEVENTQ fd)");
-        try {
-            return Readiness.await(fd, timeoutMillis, "poll(vEVENTQ fd)", this);
-        } finally {
-            exit();
-        }
-    }
-
-    /** Waits for events (up to {@code timeoutMillis}) and reads them; returns the number read. */
+    /** Waits for events (up to {@code timeoutMillis}, -1 forever) and reads them; returns the number read. */
     public int readBlocking(VirtualEvents batch, int timeoutMillis) throws IommufdException {
         int n = read(batch);
         if (n > 0 || !await(timeoutMillis)) return n;
@@ -91,23 +62,12 @@ public final class EventQueue extends Handle {
     }
 
     @Override
-    void release() throws IommufdException {
-        releaseFds(); // the fd holds the object: close it first
-        iommufd.destroy(id);
-    }
-
-    @Override
-    void releaseFds() {
-        iommufd.raw().closeFd(fd);
-    }
-
-    @Override
     String describe() {
-        return "veventq=" + id + ", fd=" + fd;
+        return "veventq=" + id() + ", fd=" + fd();
     }
 
     @Override
     public String toString() {
-        return "EventQueue[" + id + ", fd=" + fd + ", type=0x" + Integer.toHexString(type) + "]";
+        return "EventQueue[" + id() + ", fd=" + fd() + ", type=0x" + Integer.toHexString(type) + (isClosed() ? ", closed" : "") + "]";
     }
 }

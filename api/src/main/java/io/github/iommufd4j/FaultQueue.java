@@ -1,7 +1,5 @@
 package io.github.iommufd4j;
 
-import java.lang.foreign.MemorySegment;
-
 /**
  * A fault queue (IOMMU_FAULT_QUEUE_ALLOC) and its file descriptor. I/O page faults of devices
  * behind a page table allocated with this queue arrive as 40-byte {@code iommu_hwpt_pgfault}
@@ -9,20 +7,13 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>The kernel's read never blocks: it returns 0 when nothing is pending, so
  * {@link #read(PageFaults)} is non-blocking and {@link #await(int)} waits for readiness with
- * poll(2). Reading and responding allocate nothing. The fd is owned by this handle.
+ * poll(2); {@link #close()} from another thread wakes such a wait. Reading and responding
+ * allocate nothing. The fd is owned by this handle.
  */
-public final class FaultQueue extends Handle {
-    private final int id;
-    private final int fd;
+public final class FaultQueue extends RecordQueue {
 
-    FaultQueue(Iommufd iommufd, int id, int fd) {
-        super(iommufd);
-        this.id = id;
-        this.fd = fd;
-    }
-
-    public int id() {
-        return id;
+    FaultQueue(Iommufd iommufd, int id, int fd, int wakeFd) {
+        super(iommufd, id, fd, wakeFd, "fault");
     }
 
     /** The backend whose fault object this is. */
@@ -30,56 +21,29 @@ public final class FaultQueue extends Handle {
         return iommufd.backend();
     }
 
-    /** The queue's file descriptor (for poll/io_uring); owned by this handle. */
-    public int fd() {
-        return fd;
-    }
-
     /**
      * Reads as many whole fault groups as fit into {@code batch} (non-blocking) and returns the
-     * number of records read (0 when none are pending).
+     * number of records read (0 when none are pending). A group larger than the batch fails with
+     * EINVAL (the kernel delivers groups whole).
      */
     public int read(PageFaults batch) throws IommufdException {
-        enter("read(fault fd)");
-        try {
-            long n = iommufd.raw().read(fd, batch.buffer(), batch.capacityBytes());
-            if (n < 0) throw new IommufdException("read(fault fd)", describe() + ", count=" + batch.capacityBytes(), (int) -n);
-            batch.setCount((int) (n / PageFaults.RECORD));
-            return batch.count();
-        } finally {
-            exit();
-        }
+        long n = readRecords(batch.buffer(), batch.capacityBytes());
+        batch.setCount((int) (n / PageFaults.RECORD));
+        return batch.count();
     }
 
     /** Writes the queued responses of {@code responses} and clears it; returns how many the kernel took. */
     public int respond(PageResponses responses) throws IommufdException {
         if (responses.count() == 0) return 0;
-        enter("write(fault fd)");
-        try {
-            long n = iommufd.raw().write(fd, responses.buffer(), (long) responses.count() * PageResponses.RECORD);
-            if (n < 0) throw new IommufdException("write(fault fd)", describe() + ", responses=" + responses.count(), (int) -n);
+        try (KernelCall k = KernelCall.begin(this, "write(fault fd)")) {
+            long n = k.write(fd(), responses.buffer(), (long) responses.count() * PageResponses.RECORD, this);
             int taken = (int) (n / PageResponses.RECORD);
             responses.consumed(taken);
             return taken;
-        } finally {
-            exit();
         }
     }
 
-    /**
-     * Waits up to {@code timeoutMillis} (-1: forever) until a fault is pending; true if one is.
-     * poll(2) on the fd: the kernel reports POLLIN while undelivered faults exist.
-     */
-    public boolean await(int timeoutMillis) throws IommufdException {
-        enter("poll(fault fd)");
-        try {
-            return Readiness.await(fd, timeoutMillis, "poll(fault fd)", this);
-        } finally {
-            exit();
-        }
-    }
-
-    /** Waits for faults (up to {@code timeoutMillis}) and reads them; returns the number read. */
+    /** Waits for faults (up to {@code timeoutMillis}, -1 forever) and reads them; returns the number read. */
     public int readBlocking(PageFaults batch, int timeoutMillis) throws IommufdException {
         int n = read(batch);
         if (n > 0 || !await(timeoutMillis)) return n;
@@ -87,24 +51,12 @@ public final class FaultQueue extends Handle {
     }
 
     @Override
-    void release() throws IommufdException {
-        // The fd holds the FAULT object: close it first, then the object can be destroyed.
-        releaseFds();
-        iommufd.destroy(id);
-    }
-
-    @Override
-    void releaseFds() {
-        iommufd.raw().closeFd(fd);
-    }
-
-    @Override
     String describe() {
-        return "fault=" + id + ", fd=" + fd;
+        return "fault=" + id() + ", fd=" + fd();
     }
 
     @Override
     public String toString() {
-        return "FaultQueue[" + id + ", fd=" + fd + "]";
+        return "FaultQueue[" + id() + ", fd=" + fd() + (isClosed() ? ", closed" : "") + "]";
     }
 }

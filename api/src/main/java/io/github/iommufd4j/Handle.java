@@ -6,15 +6,25 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * What every iommufd object handle shares: an id in its iommufd, thread-safe idempotent close,
- * and the handles that depend on it (closed first, because the kernel refuses to destroy an
- * object that another one still references).
+ * What every iommufd object handle shares: an id in its iommufd, the close contract, and the
+ * handles that depend on it (closed first, because the kernel refuses to destroy an object that
+ * another one still references).
+ *
+ * <p>Close contract (README "Closing handles"): {@link #close()} is idempotent and thread-safe and
+ * never spins. It marks the handle closed at once (new calls fail with EBADF "handle is closed"),
+ * wakes threads blocked on it (they get the same error), waits without spinning for kernel calls
+ * in flight, closes its dependents newest first, then destroys the kernel object. A concurrent
+ * second close returns once the first has finished. If the kernel refuses the destroy (e.g.
+ * EBUSY, an object made outside this handle still uses it), close throws that error and the
+ * handle stays closed; the kernel object then lives until the iommufd is closed (or
+ * {@link Iommufd#destroy(int)} succeeds).
  */
 abstract sealed class Handle implements AutoCloseable
-        permits Ioas, HwPagetable, FaultQueue, MockDevice, MockAccess, VfioDevice, Viommu, Vdevice, EventQueue, HwQueue {
+        permits Ioas, HwPagetable, RecordQueue, MockDevice, MockAccess, VfioDevice, Viommu, Vdevice, HwQueue {
     final Iommufd iommufd;
     final HandleState state = new HandleState();
     private final List<Handle> dependents = new ArrayList<>();
+    private boolean fdsReleased;
 
     Handle(Iommufd iommufd) {
         this.iommufd = iommufd;
@@ -27,47 +37,66 @@ abstract sealed class Handle implements AutoCloseable
         }
     }
 
-    final void removeDependent(Handle h) {
-        synchronized (dependents) {
-            dependents.remove(h);
-        }
-    }
-
     /** Whether {@link #close()} has been called (or the iommufd was closed). */
     public final boolean isClosed() {
         return state.isClosed();
     }
 
-    /**
-     * Closes dependents (newest first), then destroys this object in the kernel. Idempotent and
-     * thread-safe: only the first call does anything; it waits for operations in progress.
-     */
+    /** Closes dependents (newest first), then destroys this object in the kernel. See the class comment. */
     @Override
     public final void close() throws IommufdException {
-        if (!state.close()) return;
-        IommufdException first = null;
-        for (Handle h : takeDependents()) {
-            try {
-                h.close();
-            } catch (IommufdException e) {
-                if (first == null) first = e;
-            }
+        if (!shut()) {
+            state.awaitReleased();
+            return;
         }
+        IommufdException first = null;
         try {
-            release();
-        } catch (IommufdException e) {
-            if (first == null) first = e;
+            state.awaitIdle(KernelCall.heldByCurrentThread(state));
+            for (Handle h : takeDependents()) {
+                try {
+                    h.close();
+                } catch (IommufdException e) {
+                    if (first == null) first = e;
+                }
+            }
+            try {
+                release();
+            } catch (IommufdException e) {
+                // The iommufd closing meanwhile destroys the object with it: nothing is left to report.
+                if (first == null && !iommufd.isClosed()) first = e;
+                releaseFds();
+            }
         } finally {
             iommufd.forget(this);
+            state.markReleased();
         }
         if (first != null) throw first;
     }
 
-    /** Called by {@link Iommufd#close()}: the kernel frees the objects with the fd; only our own fds remain. */
+    /**
+     * Marks the handle closed and wakes threads blocked on it; true for the one call that closed
+     * it, which must then finish with {@link #close()}'s work or {@link #abandon()}.
+     */
+    final boolean shut() {
+        if (!state.markClosed()) return false;
+        wakeWaiters();
+        return true;
+    }
+
+    /**
+     * Called by {@link Iommufd#close()} after {@link #shut()} returned true: the kernel frees the
+     * objects with the fd; only our own fds (and state the kernel cannot free) remain.
+     */
     final void abandon() {
-        if (!state.close()) return;
-        for (Handle h : takeDependents()) h.abandon();
-        releaseFds();
+        try {
+            state.awaitIdle(KernelCall.heldByCurrentThread(state));
+            synchronized (dependents) {
+                dependents.clear(); // they are in the iommufd's list too
+            }
+            releaseFds();
+        } finally {
+            state.markReleased();
+        }
     }
 
     private List<Handle> takeDependents() {
@@ -78,23 +107,27 @@ abstract sealed class Handle implements AutoCloseable
         }
     }
 
+    /** Wakes threads blocked in a call on this handle (queues override it); they see it closed. */
+    void wakeWaiters() {}
+
     /** Destroys the kernel object (and closes any fd this handle owns). */
     abstract void release() throws IommufdException;
+
+    /** Runs {@link #closeFds()} once: a second close(2) could hit a number another file reused. */
+    final void releaseFds() {
+        boolean first;
+        synchronized (dependents) {
+            first = !fdsReleased;
+            fdsReleased = true;
+        }
+        if (first) closeFds();
+    }
 
     /**
      * Closes file descriptors this handle owns, without kernel calls on the object itself (the
      * iommufd is about to close; a handle may undo state the kernel cannot free by itself).
      */
-    void releaseFds() {}
-
-    /** Throws the "closed" error if the handle is closed, otherwise enters an operation. */
-    final void enter(String op) throws IommufdException {
-        if (!state.enter()) throw IommufdException.closed(op, describe());
-    }
-
-    final void exit() {
-        state.exit();
-    }
+    void closeFds() {}
 
     /** Ids for error messages, e.g. {@code ioas=3}. */
     abstract String describe();

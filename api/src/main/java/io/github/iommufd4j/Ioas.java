@@ -1,14 +1,13 @@
 package io.github.iommufd4j;
 
-import io.github.iommufd4j.bindings.Errno;
 import io.github.iommufd4j.bindings.uapi.*;
 import io.github.iommufd4j.internal.MappedSegments;
-import io.github.iommufd4j.internal.Scratch;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 
 import static io.github.iommufd4j.bindings.uapi.Uapi.*;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -46,31 +45,28 @@ public final class Ioas extends Handle {
     }
 
     private long map(MemorySegment memory, long iova, Access access, boolean fixed) throws IommufdException {
-        io.github.iommufd4j.internal.UserSegments.requireMappable(memory, "memory");
-        enter("IOMMU_IOAS_MAP");
-        iommufd.raw().registerMemory(memory);
-        boolean ok = false;
-        try {
-            MemorySegment s = Scratch.struct(iommu_ioas_map.sizeof());
-            iommu_ioas_map.size(s, (int) iommu_ioas_map.sizeof());
+        Objects.requireNonNull(access, "access");
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_MAP")) {
+            MemorySegment s = k.struct(iommu_ioas_map.sizeof());
             iommu_ioas_map.flags(s, access.flags | (fixed ? IOMMU_IOAS_MAP_FIXED_IOVA() : 0));
             iommu_ioas_map.ioas_id(s, id);
-            iommu_ioas_map.user_va(s, memory.address());
+            // A device writing through the mapping writes the memory: it must be writable.
+            iommu_ioas_map.user_va(s, access.deviceWrites() ? k.kernelWrites(memory, memory.byteSize(), "memory")
+                    : k.kernelReads(memory, memory.byteSize(), "memory"));
             iommu_ioas_map.length(s, memory.byteSize());
             iommu_ioas_map.iova(s, iova);
-            int rc = iommufd.raw().ioctl(Command.IOAS_MAP.request(), s);
-            if (rc < 0) {
-                throw Iommufd.failure(Command.IOAS_MAP, "ioas=" + id + ", iova=" + (fixed ? hex(iova) : "auto")
-                        + ", length=" + hex(memory.byteSize()) + ", access=" + access, rc);
-            }
+            k.ioctl(Command.IOAS_MAP, Ioas::mapArgs);
             long at = iommu_ioas_map.iova(s);
             mapped.put(at, memory);
-            ok = true;
+            k.keepMemory(); // registered while mapped
             return at;
-        } finally {
-            if (!ok) iommufd.raw().unregisterMemory(memory);
-            exit();
         }
+    }
+
+    private static String mapArgs(MemorySegment s) {
+        int flags = iommu_ioas_map.flags(s);
+        return "ioas=" + iommu_ioas_map.ioas_id(s) + ", iova=" + ((flags & IOMMU_IOAS_MAP_FIXED_IOVA()) != 0 ? hex(iommu_ioas_map.iova(s)) : "auto")
+                + ", length=" + hex(iommu_ioas_map.length(s)) + ", access=" + Access.describe(flags);
     }
 
     /**
@@ -95,21 +91,22 @@ public final class Ioas extends Handle {
     public record PhysicalRun(long address, long length) {}
 
     private long mapFile(int fileFd, long start, long length, long iova, Access access, boolean fixed) throws IommufdException {
-        enter("IOMMU_IOAS_MAP_FILE");
-        try {
-            MemorySegment s = Scratch.struct(iommu_ioas_map_file.sizeof());
-            iommu_ioas_map_file.size(s, (int) iommu_ioas_map_file.sizeof());
+        Objects.requireNonNull(access, "access");
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_MAP_FILE")) {
+            MemorySegment s = k.struct(iommu_ioas_map_file.sizeof());
             iommu_ioas_map_file.flags(s, access.flags | (fixed ? IOMMU_IOAS_MAP_FIXED_IOVA() : 0));
             iommu_ioas_map_file.ioas_id(s, id);
             iommu_ioas_map_file.fd(s, fileFd);
             iommu_ioas_map_file.start(s, start);
             iommu_ioas_map_file.length(s, length);
             iommu_ioas_map_file.iova(s, iova);
-            iommufd.ioctl(Command.IOAS_MAP_FILE, s, "ioas=" + id + ", fd=" + fileFd + ", start=" + hex(start)
-                    + ", length=" + hex(length) + ", iova=" + (fixed ? hex(iova) : "auto") + ", access=" + access);
+            k.ioctl(Command.IOAS_MAP_FILE, x -> {
+                int flags = iommu_ioas_map_file.flags(x);
+                return "ioas=" + iommu_ioas_map_file.ioas_id(x) + ", fd=" + iommu_ioas_map_file.fd(x) + ", start=" + hex(iommu_ioas_map_file.start(x))
+                        + ", length=" + hex(iommu_ioas_map_file.length(x)) + ", iova="
+                        + ((flags & IOMMU_IOAS_MAP_FIXED_IOVA()) != 0 ? hex(iommu_ioas_map_file.iova(x)) : "auto") + ", access=" + Access.describe(flags);
+            });
             return iommu_ioas_map_file.iova(s);
-        } finally {
-            exit();
         }
     }
 
@@ -120,39 +117,33 @@ public final class Ioas extends Handle {
      * EOPNOTSUPP.
      */
     public PhysicalRun noiommuGetPa(long iova, long length) throws IommufdException {
-        enter("IOMMU_IOAS_NOIOMMU_GET_PA");
-        try {
-            MemorySegment s = Scratch.struct(iommu_ioas_noiommu_get_pa.sizeof());
-            iommu_ioas_noiommu_get_pa.size(s, (int) iommu_ioas_noiommu_get_pa.sizeof());
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_NOIOMMU_GET_PA")) {
+            MemorySegment s = k.struct(iommu_ioas_noiommu_get_pa.sizeof());
             iommu_ioas_noiommu_get_pa.ioas_id(s, id);
             iommu_ioas_noiommu_get_pa.iova(s, iova);
             iommu_ioas_noiommu_get_pa.length(s, length);
-            iommufd.ioctl(Command.IOAS_NOIOMMU_GET_PA, s, "ioas=" + id + ", iova=" + hex(iova) + ", length=" + hex(length));
+            k.ioctl(Command.IOAS_NOIOMMU_GET_PA, x -> "ioas=" + iommu_ioas_noiommu_get_pa.ioas_id(x)
+                    + ", iova=" + hex(iommu_ioas_noiommu_get_pa.iova(x)) + ", length=" + hex(iommu_ioas_noiommu_get_pa.length(x)));
             return new PhysicalRun(iommu_ioas_noiommu_get_pa.out_phys(s), iommu_ioas_noiommu_get_pa.length(s));
-        } finally {
-            exit();
         }
     }
 
     /** IOMMU_IOAS_UNMAP of whole mappings inside {@code [iova, iova+length)}; returns the bytes unmapped. */
     public long unmap(long iova, long length) throws IommufdException {
-        enter("IOMMU_IOAS_UNMAP");
-        try {
-            MemorySegment s = Scratch.struct(iommu_ioas_unmap.sizeof());
-            iommu_ioas_unmap.size(s, (int) iommu_ioas_unmap.sizeof());
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_UNMAP")) {
+            MemorySegment s = k.struct(iommu_ioas_unmap.sizeof());
             iommu_ioas_unmap.ioas_id(s, id);
             iommu_ioas_unmap.iova(s, iova);
             iommu_ioas_unmap.length(s, length);
-            int rc = iommufd.raw().ioctl(Command.IOAS_UNMAP.request(), s);
-            if (rc < 0) {
-                throw Iommufd.failure(Command.IOAS_UNMAP, "ioas=" + id + ", iova=" + hex(iova) + ", length=" + hex(length), rc);
-            }
+            k.ioctl(Command.IOAS_UNMAP, Ioas::unmapArgs);
             long removed = iommu_ioas_unmap.length(s);
             forgetUnmapped(iova, length, removed);
             return removed;
-        } finally {
-            exit();
         }
+    }
+
+    private static String unmapArgs(MemorySegment s) {
+        return "ioas=" + iommu_ioas_unmap.ioas_id(s) + ", iova=" + hex(iommu_ioas_unmap.iova(s)) + ", length=" + hex(iommu_ioas_unmap.length(s));
     }
 
     /** IOMMU_IOAS_UNMAP of everything (iova 0, length U64_MAX); returns the bytes unmapped. */
@@ -188,30 +179,22 @@ public final class Ioas extends Handle {
     }
 
     private long copy(Ioas dst, long srcIova, long length, long dstIova, Access access, boolean fixed) throws IommufdException {
-        enter("IOMMU_IOAS_COPY");
-        try {
-            if (dst != this) dst.enter("IOMMU_IOAS_COPY");
-        } catch (IommufdException closed) {
-            exit(); // a closed dst must not leave this handle busy (its close would wait forever)
-            throw closed;
-        }
-        try {
-            MemorySegment s = Scratch.struct(iommu_ioas_copy.sizeof());
-            iommu_ioas_copy.size(s, (int) iommu_ioas_copy.sizeof());
+        Objects.requireNonNull(access, "access");
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_COPY")) {
+            if (dst != this) k.hold(dst);
+            MemorySegment s = k.struct(iommu_ioas_copy.sizeof());
             iommu_ioas_copy.flags(s, access.flags | (fixed ? IOMMU_IOAS_MAP_FIXED_IOVA() : 0));
             iommu_ioas_copy.dst_ioas_id(s, dst.id);
             iommu_ioas_copy.src_ioas_id(s, id);
             iommu_ioas_copy.length(s, length);
             iommu_ioas_copy.dst_iova(s, dstIova);
             iommu_ioas_copy.src_iova(s, srcIova);
-            iommufd.ioctl(Command.IOAS_COPY, s, "src_ioas=" + id + ", src_iova=" + hex(srcIova) + ", length=" + hex(length)
-                    + ", dst_ioas=" + dst.id + ", dst_iova=" + (fixed ? hex(dstIova) : "auto"));
+            k.ioctl(Command.IOAS_COPY, x -> "src_ioas=" + iommu_ioas_copy.src_ioas_id(x) + ", src_iova=" + hex(iommu_ioas_copy.src_iova(x))
+                    + ", length=" + hex(iommu_ioas_copy.length(x)) + ", dst_ioas=" + iommu_ioas_copy.dst_ioas_id(x) + ", dst_iova="
+                    + ((iommu_ioas_copy.flags(x) & IOMMU_IOAS_MAP_FIXED_IOVA()) != 0 ? hex(iommu_ioas_copy.dst_iova(x)) : "auto"));
             long at = iommu_ioas_copy.dst_iova(s);
             dst.keepCopied(this, srcIova, length, at);
             return at;
-        } finally {
-            if (dst != this) dst.exit();
-            exit();
         }
     }
 
@@ -239,25 +222,16 @@ public final class Ioas extends Handle {
 
     /** IOMMU_IOAS_IOVA_RANGES; grows its buffer when the kernel answers EMSGSIZE. */
     public IovaRanges iovaRanges() throws IommufdException {
-        enter("IOMMU_IOAS_IOVA_RANGES");
-        try (Arena arena = Arena.ofConfined()) {
-            int capacity = 8;
-            for (;;) {
+        for (int capacity = 8; ; ) {
+            try (Arena arena = Arena.ofConfined(); KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_IOVA_RANGES")) {
                 MemorySegment array = arena.allocate(iommu_iova_range.layout(), capacity);
-                MemorySegment s = arena.allocate(iommu_ioas_iova_ranges.layout());
-                iommu_ioas_iova_ranges.size(s, (int) iommu_ioas_iova_ranges.sizeof());
+                MemorySegment s = k.struct(iommu_ioas_iova_ranges.sizeof());
                 iommu_ioas_iova_ranges.ioas_id(s, id);
                 iommu_ioas_iova_ranges.num_iovas(s, capacity);
-                iommu_ioas_iova_ranges.allowed_iovas(s, array.address());
-                iommufd.raw().registerMemory(array);
-                int rc;
-                try {
-                    rc = iommufd.raw().ioctl(Command.IOAS_IOVA_RANGES.request(), s);
-                } finally {
-                    iommufd.raw().unregisterMemory(array);
-                }
+                iommu_ioas_iova_ranges.allowed_iovas(s, k.kernelWrites(array, array.byteSize(), "ranges"));
+                int rc = k.rawIoctl(Command.IOAS_IOVA_RANGES.request(), s);
                 int total = iommu_ioas_iova_ranges.num_iovas(s);
-                if (rc == -Errno.value("EMSGSIZE") && total > capacity) {
+                if (rc == -KernelCall.EMSGSIZE && total > capacity) {
                     capacity = total;
                     continue;
                 }
@@ -269,34 +243,23 @@ public final class Ioas extends Handle {
                 }
                 return new IovaRanges(List.copyOf(out), iommu_ioas_iova_ranges.out_iova_alignment(s));
             }
-        } finally {
-            exit();
         }
     }
 
     /** IOMMU_IOAS_ALLOW_IOVAS: limits automatic IOVA allocation to these ranges (empty: no limit). */
     public void allowIovas(List<IovaRange> ranges) throws IommufdException {
-        enter("IOMMU_IOAS_ALLOW_IOVAS");
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofConfined(); KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_ALLOW_IOVAS")) {
             MemorySegment array = arena.allocate(iommu_iova_range.layout(), Math.max(1, ranges.size()));
             for (int i = 0; i < ranges.size(); i++) {
                 MemorySegment r = iommu_iova_range.asSlice(array, i);
                 iommu_iova_range.start(r, ranges.get(i).start());
                 iommu_iova_range.last(r, ranges.get(i).last());
             }
-            MemorySegment s = arena.allocate(iommu_ioas_allow_iovas.layout());
-            iommu_ioas_allow_iovas.size(s, (int) iommu_ioas_allow_iovas.sizeof());
+            MemorySegment s = k.struct(iommu_ioas_allow_iovas.sizeof());
             iommu_ioas_allow_iovas.ioas_id(s, id);
             iommu_ioas_allow_iovas.num_iovas(s, ranges.size());
-            iommu_ioas_allow_iovas.allowed_iovas(s, array.address());
-            iommufd.raw().registerMemory(array);
-            try {
-                iommufd.ioctl(Command.IOAS_ALLOW_IOVAS, s, "ioas=" + id + ", ranges=" + ranges);
-            } finally {
-                iommufd.raw().unregisterMemory(array);
-            }
-        } finally {
-            exit();
+            iommu_ioas_allow_iovas.allowed_iovas(s, k.kernelReads(array, array.byteSize(), "ranges"));
+            k.ioctl(Command.IOAS_ALLOW_IOVAS, x -> "ioas=" + id + ", ranges=" + ranges);
         }
     }
 

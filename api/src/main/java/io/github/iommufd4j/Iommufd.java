@@ -4,8 +4,8 @@ import io.github.iommufd4j.bindings.Errno;
 import io.github.iommufd4j.bindings.uapi.*;
 import io.github.iommufd4j.internal.HandleState;
 import io.github.iommufd4j.internal.IommufdBackend;
+import io.github.iommufd4j.internal.NativeAccess;
 import io.github.iommufd4j.internal.NativeBackend;
-import io.github.iommufd4j.internal.Scratch;
 import io.github.iommufd4j.internal.software.SoftwareBackend;
 
 import java.lang.foreign.Arena;
@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import static io.github.iommufd4j.bindings.uapi.Uapi.*;
 
@@ -50,34 +51,82 @@ public final class Iommufd implements AutoCloseable {
         this.why = why;
     }
 
+    private static final System.Logger LOG = System.getLogger("io.github.iommufd4j");
+
     /** Opens the backend named by {@value #BACKEND_PROPERTY} (default AUTO). */
     public static Iommufd open() throws IommufdException {
-        return open(Backend.valueOf(System.getProperty(BACKEND_PROPERTY, "AUTO").toUpperCase(java.util.Locale.ROOT)));
+        String name = System.getProperty(BACKEND_PROPERTY, "AUTO");
+        Backend b;
+        try {
+            b = Backend.valueOf(name.trim().toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("-D" + BACKEND_PROPERTY + "=" + name + ": AUTO, NATIVE or SOFTWARE");
+        }
+        return open(b);
     }
 
-    /** Opens an iommufd on the given backend; AUTO picks native when {@code /dev/iommu} opens. */
+    /**
+     * Opens an iommufd on the given backend; AUTO picks native when {@code /dev/iommu} opens and
+     * otherwise the software backend, saying why through {@link System.Logger} (INFO when there is
+     * no {@code /dev/iommu}, WARNING when it exists but cannot be used) and in
+     * {@link #backendReason()}.
+     *
+     * @throws IllegalStateException when the JVM does not grant the library native access
+     */
     public static Iommufd open(Backend backend) throws IommufdException {
+        java.util.Objects.requireNonNull(backend, "backend");
+        NativeAccess.require();
         if (backend == Backend.SOFTWARE) {
-            return new Iommufd(new SoftwareBackend(), Backend.SOFTWARE, "software backend requested");
+            return new Iommufd(new SoftwareBackend(), Backend.SOFTWARE, softwareName() + ", requested");
         }
         try {
             return new Iommufd(NativeBackend.open(NativeBackend.DEVICE), Backend.NATIVE, NativeBackend.DEVICE + " opened");
         } catch (NativeBackend.NativeOpenException e) {
+            String reason = availability().reason();
             if (backend == Backend.NATIVE) {
                 throw new IommufdException("open", NativeBackend.DEVICE, e.errno,
-                        availability().reason() + " (use the software backend, or run inside a guest with iommufd)");
+                        reason + " (use the software backend, or run inside a guest with iommufd)");
             }
-            return new Iommufd(new SoftwareBackend(), Backend.SOFTWARE, availability().reason());
+            boolean exists = new java.io.File(NativeBackend.DEVICE).exists();
+            LOG.log(exists ? System.Logger.Level.WARNING : System.Logger.Level.INFO,
+                    "iommufd4j: using the " + softwareName() + ": " + reason);
+            return new Iommufd(new SoftwareBackend(), Backend.SOFTWARE, softwareName() + ", because " + reason);
         }
     }
 
-    /** Wraps an iommufd file descriptor handed over by a privileged helper; takes ownership of it. */
-    public static Iommufd fromFd(int fd) {
-        return new Iommufd(NativeBackend.adopt(fd), Backend.NATIVE, "fd " + fd + " handed over");
+    /** "software backend emulating Linux 7.3" (or the release {@value #SOFTWARE_KERNEL_PROPERTY} names). */
+    private static String softwareName() {
+        return "software backend emulating Linux " + System.getProperty(SOFTWARE_KERNEL_PROPERTY, "7.3");
+    }
+
+    /**
+     * Wraps an iommufd file descriptor handed over by a privileged helper and takes ownership of
+     * it. The fd is checked first with a harmless IOMMU_OPTION GET (RLIMIT_MODE), which only an
+     * iommufd answers: any other fd is refused with the errno the check got, and stays open and
+     * owned by the caller.
+     */
+    public static Iommufd fromFd(int fd) throws IommufdException {
+        if (fd < 0) throw new IllegalArgumentException("fromFd: fd " + fd);
+        NativeAccess.require();
+        NativeBackend probe = NativeBackend.adopt(fd);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(iommu_option.layout());
+            iommu_option.size(s, (int) iommu_option.sizeof());
+            iommu_option.option_id(s, IOMMU_OPTION_RLIMIT_MODE());
+            iommu_option.op(s, (short) IOMMU_OPTION_OP_GET());
+            int rc = probe.ioctl(Command.OPTION.request(), s);
+            if (rc < 0) {
+                throw new IommufdException("fromFd", "fd=" + fd, -rc,
+                        "not an iommufd: IOMMU_OPTION got " + Errno.name(-rc) + " (the fd stays open, owned by the caller)");
+            }
+        }
+        return new Iommufd(probe, Backend.NATIVE, "fd " + fd + " handed over");
     }
 
     /** Whether the kernel's {@code /dev/iommu} can be opened, and why not. */
     public static Availability availability() {
+        String noAccess = NativeAccess.problem();
+        if (noAccess != null) return new Availability(false, noAccess);
         return Availability.probe(NativeBackend.DEVICE);
     }
 
@@ -91,7 +140,10 @@ public final class Iommufd implements AutoCloseable {
         return kind;
     }
 
-    /** Why this backend was chosen, e.g. "no /dev/iommu: kernel without CONFIG_IOMMUFD". */
+    /**
+     * Why this backend was chosen, e.g. "software backend emulating Linux 7.3, because no
+     * /dev/iommu: kernel without CONFIG_IOMMUFD ...".
+     */
     public String backendReason() {
         return why;
     }
@@ -108,24 +160,30 @@ public final class Iommufd implements AutoCloseable {
     /**
      * Whether the running kernel has this command; answered without side effects (a zero-size
      * struct fails with EINVAL when the command exists and ENOTTY when it does not) and cached.
+     *
+     * @throws IllegalStateException if this iommufd is closed
      */
     public boolean supports(Command command) {
-        synchronized (supported) {
-            return supported.computeIfAbsent(command, c -> {
-                MemorySegment s = Scratch.struct(8);
-                return backend.ioctl(c.request(), s) != -Errno.value("ENOTTY");
-            });
+        try (KernelCall k = KernelCall.begin(this, "supports")) {
+            synchronized (supported) {
+                Boolean known = supported.get(command);
+                if (known != null) return known;
+                MemorySegment s = k.struct(8);
+                s.set(java.lang.foreign.ValueLayout.JAVA_INT, 0, 0);
+                boolean has = k.rawIoctl(command.request(), s) != -KernelCall.ENOTTY;
+                supported.put(command, has);
+                return has;
+            }
+        } catch (IommufdException closed) {
+            throw new IllegalStateException("supports(" + command + "): the iommufd is closed", closed);
         }
     }
 
     // ---- handles ----
 
-    <H extends Handle> H track(H h) throws IommufdException {
+    /** Records a new handle so that closing the iommufd closes it (called inside the call that made it). */
+    <H extends Handle> H track(H h) {
         synchronized (handles) {
-            if (state.isClosed()) {
-                h.abandon();
-                throw IommufdException.closed("track", h.describe());
-            }
             handles.add(h);
         }
         return h;
@@ -137,41 +195,32 @@ public final class Iommufd implements AutoCloseable {
         }
     }
 
-    void enter(String op) throws IommufdException {
-        if (!state.enter()) throw IommufdException.closed(op, "iommufd");
+    HandleState state() {
+        return state;
     }
 
-    void exit() {
-        state.exit();
+    /** Whether {@link #close()} has been called. */
+    public boolean isClosed() {
+        return state.isClosed();
     }
 
     /** The typed failure for a negative ioctl result: ENOTTY becomes "unsupported by this kernel". */
     static IommufdException failure(Command c, String args, int rc) {
-        if (rc == -Errno.value("ENOTTY")) return new UnsupportedCommandException(c, args);
+        if (rc == -KernelCall.ENOTTY) return new UnsupportedCommandException(c, args);
         return new IommufdException(c.ioctlName(), args, -rc);
-    }
-
-    int ioctl(Command c, MemorySegment s, String args) throws IommufdException {
-        int rc = backend.ioctl(c.request(), s);
-        if (rc < 0) throw failure(c, args, rc);
-        return rc;
     }
 
     /**
      * The escape hatch: issues {@code ioctl(iommufd, request, arg)} with a caller-built struct,
      * exactly as the kernel takes it (on the software backend too). Returns the ioctl's result;
-     * failures are thrown with the errno. For commands the typed API does not cover yet.
+     * failures are thrown with the errno. For commands the typed API does not cover yet. The
+     * struct must be native memory; pointers inside it are the caller's responsibility (the
+     * software backend answers EFAULT for memory it cannot reach).
      */
     public int ioctl(long request, MemorySegment arg) throws IommufdException {
-        enter("ioctl");
-        if (arg.byteSize() > 0) backend.registerMemory(arg);
-        try {
-            int rc = backend.ioctl(request, arg);
-            if (rc < 0) throw new IommufdException("ioctl", "request=0x" + Long.toHexString(request), -rc);
-            return rc;
-        } finally {
-            if (arg.byteSize() > 0) backend.unregisterMemory(arg);
-            exit();
+        try (KernelCall k = KernelCall.begin(this, "ioctl")) {
+            k.kernelWrites(arg, 0, "arg");
+            return k.ioctl(request, arg, s -> "request=0x" + Long.toHexString(request));
         }
     }
 
@@ -179,27 +228,25 @@ public final class Iommufd implements AutoCloseable {
 
     /** IOMMU_IOAS_ALLOC: a new, empty IO address space. */
     public Ioas allocIoas() throws IommufdException {
-        enter("IOMMU_IOAS_ALLOC");
-        try {
-            MemorySegment s = Scratch.struct(iommu_ioas_alloc.sizeof());
-            iommu_ioas_alloc.size(s, (int) iommu_ioas_alloc.sizeof());
-            ioctl(Command.IOAS_ALLOC, s, "");
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_ALLOC")) {
+            MemorySegment s = k.struct(iommu_ioas_alloc.sizeof());
+            k.ioctl(Command.IOAS_ALLOC, x -> "");
             return track(new Ioas(this, iommu_ioas_alloc.out_ioas_id(s)));
-        } finally {
-            exit();
         }
     }
 
     /** IOMMU_FAULT_QUEUE_ALLOC: a fault queue and its file descriptor (owned by the returned handle). */
     public FaultQueue allocFaultQueue() throws IommufdException {
-        enter("IOMMU_FAULT_QUEUE_ALLOC");
-        try {
-            MemorySegment s = Scratch.struct(iommu_fault_alloc.sizeof());
-            iommu_fault_alloc.size(s, (int) iommu_fault_alloc.sizeof());
-            ioctl(Command.FAULT_QUEUE_ALLOC, s, "");
-            return track(new FaultQueue(this, iommu_fault_alloc.out_fault_id(s), iommu_fault_alloc.out_fault_fd(s)));
-        } finally {
-            exit();
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_FAULT_QUEUE_ALLOC")) {
+            int wake = RecordQueue.newWakeFd(k.op());
+            MemorySegment s = k.struct(iommu_fault_alloc.sizeof());
+            try {
+                k.ioctl(Command.FAULT_QUEUE_ALLOC, x -> "");
+            } catch (IommufdException e) {
+                io.github.iommufd4j.bindings.Libc.close(wake);
+                throw e;
+            }
+            return track(new FaultQueue(this, iommu_fault_alloc.out_fault_id(s), iommu_fault_alloc.out_fault_fd(s), wake));
         }
     }
 
@@ -221,6 +268,7 @@ public final class Iommufd implements AutoCloseable {
      * IOMMU_HWPT_ALLOC nested on a NEST_PARENT page table, with driver data, e.g.
      * {@code IOMMU_HWPT_DATA_VTD_S1} or the mock driver's {@code IOMMU_HWPT_DATA_SELFTEST}.
      *
+     * @param data  the driver data the kernel reads (native memory), or {@link MemorySegment#NULL}
      * @param fault a fault queue receiving the device's I/O page faults, or null
      */
     public HwPagetable allocNestedHwpt(int deviceId, HwPagetable parent, int dataType, MemorySegment data,
@@ -229,47 +277,26 @@ public final class Iommufd implements AutoCloseable {
     }
 
     HwPagetable allocHwpt(int deviceId, Handle on, int ptId, FaultQueue fault, int dataType,
-                                  MemorySegment data, HwptFlag... flags) throws IommufdException {
+                          MemorySegment data, HwptFlag... flags) throws IommufdException {
         int f = HwptFlag.bits(flags) | (fault != null ? IOMMU_HWPT_FAULT_ID_VALID() : 0);
-        String args = "dev=" + deviceId + ", pt=" + ptId + ", flags=0x" + Integer.toHexString(f)
-                + (fault != null ? ", fault=" + fault.id() : "") + (dataType != 0 ? ", data_type=0x" + Integer.toHexString(dataType) : "");
-        enter("IOMMU_HWPT_ALLOC");
-        try {
-            on.enter("IOMMU_HWPT_ALLOC");
-        } catch (IommufdException closed) {
-            exit(); // a closed handle must leave none entered: their close would wait forever
-            throw closed;
-        }
-        if (fault != null) {
-            try {
-                fault.enter("IOMMU_HWPT_ALLOC");
-            } catch (IommufdException closed) {
-                on.exit();
-                exit();
-                throw closed;
-            }
-        }
-        if (data.byteSize() > 0) backend.registerMemory(data);
-        try {
-            MemorySegment s = Scratch.struct(iommu_hwpt_alloc.sizeof());
-            iommu_hwpt_alloc.size(s, (int) iommu_hwpt_alloc.sizeof());
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_HWPT_ALLOC").hold(on)) {
+            if (fault != null) k.hold(fault);
+            MemorySegment s = k.struct(iommu_hwpt_alloc.sizeof());
             iommu_hwpt_alloc.flags(s, f);
             iommu_hwpt_alloc.dev_id(s, deviceId);
             iommu_hwpt_alloc.pt_id(s, ptId);
             iommu_hwpt_alloc.data_type(s, dataType);
             iommu_hwpt_alloc.data_len(s, (int) data.byteSize());
-            iommu_hwpt_alloc.data_uptr(s, data.address());
+            iommu_hwpt_alloc.data_uptr(s, k.kernelReads(data, data.byteSize(), "data"));
             iommu_hwpt_alloc.fault_id(s, fault != null ? fault.id() : 0);
-            ioctl(Command.HWPT_ALLOC, s, args);
+            k.ioctl(Command.HWPT_ALLOC, x -> "dev=" + iommu_hwpt_alloc.dev_id(x) + ", pt=" + iommu_hwpt_alloc.pt_id(x)
+                    + ", flags=0x" + Integer.toHexString(iommu_hwpt_alloc.flags(x))
+                    + ((iommu_hwpt_alloc.flags(x) & IOMMU_HWPT_FAULT_ID_VALID()) != 0 ? ", fault=" + iommu_hwpt_alloc.fault_id(x) : "")
+                    + (iommu_hwpt_alloc.data_type(x) != 0 ? ", data_type=0x" + Integer.toHexString(iommu_hwpt_alloc.data_type(x)) : ""));
             HwPagetable h = new HwPagetable(this, iommu_hwpt_alloc.out_hwpt_id(s), !(on instanceof Ioas));
             on.addDependent(h);
             if (fault != null) fault.addDependent(h);
             return track(h);
-        } finally {
-            if (data.byteSize() > 0) backend.unregisterMemory(data);
-            if (fault != null) fault.exit();
-            on.exit();
-            exit();
         }
     }
 
@@ -280,29 +307,21 @@ public final class Iommufd implements AutoCloseable {
      *
      * @param type the driver's vIOMMU type, e.g. {@code IOMMU_VIOMMU_TYPE_ARM_SMMUV3} or
      *             {@link MockDriver#VIOMMU_TYPE_SELFTEST}
-     * @param data driver data (read and written back by the kernel), or {@link MemorySegment#NULL}
+     * @param data driver data (read and written back by the kernel; native, writable), or {@link MemorySegment#NULL}
      */
     public Viommu allocViommu(int deviceId, HwPagetable nestParent, int type, MemorySegment data) throws IommufdException {
-        String args = "dev=" + deviceId + ", hwpt=" + nestParent.id() + ", type=0x" + Integer.toHexString(type);
-        enter("IOMMU_VIOMMU_ALLOC");
-        nestParent.enter("IOMMU_VIOMMU_ALLOC");
-        if (data.byteSize() > 0) backend.registerMemory(data);
-        try {
-            MemorySegment s = Scratch.struct(iommu_viommu_alloc.sizeof());
-            iommu_viommu_alloc.size(s, (int) iommu_viommu_alloc.sizeof());
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_VIOMMU_ALLOC").hold(nestParent)) {
+            MemorySegment s = k.struct(iommu_viommu_alloc.sizeof());
             iommu_viommu_alloc.type(s, type);
             iommu_viommu_alloc.dev_id(s, deviceId);
             iommu_viommu_alloc.hwpt_id(s, nestParent.id());
             iommu_viommu_alloc.data_len(s, (int) data.byteSize());
-            iommu_viommu_alloc.data_uptr(s, data.address());
-            ioctl(Command.VIOMMU_ALLOC, s, args);
+            iommu_viommu_alloc.data_uptr(s, k.kernelWrites(data, data.byteSize(), "data"));
+            k.ioctl(Command.VIOMMU_ALLOC, x -> "dev=" + iommu_viommu_alloc.dev_id(x) + ", hwpt=" + iommu_viommu_alloc.hwpt_id(x)
+                    + ", type=0x" + Integer.toHexString(iommu_viommu_alloc.type(x)));
             Viommu v = new Viommu(this, iommu_viommu_alloc.out_viommu_id(s), type);
             nestParent.addDependent(v);
             return track(v);
-        } finally {
-            if (data.byteSize() > 0) backend.unregisterMemory(data);
-            nestParent.exit();
-            exit();
         }
     }
 
@@ -313,77 +332,57 @@ public final class Iommufd implements AutoCloseable {
      * with EINVAL.
      */
     public void changeProcess() throws IommufdException {
-        enter("IOMMU_IOAS_CHANGE_PROCESS");
-        try {
-            MemorySegment s = Scratch.struct(iommu_ioas_change_process.sizeof());
-            iommu_ioas_change_process.size(s, (int) iommu_ioas_change_process.sizeof());
-            ioctl(Command.IOAS_CHANGE_PROCESS, s, "");
-        } finally {
-            exit();
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_CHANGE_PROCESS")) {
+            k.struct(iommu_ioas_change_process.sizeof());
+            k.ioctl(Command.IOAS_CHANGE_PROCESS, x -> "");
         }
     }
 
     /**
-     * IOMMU_HWPT_INVALIDATE of a nested page table or a vIOMMU; returns the entries handled.
-     * The kernel writes back the count even on failure: the exception's arguments carry it.
+     * IOMMU_HWPT_INVALIDATE of a nested page table or a vIOMMU (held busy by {@code k}); returns
+     * the entries handled. The kernel writes back the count even on failure: the exception's
+     * arguments carry it.
      */
-    int invalidate(int objectId, String object, int dataType, MemorySegment entries, int entryLen, int entryNum)
+    static int invalidate(KernelCall k, int objectId, String object, int dataType, MemorySegment entries, int entryLen, int entryNum)
             throws IommufdException {
-        if (entries.byteSize() > 0) backend.registerMemory(entries);
-        try {
-            MemorySegment s = Scratch.struct(iommu_hwpt_invalidate.sizeof());
-            iommu_hwpt_invalidate.size(s, (int) iommu_hwpt_invalidate.sizeof());
-            iommu_hwpt_invalidate.hwpt_id(s, objectId);
-            iommu_hwpt_invalidate.data_uptr(s, entries.address());
-            iommu_hwpt_invalidate.data_type(s, dataType);
-            iommu_hwpt_invalidate.entry_len(s, entryLen);
-            iommu_hwpt_invalidate.entry_num(s, entryNum);
-            int rc = backend.ioctl(Command.HWPT_INVALIDATE.request(), s);
-            int done = iommu_hwpt_invalidate.entry_num(s); // written back even on failure
-            if (rc < 0) {
-                throw failure(Command.HWPT_INVALIDATE, object + ", data_type=0x" + Integer.toHexString(dataType)
-                        + ", entry_len=" + entryLen + ", entry_num=" + entryNum + ", handled=" + done, rc);
-            }
-            return done;
-        } finally {
-            if (entries.byteSize() > 0) backend.unregisterMemory(entries);
+        if (entryLen < 0 || entryNum < 0) {
+            throw new IllegalArgumentException(k.op() + ": entry_len " + entryLen + ", entry_num " + entryNum);
         }
+        MemorySegment s = k.struct(iommu_hwpt_invalidate.sizeof());
+        iommu_hwpt_invalidate.hwpt_id(s, objectId);
+        iommu_hwpt_invalidate.data_uptr(s, k.kernelReads(entries, (long) entryLen * entryNum, "entries"));
+        iommu_hwpt_invalidate.data_type(s, dataType);
+        iommu_hwpt_invalidate.entry_len(s, entryLen);
+        iommu_hwpt_invalidate.entry_num(s, entryNum);
+        int rc = k.rawIoctl(Command.HWPT_INVALIDATE.request(), s);
+        int done = iommu_hwpt_invalidate.entry_num(s); // written back even on failure
+        if (rc < 0) {
+            throw failure(Command.HWPT_INVALIDATE, object + ", data_type=0x" + Integer.toHexString(dataType)
+                    + ", entry_len=" + entryLen + ", entry_num=" + entryNum + ", handled=" + done, rc);
+        }
+        return done;
     }
 
     /** IOMMU_DESTROY of a raw object id (handles do this on close). */
     public void destroy(int id) throws IommufdException {
-        enter("IOMMU_DESTROY");
-        try {
-            MemorySegment s = Scratch.struct(iommu_destroy.sizeof());
-            iommu_destroy.size(s, (int) iommu_destroy.sizeof());
-            iommu_destroy.id(s, id);
-            ioctl(Command.DESTROY, s, "id=" + id);
-        } finally {
-            exit();
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_DESTROY")) {
+            iommu_destroy.id(k.struct(iommu_destroy.sizeof()), id);
+            k.ioctl(Command.DESTROY, x -> "id=" + iommu_destroy.id(x));
         }
     }
 
     /** IOMMU_GET_HW_INFO: the IOMMU behind a bound device (type, raw data, capabilities). */
     public HwInfo hwInfo(int deviceId) throws IommufdException {
-        enter("IOMMU_GET_HW_INFO");
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofConfined(); KernelCall k = KernelCall.begin(this, "IOMMU_GET_HW_INFO")) {
             MemorySegment data = arena.allocate(256, 8);
-            backend.registerMemory(data);
-            try {
-                MemorySegment s = Scratch.struct(iommu_hw_info.sizeof());
-                iommu_hw_info.size(s, (int) iommu_hw_info.sizeof());
-                iommu_hw_info.dev_id(s, deviceId);
-                iommu_hw_info.data_len(s, (int) data.byteSize());
-                iommu_hw_info.data_uptr(s, data.address());
-                ioctl(Command.GET_HW_INFO, s, "dev=" + deviceId);
-                int len = Math.min(iommu_hw_info.data_len(s), (int) data.byteSize());
-                return new HwInfo(iommu_hw_info.out_data_type(s), data.asSlice(0, len).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE),
-                        iommu_hw_info.out_capabilities(s), iommu_hw_info.out_max_pasid_log2(s) & 0xff);
-            } finally {
-                backend.unregisterMemory(data);
-            }
-        } finally {
-            exit();
+            MemorySegment s = k.struct(iommu_hw_info.sizeof());
+            iommu_hw_info.dev_id(s, deviceId);
+            iommu_hw_info.data_len(s, (int) data.byteSize());
+            iommu_hw_info.data_uptr(s, k.kernelWrites(data, data.byteSize(), "data"));
+            k.ioctl(Command.GET_HW_INFO, x -> "dev=" + iommu_hw_info.dev_id(x));
+            int len = Math.min(iommu_hw_info.data_len(s), (int) data.byteSize());
+            return new HwInfo(iommu_hw_info.out_data_type(s), data.asSlice(0, len).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE),
+                    iommu_hw_info.out_capabilities(s), iommu_hw_info.out_max_pasid_log2(s) & 0xff);
         }
     }
 
@@ -398,19 +397,16 @@ public final class Iommufd implements AutoCloseable {
     }
 
     long option(int optionId, int op, int objectId, long value) throws IommufdException {
-        String args = "option=" + optionId + ", op=" + (op == IOMMU_OPTION_OP_SET() ? "set" : "get") + ", object=" + objectId + ", val64=" + value;
-        enter("IOMMU_OPTION");
-        try {
-            MemorySegment s = Scratch.struct(iommu_option.sizeof());
-            iommu_option.size(s, (int) iommu_option.sizeof());
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_OPTION")) {
+            MemorySegment s = k.struct(iommu_option.sizeof());
             iommu_option.option_id(s, optionId);
             iommu_option.op(s, (short) op);
             iommu_option.object_id(s, objectId);
             iommu_option.val64(s, value);
-            ioctl(Command.OPTION, s, args);
+            k.ioctl(Command.OPTION, x -> "option=" + iommu_option.option_id(x)
+                    + ", op=" + (iommu_option.op(x) == IOMMU_OPTION_OP_SET() ? "set" : "get")
+                    + ", object=" + iommu_option.object_id(x) + ", val64=" + iommu_option.val64(x));
             return iommu_option.val64(s);
-        } finally {
-            exit();
         }
     }
 
@@ -430,16 +426,12 @@ public final class Iommufd implements AutoCloseable {
     }
 
     private int vfioIoas(int op, int ioasId) throws IommufdException {
-        enter("IOMMU_VFIO_IOAS");
-        try {
-            MemorySegment s = Scratch.struct(iommu_vfio_ioas.sizeof());
-            iommu_vfio_ioas.size(s, (int) iommu_vfio_ioas.sizeof());
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_VFIO_IOAS")) {
+            MemorySegment s = k.struct(iommu_vfio_ioas.sizeof());
             iommu_vfio_ioas.op(s, (short) op);
             iommu_vfio_ioas.ioas_id(s, ioasId);
-            ioctl(Command.VFIO_IOAS, s, "op=" + op + ", ioas=" + ioasId);
+            k.ioctl(Command.VFIO_IOAS, x -> "op=" + iommu_vfio_ioas.op(x) + ", ioas=" + iommu_vfio_ioas.ioas_id(x));
             return iommu_vfio_ioas.ioas_id(s);
-        } finally {
-            exit();
         }
     }
 
@@ -465,22 +457,47 @@ public final class Iommufd implements AutoCloseable {
 
     /**
      * Closes every handle made from this iommufd (their fds included) and then the iommufd; the
-     * kernel destroys the objects with it. Idempotent and thread-safe.
+     * kernel destroys the objects with it. Idempotent and thread-safe, never spins: new calls
+     * fail at once, threads waiting on its queues are woken (they get EBADF "handle is closed"),
+     * calls in flight finish first. A second, concurrent close returns when the first is done.
      */
     @Override
     public void close() {
-        if (!state.close()) return; // waits for operations in progress, which may still track handles
-        List<Handle> all;
-        synchronized (handles) {
-            all = new ArrayList<>(handles.reversed());
-            handles.clear();
+        if (!state.markClosed()) {
+            state.awaitReleased();
+            return;
         }
-        for (Handle h : all) h.abandon();
-        backend.close();
+        try {
+            Set<Handle> shut = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            shutAll(shut);                       // wakes waiters: they hold only their queue
+            state.awaitIdle(KernelCall.heldByCurrentThread(state));
+            shutAll(shut);                       // handles made by calls that were in flight
+            for (Handle h : snapshot()) {
+                if (shut.contains(h)) h.abandon();
+                else h.state.awaitReleased();    // another thread is closing it
+            }
+            synchronized (handles) {
+                handles.clear();
+            }
+            backend.close();
+        } finally {
+            state.markReleased();
+        }
+    }
+
+    private void shutAll(Set<Handle> shut) {
+        for (Handle h : snapshot()) if (h.shut()) shut.add(h);
+    }
+
+    /** The handles, newest first. */
+    private List<Handle> snapshot() {
+        synchronized (handles) {
+            return new ArrayList<>(handles.reversed());
+        }
     }
 
     @Override
     public String toString() {
-        return "Iommufd[" + backend.name() + (fd() >= 0 ? ", fd=" + fd() : "") + "]";
+        return "Iommufd[" + (kind == Backend.SOFTWARE ? softwareName() : backend.name()) + (fd() >= 0 ? ", fd=" + fd() : "") + (isClosed() ? ", closed" : "") + "]";
     }
 }

@@ -1,5 +1,7 @@
 package io.github.iommufd4j;
 
+import io.github.iommufd4j.bindings.uapi.iommu_test_cmd;
+
 import java.lang.foreign.MemorySegment;
 
 import static io.github.iommufd4j.MockDriver.U;
@@ -13,12 +15,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * descriptor; closing it destroys the access.
  */
 public final class MockAccess extends Handle {
-    private final MockDriver mock;
     private final int fd;
 
-    MockAccess(Iommufd iommufd, MockDriver mock, int fd) {
+    MockAccess(Iommufd iommufd, int fd) {
         super(iommufd);
-        this.mock = mock;
         this.fd = fd;
     }
 
@@ -27,61 +27,51 @@ public final class MockAccess extends Handle {
         return fd;
     }
 
-    /** ACCESS_RW: copies between {@code buffer} and IOVA memory; {@code write} copies buffer → IOVA. */
+    /**
+     * ACCESS_RW: copies between {@code buffer} (native memory) and IOVA memory; {@code write}
+     * copies buffer → IOVA (the kernel reads the buffer), otherwise IOVA → buffer (the kernel
+     * writes it, so it must be writable).
+     */
     public void rw(long iova, MemorySegment buffer, boolean write) throws IommufdException {
-        io.github.iommufd4j.internal.UserSegments.requireLive(buffer, "buffer");
-        enter("IOMMU_TEST_CMD");
-        iommufd.raw().registerMemory(buffer);
-        try {
-            MemorySegment s = MockDriver.cmd(IOMMU_TEST_OP_ACCESS_RW(), fd);
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD")) {
+            MemorySegment s = MockDriver.cmd(k, IOMMU_TEST_OP_ACCESS_RW(), fd);
+            s.set(JAVA_LONG, U + 16, write ? k.kernelReads(buffer, buffer.byteSize(), "buffer")
+                    : k.kernelWrites(buffer, buffer.byteSize(), "buffer"));
             s.set(JAVA_LONG, U, iova);
             s.set(JAVA_LONG, U + 8, buffer.byteSize());
-            s.set(JAVA_LONG, U + 16, buffer.address());
             s.set(JAVA_INT, U + 24, write ? MOCK_ACCESS_RW_WRITE() : 0);
-            mock.run(s, "ACCESS_RW", "access_fd=" + fd + ", iova=" + Ioas.hex(iova) + ", length=" + Ioas.hex(buffer.byteSize())
-                    + (write ? ", write" : ", read"));
-        } finally {
-            iommufd.raw().unregisterMemory(buffer);
-            exit();
+            MockDriver.run(k, "ACCESS_RW", x -> "access_fd=" + iommu_test_cmd.id(x) + ", iova=" + Ioas.hex(x.get(JAVA_LONG, U))
+                    + ", length=" + Ioas.hex(x.get(JAVA_LONG, U + 8)) + ((x.get(JAVA_INT, U + 24) & MOCK_ACCESS_RW_WRITE()) != 0 ? ", write" : ", read"));
         }
     }
 
     /** ACCESS_PAGES: pins {@code [iova, +length)}; returns the pin's id (for {@link #unpin}). */
     public int pin(long iova, long length, boolean write) throws IommufdException {
-        enter("IOMMU_TEST_CMD");
-        try {
-            MemorySegment s = MockDriver.cmd(IOMMU_TEST_OP_ACCESS_PAGES(), fd);
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD")) {
+            MemorySegment s = MockDriver.cmd(k, IOMMU_TEST_OP_ACCESS_PAGES(), fd);
             s.set(JAVA_INT, U, write ? MOCK_FLAGS_ACCESS_WRITE() : 0);
             s.set(JAVA_LONG, U + 8, iova);
             s.set(JAVA_LONG, U + 16, length);
-            mock.run(s, "ACCESS_PAGES", "access_fd=" + fd + ", iova=" + Ioas.hex(iova) + ", length=" + Ioas.hex(length));
+            MockDriver.run(k, "ACCESS_PAGES", x -> "access_fd=" + iommu_test_cmd.id(x) + ", iova=" + Ioas.hex(x.get(JAVA_LONG, U + 8))
+                    + ", length=" + Ioas.hex(x.get(JAVA_LONG, U + 16)));
             return s.get(JAVA_INT, U + 4);
-        } finally {
-            exit();
         }
     }
 
     /** DESTROY_ACCESS_PAGES. */
     public void unpin(int pinId) throws IommufdException {
-        enter("IOMMU_TEST_CMD");
-        try {
-            MemorySegment s = MockDriver.cmd(IOMMU_TEST_OP_DESTROY_ACCESS_PAGES(), fd);
-            s.set(JAVA_INT, U, pinId);
-            mock.run(s, "DESTROY_ACCESS_PAGES", "access_fd=" + fd + ", pin=" + pinId);
-        } finally {
-            exit();
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD")) {
+            MockDriver.cmd(k, IOMMU_TEST_OP_DESTROY_ACCESS_PAGES(), fd).set(JAVA_INT, U, pinId);
+            MockDriver.run(k, "DESTROY_ACCESS_PAGES", x -> "access_fd=" + iommu_test_cmd.id(x) + ", pin=" + x.get(JAVA_INT, U));
         }
     }
 
     /** ACCESS_REPLACE_IOAS: moves the access to another IOAS (dropping its pins). */
     public void replaceIoas(Ioas ioas) throws IommufdException {
-        enter("IOMMU_TEST_CMD");
-        try {
-            MemorySegment s = MockDriver.cmd(IOMMU_TEST_OP_ACCESS_REPLACE_IOAS(), fd);
-            s.set(JAVA_INT, U, ioas.id());
-            mock.run(s, "ACCESS_REPLACE_IOAS", "access_fd=" + fd + ", ioas=" + ioas.id());
-        } finally {
-            exit();
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD").hold(ioas)) {
+            MockDriver.cmd(k, IOMMU_TEST_OP_ACCESS_REPLACE_IOAS(), fd).set(JAVA_INT, U, ioas.id());
+            MockDriver.run(k, "ACCESS_REPLACE_IOAS", x -> "access_fd=" + iommu_test_cmd.id(x) + ", ioas=" + x.get(JAVA_INT, U));
+            ioas.addDependent(this); // the new IOAS must close it first too
         }
     }
 
@@ -91,12 +81,17 @@ public final class MockAccess extends Handle {
     }
 
     @Override
-    void releaseFds() {
+    void closeFds() {
         iommufd.raw().closeFd(fd);
     }
 
     @Override
     String describe() {
         return "access_fd=" + fd;
+    }
+
+    @Override
+    public String toString() {
+        return "MockAccess[fd=" + fd + (isClosed() ? ", closed" : "") + "]";
     }
 }

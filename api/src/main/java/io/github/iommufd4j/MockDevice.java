@@ -1,5 +1,8 @@
 package io.github.iommufd4j;
 
+import io.github.iommufd4j.bindings.uapi.iommu_test_cmd;
+
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 import static io.github.iommufd4j.MockDriver.U;
@@ -48,15 +51,12 @@ public final class MockDevice extends Handle {
 
     /** MOCK_DOMAIN_REPLACE: attaches the device to another IOAS or page table; returns the HWPT id used. */
     public int replace(int ptId) throws IommufdException {
-        enter("IOMMU_TEST_CMD");
-        try {
-            MemorySegment s = MockDriver.cmd(IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE(), stdevId);
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD")) {
+            MemorySegment s = MockDriver.cmd(k, IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE(), stdevId);
             s.set(JAVA_INT, U, ptId);
-            iommufd.mock().run(s, "MOCK_DOMAIN_REPLACE", "stdev=" + stdevId + ", pt=" + ptId);
+            MockDriver.run(k, "MOCK_DOMAIN_REPLACE", x -> "stdev=" + iommu_test_cmd.id(x) + ", pt=" + x.get(JAVA_INT, U));
             hwptId = s.get(JAVA_INT, U);
             return hwptId;
-        } finally {
-            exit();
         }
     }
 
@@ -88,16 +88,14 @@ public final class MockDevice extends Handle {
 
     /** PASID_DETACH (Linux 7.x): detaches {@code pasid}; nothing attached there is not an error. */
     public void detachPasid(int pasid) throws IommufdException {
-        enter("IOMMU_TEST_CMD");
-        try {
-            detachPasid0(pasid);
-        } finally {
-            exit();
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD")) {
+            detachPasid(k, pasid);
         }
     }
 
-    private void detachPasid0(int pasid) throws IommufdException {
-        iommufd.mock().run(detachCommand(pasid), "PASID_DETACH", "stdev=" + stdevId + ", pasid=" + pasid);
+    private void detachPasid(KernelCall k, int pasid) throws IommufdException {
+        MockDriver.cmd(k, IOMMU_TEST_OP_PASID_DETACH(), stdevId).set(JAVA_INT, U, pasid);
+        MockDriver.run(k, "PASID_DETACH", x -> "stdev=" + iommu_test_cmd.id(x) + ", pasid=" + x.get(JAVA_INT, U));
         if (pasid == 0) hwptId = 0;
         else pasids.remove(pasid);
     }
@@ -112,15 +110,13 @@ public final class MockDevice extends Handle {
 
     /** One PASID op on {@code {pasid, pt_id or hwpt_id}}: returns the id field as written back. */
     private int pasidCommand(int op, String name, int pasid, int id) throws IommufdException {
-        enter("IOMMU_TEST_CMD");
-        try {
-            MemorySegment s = MockDriver.cmd(op, stdevId);
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD")) {
+            MemorySegment s = MockDriver.cmd(k, op, stdevId);
             s.set(JAVA_INT, U, pasid);
             s.set(JAVA_INT, U + 4, id);
-            iommufd.mock().run(s, name, "stdev=" + stdevId + ", pasid=" + pasid + ", " + (op == IOMMU_TEST_OP_PASID_CHECK_HWPT() ? "hwpt=" : "pt=") + id);
+            String idName = op == IOMMU_TEST_OP_PASID_CHECK_HWPT() ? ", hwpt=" : ", pt=";
+            MockDriver.run(k, name, x -> "stdev=" + iommu_test_cmd.id(x) + ", pasid=" + x.get(JAVA_INT, U) + idName + x.get(JAVA_INT, U + 4));
             return s.get(JAVA_INT, U + 4);
-        } finally {
-            exit();
         }
     }
 
@@ -129,22 +125,19 @@ public final class MockDevice extends Handle {
      * kernel succeeds even when no fault queue receives it.
      */
     public void triggerPageFault(int pasid, int groupId, int perm, long address) throws IommufdException {
-        enter("IOMMU_TEST_CMD");
-        try {
-            MemorySegment s = MockDriver.cmd(IOMMU_TEST_OP_TRIGGER_IOPF(), 0);
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD")) {
+            MemorySegment s = MockDriver.cmd(k, IOMMU_TEST_OP_TRIGGER_IOPF(), 0);
             s.set(JAVA_INT, U, deviceId);
             s.set(JAVA_INT, U + 4, pasid);
             s.set(JAVA_INT, U + 8, groupId);
             s.set(JAVA_INT, U + 12, perm);
             s.set(JAVA_LONG, U + 16, address);
-            // Benchmarks trigger millions of faults: the message is only built on failure.
-            int rc = iommufd.raw().ioctl(Command.TEST_CMD.request(), s);
-            if (rc < 0) {
-                throw Iommufd.failure(Command.TEST_CMD, "TRIGGER_IOPF: dev=" + deviceId + ", pasid=" + pasid + ", grpid=" + groupId, rc);
-            }
-        } finally {
-            exit();
+            MockDriver.run(k, "TRIGGER_IOPF", MockDevice::triggerArgs); // benchmarks trigger millions: no capture
         }
+    }
+
+    private static String triggerArgs(MemorySegment x) {
+        return "dev=" + x.get(JAVA_INT, U) + ", pasid=" + x.get(JAVA_INT, U + 4) + ", grpid=" + x.get(JAVA_INT, U + 8);
     }
 
     /**
@@ -152,27 +145,24 @@ public final class MockDevice extends Handle {
      * vDEVICE) to the SELFTEST event queue of the vIOMMU its nested page table belongs to.
      */
     public void triggerVirtualEvent() throws IommufdException {
-        enter("IOMMU_TEST_CMD");
-        try {
-            MemorySegment s = MockDriver.cmd(IOMMU_TEST_OP_TRIGGER_VEVENT(), 0);
-            s.set(JAVA_INT, U, deviceId);
-            int rc = iommufd.raw().ioctl(Command.TEST_CMD.request(), s);
-            if (rc < 0) throw Iommufd.failure(Command.TEST_CMD, "TRIGGER_VEVENT: dev=" + deviceId, rc);
-        } finally {
-            exit();
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD")) {
+            MockDriver.cmd(k, IOMMU_TEST_OP_TRIGGER_VEVENT(), 0).set(JAVA_INT, U, deviceId);
+            MockDriver.run(k, "TRIGGER_VEVENT", MockDevice::veventArgs);
         }
+    }
+
+    private static String veventArgs(MemorySegment x) {
+        return "dev=" + x.get(JAVA_INT, U);
     }
 
     /** DEV_CHECK_CACHE (Linux 7.x): checks slot {@code slot} of the device's cache holds {@code value}. */
     public void checkCache(int slot, int value) throws IommufdException {
-        enter("IOMMU_TEST_CMD");
-        try {
-            MemorySegment s = MockDriver.cmd(IOMMU_TEST_OP_DEV_CHECK_CACHE(), deviceId);
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD")) {
+            MemorySegment s = MockDriver.cmd(k, IOMMU_TEST_OP_DEV_CHECK_CACHE(), deviceId);
             s.set(JAVA_INT, U, slot);
             s.set(JAVA_INT, U + 4, value);
-            iommufd.mock().run(s, "DEV_CHECK_CACHE", "dev=" + deviceId + ", slot=" + slot + ", value=0x" + Integer.toHexString(value));
-        } finally {
-            exit();
+            MockDriver.run(k, "DEV_CHECK_CACHE", x -> "dev=" + iommu_test_cmd.id(x) + ", slot=" + x.get(JAVA_INT, U)
+                    + ", value=0x" + Integer.toHexString(x.get(JAVA_INT, U + 4)));
         }
     }
 
@@ -180,11 +170,13 @@ public final class MockDevice extends Handle {
     @Override
     void release() throws IommufdException {
         IommufdException first = null;
-        for (int pasid : pasids) {
-            try {
-                detachPasid0(pasid);
-            } catch (IommufdException e) {
-                if (first == null) first = e;
+        try (KernelCall k = KernelCall.begin(iommufd, "IOMMU_TEST_CMD")) {
+            for (int pasid : pasids) {
+                try {
+                    detachPasid(k, pasid);
+                } catch (IommufdException e) {
+                    if (first == null) first = e;
+                }
             }
         }
         iommufd.destroy(stdevId);
@@ -193,15 +185,20 @@ public final class MockDevice extends Handle {
 
     /** The iommufd is closing (the kernel will free the device with it): its PASIDs are detached first, as in {@link #release}. */
     @Override
-    void releaseFds() {
-        for (int pasid : pasids) iommufd.raw().ioctl(Command.TEST_CMD.request(), detachCommand(pasid));
+    void closeFds() {
+        if (pasids.isEmpty()) return;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(iommu_test_cmd.layout());
+            for (int pasid : pasids) {
+                s.fill((byte) 0);
+                iommu_test_cmd.size(s, (int) iommu_test_cmd.sizeof());
+                iommu_test_cmd.op(s, IOMMU_TEST_OP_PASID_DETACH());
+                iommu_test_cmd.id(s, stdevId);
+                s.set(JAVA_INT, U, pasid);
+                iommufd.raw().ioctl(Command.TEST_CMD.request(), s);
+            }
+        }
         pasids.clear();
-    }
-
-    private MemorySegment detachCommand(int pasid) {
-        MemorySegment s = MockDriver.cmd(IOMMU_TEST_OP_PASID_DETACH(), stdevId);
-        s.set(JAVA_INT, U, pasid);
-        return s;
     }
 
     @Override

@@ -3,12 +3,13 @@ package io.github.iommufd4j;
 import io.github.iommufd4j.bindings.Errno;
 import io.github.iommufd4j.bindings.Libc;
 import io.github.iommufd4j.bindings.uapi.iommu_test_cmd;
-import io.github.iommufd4j.internal.Scratch;
+import java.lang.foreign.Arena;
 
 import java.lang.foreign.MemorySegment;
 
 import static io.github.iommufd4j.bindings.uapi.Uapi.*;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * The iommufd mock driver ({@code CONFIG_IOMMUFD_TEST}, IOMMU_TEST_CMD): mock devices, accesses
@@ -45,21 +46,30 @@ public final class MockDriver {
      * EOPNOTSUPP where not).
      */
     public boolean supportsPasid() {
-        return isPresent() && iommufd.raw().ioctl(Command.TEST_CMD.request(), cmd(IOMMU_TEST_OP_PASID_DETACH(), 0))
-                != -Errno.value("EOPNOTSUPP");
+        return isPresent() && probe(IOMMU_TEST_OP_PASID_DETACH(), 0) != -EOPNOTSUPP;
     }
 
     /** Whether the mock driver has the dma-buf ops (DMABUF_GET, DMABUF_REVOKE, Linux 7.x): a revoke of fd -1 fails with EBADF, else EOPNOTSUPP. */
     public boolean supportsDmabuf() {
-        if (!isPresent()) return false;
-        MemorySegment s = cmd(IOMMU_TEST_OP_DMABUF_REVOKE(), 0);
-        s.set(JAVA_INT, U, -1);
-        return iommufd.raw().ioctl(Command.TEST_CMD.request(), s) != -Errno.value("EOPNOTSUPP");
+        return isPresent() && probe(IOMMU_TEST_OP_DMABUF_REVOKE(), -1) != -EOPNOTSUPP;
     }
 
-    static MemorySegment cmd(int op, int id) {
-        MemorySegment s = Scratch.struct(iommu_test_cmd.sizeof());
-        iommu_test_cmd.size(s, (int) iommu_test_cmd.sizeof());
+    private static final int EOPNOTSUPP = Errno.value("EOPNOTSUPP");
+
+    /** A test op with {@code first} as the first word of its union: the raw result. */
+    private int probe(int op, int first) {
+        try (KernelCall k = KernelCall.begin(iommufd, "IOMMU_TEST_CMD")) {
+            MemorySegment s = cmd(k, op, 0);
+            s.set(JAVA_INT, U, first);
+            return k.rawIoctl(Command.TEST_CMD.request(), s);
+        } catch (IommufdException closed) {
+            throw new IllegalStateException("the iommufd is closed", closed);
+        }
+    }
+
+    /** This call's {@code struct iommu_test_cmd} for {@code op} on object {@code id}. */
+    static MemorySegment cmd(KernelCall k, int op, int id) {
+        MemorySegment s = k.struct(iommu_test_cmd.sizeof());
         iommu_test_cmd.op(s, op);
         iommu_test_cmd.id(s, id);
         return s;
@@ -68,37 +78,41 @@ public final class MockDriver {
     /** Offset of the ops' union inside {@code struct iommu_test_cmd}. */
     static final long U = iommu_test_cmd.add_reserved$offset();
 
-    int run(MemorySegment s, String op, String args) throws IommufdException {
-        iommufd.enter("IOMMU_TEST_CMD");
-        try {
-            return iommufd.ioctl(Command.TEST_CMD, s, op + ": " + args);
-        } finally {
-            iommufd.exit();
-        }
+    /** Issues the test command in {@code k}'s struct; a failure names the op and its arguments. */
+    static int run(KernelCall k, String op, KernelCall.Args args) throws IommufdException {
+        return k.ioctl(Command.TEST_CMD, x -> op + ": " + args.of(x));
+    }
+
+    /** A call on the iommufd for a test op. */
+    private KernelCall call() throws IommufdException {
+        return KernelCall.begin(iommufd, "IOMMU_TEST_CMD");
     }
 
     /** MOCK_DOMAIN(_FLAGS): a mock device bound and attached to an IOAS (auto domain) or a HWPT id. */
     public MockDevice addDevice(int ptId, int deviceFlags) throws IommufdException {
-        MemorySegment s = cmd(IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS(), ptId);
-        s.set(JAVA_INT, U + 12, deviceFlags);
-        run(s, "MOCK_DOMAIN_FLAGS", "pt=" + ptId + ", dev_flags=0x" + Integer.toHexString(deviceFlags));
-        var d = new MockDevice(iommufd, s.get(JAVA_INT, U),
-                s.get(JAVA_INT, U + 8), s.get(JAVA_INT, U + 4));
-        return iommufd.track(d);
+        return addDevice(null, ptId, deviceFlags);
     }
 
     /** A mock device attached to an IOAS (through its auto domain). */
     public MockDevice addDevice(Ioas ioas) throws IommufdException {
-        MockDevice d = addDevice(ioas.id(), 0);
-        ioas.addDependent(d);
-        return d;
+        return addDevice(ioas, ioas.id(), 0);
     }
 
     /** A mock device attached to a page table. */
     public MockDevice addDevice(HwPagetable hwpt) throws IommufdException {
-        MockDevice d = addDevice(hwpt.id(), 0);
-        hwpt.addDependent(d);
-        return d;
+        return addDevice(hwpt, hwpt.id(), 0);
+    }
+
+    private MockDevice addDevice(Handle on, int ptId, int deviceFlags) throws IommufdException {
+        try (KernelCall k = call()) {
+            if (on != null) k.hold(on);
+            MemorySegment s = cmd(k, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS(), ptId);
+            s.set(JAVA_INT, U + 12, deviceFlags);
+            run(k, "MOCK_DOMAIN_FLAGS", x -> "pt=" + iommu_test_cmd.id(x) + ", dev_flags=0x" + Integer.toHexString(x.get(JAVA_INT, U + 12)));
+            MockDevice d = new MockDevice(iommufd, s.get(JAVA_INT, U), s.get(JAVA_INT, U + 8), s.get(JAVA_INT, U + 4));
+            if (on != null) on.addDependent(d);
+            return iommufd.track(d);
+        }
     }
 
     /**
@@ -109,7 +123,7 @@ public final class MockDriver {
     public MockDevice addFaultingDevice(Ioas ioas, FaultQueue faults) throws IommufdException {
         MockDevice dev = addDevice(ioas);
         HwPagetable parent = iommufd.allocHwpt(dev.deviceId(), ioas, HwptFlag.NEST_PARENT);
-        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+        try (Arena arena = Arena.ofConfined()) {
             HwPagetable iopf = iommufd.allocNestedHwpt(dev.deviceId(), parent, HWPT_DATA_SELFTEST, selftestData(arena, 0), faults);
             dev.replace(iopf.id());
             iopf.addDependent(dev);
@@ -119,79 +133,89 @@ public final class MockDriver {
 
     /** ADD_RESERVED: reserves {@code [start, start+length)} in the IOAS (never allocated, never mapped). */
     public void addReserved(Ioas ioas, long start, long length) throws IommufdException {
-        MemorySegment s = cmd(IOMMU_TEST_OP_ADD_RESERVED(), ioas.id());
-        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U, start);
-        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 8, length);
-        run(s, "ADD_RESERVED", "ioas=" + ioas.id() + ", start=" + Ioas.hex(start) + ", length=" + Ioas.hex(length));
-    }
-
-    /** MD_CHECK_MAP: checks that {@code [iova, +memory.size)} of a mock page table maps exactly {@code memory}. */
-    public void checkMap(int hwptId, long iova, MemorySegment memory) throws IommufdException {
-        MemorySegment s = cmd(IOMMU_TEST_OP_MD_CHECK_MAP(), hwptId);
-        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U, iova);
-        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 8, memory.byteSize());
-        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 16, memory.address());
-        iommufd.raw().registerMemory(memory);
-        try {
-            run(s, "MD_CHECK_MAP", "hwpt=" + hwptId + ", iova=" + Ioas.hex(iova) + ", length=" + Ioas.hex(memory.byteSize()));
-        } finally {
-            iommufd.raw().unregisterMemory(memory);
+        try (KernelCall k = call().hold(ioas)) {
+            MemorySegment s = cmd(k, IOMMU_TEST_OP_ADD_RESERVED(), ioas.id());
+            s.set(JAVA_LONG, U, start);
+            s.set(JAVA_LONG, U + 8, length);
+            run(k, "ADD_RESERVED", x -> "ioas=" + iommu_test_cmd.id(x) + ", start=" + Ioas.hex(x.get(JAVA_LONG, U))
+                    + ", length=" + Ioas.hex(x.get(JAVA_LONG, U + 8)));
         }
     }
 
-    /** MD_CHECK_REFS: checks that each page of {@code memory} is pinned {@code refs} times. */
+    /** MD_CHECK_MAP: checks that {@code [iova, +memory.size)} of a mock page table maps exactly {@code memory} (native memory the kernel reads). */
+    public void checkMap(int hwptId, long iova, MemorySegment memory) throws IommufdException {
+        java.util.Objects.requireNonNull(memory, "MD_CHECK_MAP: memory");
+        try (KernelCall k = call()) {
+            MemorySegment s = cmd(k, IOMMU_TEST_OP_MD_CHECK_MAP(), hwptId);
+            s.set(JAVA_LONG, U, iova);
+            s.set(JAVA_LONG, U + 16, k.kernelReads(memory, memory.byteSize(), "memory"));
+            s.set(JAVA_LONG, U + 8, memory.byteSize());
+            run(k, "MD_CHECK_MAP", x -> "hwpt=" + iommu_test_cmd.id(x) + ", iova=" + Ioas.hex(x.get(JAVA_LONG, U))
+                    + ", length=" + Ioas.hex(x.get(JAVA_LONG, U + 8)));
+        }
+    }
+
+    /** MD_CHECK_REFS: checks that each page of {@code memory} (native) is pinned {@code refs} times. */
     public void checkRefs(MemorySegment memory, int refs) throws IommufdException {
-        MemorySegment s = cmd(IOMMU_TEST_OP_MD_CHECK_REFS(), 0);
-        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U, memory.byteSize());
-        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 8, memory.address());
-        s.set(JAVA_INT, U + 16, refs);
-        iommufd.raw().registerMemory(memory);
-        try {
-            run(s, "MD_CHECK_REFS", "length=" + Ioas.hex(memory.byteSize()) + ", refs=" + refs);
-        } finally {
-            iommufd.raw().unregisterMemory(memory);
+        java.util.Objects.requireNonNull(memory, "MD_CHECK_REFS: memory");
+        try (KernelCall k = call()) {
+            MemorySegment s = cmd(k, IOMMU_TEST_OP_MD_CHECK_REFS(), 0);
+            s.set(JAVA_LONG, U + 8, k.kernelReads(memory, memory.byteSize(), "memory"));
+            s.set(JAVA_LONG, U, memory.byteSize());
+            s.set(JAVA_INT, U + 16, refs);
+            run(k, "MD_CHECK_REFS", x -> "length=" + Ioas.hex(x.get(JAVA_LONG, U)) + ", refs=" + x.get(JAVA_INT, U + 16));
         }
     }
 
     /** CREATE_ACCESS: an in-kernel user of the IOAS (like an emulated device's DMA). */
     public MockAccess createAccess(Ioas ioas, boolean needsPinPages) throws IommufdException {
-        MemorySegment s = cmd(IOMMU_TEST_OP_CREATE_ACCESS(), ioas.id());
-        s.set(JAVA_INT, U + 4, needsPinPages ? MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES() : 0);
-        run(s, "CREATE_ACCESS", "ioas=" + ioas.id());
-        MockAccess a = new MockAccess(iommufd, this, s.get(JAVA_INT, U));
-        ioas.addDependent(a);
-        return iommufd.track(a);
+        try (KernelCall k = call().hold(ioas)) {
+            MemorySegment s = cmd(k, IOMMU_TEST_OP_CREATE_ACCESS(), ioas.id());
+            s.set(JAVA_INT, U + 4, needsPinPages ? MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES() : 0);
+            run(k, "CREATE_ACCESS", x -> "ioas=" + iommu_test_cmd.id(x));
+            MockAccess a = new MockAccess(iommufd, s.get(JAVA_INT, U));
+            ioas.addDependent(a);
+            return iommufd.track(a);
+        }
     }
 
     /** SET_TEMP_MEMORY_LIMIT: the kernel's internal batch size (global, for tests). */
     public void setTempMemoryLimit(int limit) throws IommufdException {
-        MemorySegment s = cmd(IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT(), 0);
-        s.set(JAVA_INT, U, limit);
-        run(s, "SET_TEMP_MEMORY_LIMIT", "limit=" + limit);
+        try (KernelCall k = call()) {
+            cmd(k, IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT(), 0).set(JAVA_INT, U, limit);
+            run(k, "SET_TEMP_MEMORY_LIMIT", x -> "limit=" + x.get(JAVA_INT, U));
+        }
     }
 
-    /** DIRTY: marks pages of a dirty-tracking mock page table dirty per set bit of {@code bitmap}; returns how many. */
+    /**
+     * DIRTY: marks pages of a dirty-tracking mock page table dirty per set bit of {@code bitmap}
+     * (native memory of at least {@code ceil(length / pageSize / 8)} bytes, which the kernel
+     * reads); returns how many.
+     */
     public long markDirty(int hwptId, long iova, long length, long pageSize, MemorySegment bitmap) throws IommufdException {
-        MemorySegment s = cmd(IOMMU_TEST_OP_DIRTY(), hwptId);
-        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 8, iova);
-        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 16, length);
-        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 24, pageSize);
-        s.set(java.lang.foreign.ValueLayout.JAVA_LONG, U + 32, bitmap.address());
-        iommufd.raw().registerMemory(bitmap);
-        try {
-            run(s, "DIRTY", "hwpt=" + hwptId + ", iova=" + Ioas.hex(iova) + ", length=" + Ioas.hex(length));
-        } finally {
-            iommufd.raw().unregisterMemory(bitmap);
+        long pages = pageSize == 0 ? 0 : Long.divideUnsigned(length, pageSize);
+        long bytes = Long.compareUnsigned(pages, 1L << 27) > 0 ? 0 : (pages + 7) / 8; // more pages: EOVERFLOW first
+        try (KernelCall k = call()) {
+            MemorySegment s = cmd(k, IOMMU_TEST_OP_DIRTY(), hwptId);
+            s.set(JAVA_LONG, U + 8, iova);
+            s.set(JAVA_LONG, U + 16, length);
+            s.set(JAVA_LONG, U + 24, pageSize);
+            s.set(JAVA_LONG, U + 32, k.kernelReads(bitmap, bytes, "bitmap"));
+            run(k, "DIRTY", x -> "hwpt=" + iommu_test_cmd.id(x) + ", iova=" + Ioas.hex(x.get(JAVA_LONG, U + 8))
+                    + ", length=" + Ioas.hex(x.get(JAVA_LONG, U + 16)));
+            return s.get(JAVA_LONG, U + 40);
         }
-        return s.get(java.lang.foreign.ValueLayout.JAVA_LONG, U + 40);
     }
 
     /** MD_CHECK_IOTLB: checks slot {@code slot} of a mock nested page table's IOTLB holds {@code value}. */
     public void checkIotlb(int hwptId, int slot, int value) throws IommufdException {
-        MemorySegment s = cmd(IOMMU_TEST_OP_MD_CHECK_IOTLB(), hwptId);
-        s.set(JAVA_INT, U, slot);
-        s.set(JAVA_INT, U + 4, value);
-        run(s, "MD_CHECK_IOTLB", "hwpt=" + hwptId + ", slot=" + slot + ", value=0x" + Integer.toHexString(value));
+        try (KernelCall k = call()) {
+            MemorySegment s = cmd(k, IOMMU_TEST_OP_MD_CHECK_IOTLB(), hwptId);
+            s.set(JAVA_INT, U, slot);
+            s.set(JAVA_INT, U + 4, value);
+            run(k, "MD_CHECK_IOTLB", x -> "hwpt=" + iommu_test_cmd.id(x) + ", slot=" + x.get(JAVA_INT, U)
+                    + ", value=0x" + Integer.toHexString(x.get(JAVA_INT, U + 4)));
+        }
     }
 
     /**
@@ -202,21 +226,25 @@ public final class MockDriver {
      */
     public MockDmabuf createDmabuf(long length) throws IommufdException {
         if (length < 0 || length > 0xffff_ffffL) throw new IllegalArgumentException("length " + length + " does not fit the u32 field");
-        MemorySegment s = cmd(IOMMU_TEST_OP_DMABUF_GET(), 0);
-        s.set(JAVA_INT, U, (int) length);
-        s.set(JAVA_INT, U + 4, Libc.O_CLOEXEC);
-        java.util.Map<Integer, String> before = dmabufFds();
-        int rc = run(s, "DMABUF_GET", "length=" + Ioas.hex(length));
-        int fd = rc > 0 ? rc : newDmabufFd(before);
-        return new MockDmabuf(this, fd, (length + 4095) & -4096L);
+        try (KernelCall k = call()) {
+            MemorySegment s = cmd(k, IOMMU_TEST_OP_DMABUF_GET(), 0);
+            s.set(JAVA_INT, U, (int) length);
+            s.set(JAVA_INT, U + 4, Libc.O_CLOEXEC);
+            java.util.Map<Integer, String> before = dmabufFds();
+            int rc = run(k, "DMABUF_GET", x -> "length=" + Ioas.hex(Integer.toUnsignedLong(x.get(JAVA_INT, U))));
+            int fd = rc > 0 ? rc : newDmabufFd(before);
+            return new MockDmabuf(this, fd, (length + 4095) & -4096L);
+        }
     }
 
     /** DMABUF_REVOKE (Linux 7.x) on any fd: EBADF for a closed one, EINVAL for a file that is no dma-buf. */
     public void revokeDmabuf(int dmabufFd, boolean revoked) throws IommufdException {
-        MemorySegment s = cmd(IOMMU_TEST_OP_DMABUF_REVOKE(), 0);
-        s.set(JAVA_INT, U, dmabufFd);
-        s.set(JAVA_INT, U + 4, revoked ? 1 : 0);
-        run(s, "DMABUF_REVOKE", "fd=" + dmabufFd + ", revoked=" + revoked);
+        try (KernelCall k = call()) {
+            MemorySegment s = cmd(k, IOMMU_TEST_OP_DMABUF_REVOKE(), 0);
+            s.set(JAVA_INT, U, dmabufFd);
+            s.set(JAVA_INT, U + 4, revoked ? 1 : 0);
+            run(k, "DMABUF_REVOKE", x -> "fd=" + x.get(JAVA_INT, U) + ", revoked=" + (x.get(JAVA_INT, U + 4) != 0));
+        }
     }
 
     /** The open fds that are dma-bufs (the kernel's, or the software backend's mock ones), with their link targets. */
@@ -254,7 +282,7 @@ public final class MockDriver {
      * {@code iotlb}. Only its first field (4 bytes): 6.12's struct has nothing else and its mock
      * refuses a longer one with EINVAL, while 7.3 zero-fills the rest (pagetable_type DEFAULT).
      */
-    public static MemorySegment selftestData(java.lang.foreign.Arena arena, int iotlb) {
+    public static MemorySegment selftestData(Arena arena, int iotlb) {
         MemorySegment d = arena.allocate(JAVA_INT);
         io.github.iommufd4j.bindings.uapi.iommu_hwpt_selftest.iotlb(d, iotlb);
         return d;
@@ -265,7 +293,7 @@ public final class MockDriver {
      * {@code inData} to {@code out_data} and to the first word of an mmap-able region and writes
      * back the region's offset and length.
      */
-    public static MemorySegment viommuData(java.lang.foreign.Arena arena, int inData) {
+    public static MemorySegment viommuData(Arena arena, int inData) {
         MemorySegment d = arena.allocate(io.github.iommufd4j.bindings.uapi.iommu_viommu_selftest.layout());
         io.github.iommufd4j.bindings.uapi.iommu_viommu_selftest.in_data(d, inData);
         return d;

@@ -9,7 +9,6 @@ import io.github.iommufd4j.bindings.uapi.vfio_iommu_type1_info_cap_iova_range;
 import io.github.iommufd4j.bindings.uapi.vfio_iommu_type1_info_dma_avail;
 import io.github.iommufd4j.bindings.uapi.vfio_iova_range;
 import io.github.iommufd4j.internal.MappedSegments;
-import io.github.iommufd4j.internal.Scratch;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -88,22 +87,15 @@ public final class VfioCompat {
      * device may touch; others are EINVAL). Always at the fixed {@code iova}.
      */
     public void mapDma(MemorySegment memory, long iova, int flags) throws IommufdException {
-        io.github.iommufd4j.internal.UserSegments.requireMappable(memory, "memory");
-        iommufd.enter("VFIO_IOMMU_MAP_DMA");
-        iommufd.raw().registerMemory(memory);
-        boolean ok = false;
-        try {
-            MemorySegment s = Scratch.struct(vfio_iommu_type1_dma_map.sizeof());
-            vfio_iommu_type1_dma_map.argsz(s, (int) vfio_iommu_type1_dma_map.sizeof());
+        try (KernelCall k = KernelCall.begin(iommufd, "VFIO_IOMMU_MAP_DMA")) {
+            MemorySegment s = k.struct(vfio_iommu_type1_dma_map.sizeof());
             vfio_iommu_type1_dma_map.flags(s, flags);
-            vfio_iommu_type1_dma_map.vaddr(s, memory.address());
+            vfio_iommu_type1_dma_map.vaddr(s, (flags & MAP_WRITE) != 0 ? k.kernelWrites(memory, memory.byteSize(), "memory")
+                    : k.kernelReads(memory, memory.byteSize(), "memory"));
             vfio_iommu_type1_dma_map.iova(s, iova);
             vfio_iommu_type1_dma_map.size(s, memory.byteSize());
-            int rc = iommufd.raw().ioctl(Uapi.VFIO_IOMMU_MAP_DMA(), s);
-            if (rc < 0) {
-                throw new IommufdException("VFIO_IOMMU_MAP_DMA", "iova=" + Ioas.hex(iova) + ", size=" + Ioas.hex(memory.byteSize())
-                        + ", flags=0x" + Integer.toHexString(flags), -rc);
-            }
+            k.ioctl(Uapi.VFIO_IOMMU_MAP_DMA(), s, x -> "iova=" + Ioas.hex(vfio_iommu_type1_dma_map.iova(x))
+                    + ", size=" + Ioas.hex(vfio_iommu_type1_dma_map.size(x)) + ", flags=0x" + Integer.toHexString(vfio_iommu_type1_dma_map.flags(x)));
             MemorySegment old = mapped.get(iova);
             if (old != null) { // a TYPE1 unmap cut off its start: the rest may still be mapped
                 synchronized (cutOff) {
@@ -111,10 +103,7 @@ public final class VfioCompat {
                 }
             }
             mapped.put(iova, memory);
-            ok = true;
-        } finally {
-            if (!ok) iommufd.raw().unregisterMemory(memory);
-            iommufd.exit();
+            k.keepMemory(); // registered while mapped
         }
     }
 
@@ -137,32 +126,28 @@ public final class VfioCompat {
      * unmap fails part way: the exception's arguments carry them ({@code unmapped=}).
      */
     public long unmapDma(long iova, long size, int flags) throws IommufdException {
-        iommufd.enter("VFIO_IOMMU_UNMAP_DMA");
-        try {
-            MemorySegment s = Scratch.struct(vfio_iommu_type1_dma_unmap.sizeof());
-            vfio_iommu_type1_dma_unmap.argsz(s, (int) vfio_iommu_type1_dma_unmap.sizeof());
+        try (KernelCall k = KernelCall.begin(iommufd, "VFIO_IOMMU_UNMAP_DMA")) {
+            MemorySegment s = k.struct(vfio_iommu_type1_dma_unmap.sizeof());
             vfio_iommu_type1_dma_unmap.flags(s, flags);
             vfio_iommu_type1_dma_unmap.iova(s, iova);
             vfio_iommu_type1_dma_unmap.size(s, size);
-            int rc = iommufd.raw().ioctl(Uapi.VFIO_IOMMU_UNMAP_DMA(), s);
+            int rc = k.rawIoctl(Uapi.VFIO_IOMMU_UNMAP_DMA(), s);
             long unmapped = vfio_iommu_type1_dma_unmap.size(s);
             if (rc < 0) {
-                throw new IommufdException("VFIO_IOMMU_UNMAP_DMA", "iova=" + Ioas.hex(iova) + ", size=" + Ioas.hex(size)
+                throw new IommufdException(k.op(), "iova=" + Ioas.hex(iova) + ", size=" + Ioas.hex(size)
                         + ", flags=0x" + Integer.toHexString(flags) + ", unmapped=" + Ioas.hex(unmapped), -rc);
             }
             if (unmapped != 0) {
                 boolean all = (flags & UNMAP_FLAG_ALL) != 0;
-                mapped.removeWithin(all ? 0 : iova, all ? -1L : iova + size - 1, iommufd.raw()::unregisterMemory);
+                mapped.removeWithin(all ? 0 : iova, all ? -1L : iova + size - 1, k.backend()::unregisterMemory);
                 if (all) {
                     synchronized (cutOff) {
-                        cutOff.forEach(iommufd.raw()::unregisterMemory);
+                        cutOff.forEach(k.backend()::unregisterMemory);
                         cutOff.clear();
                     }
                 }
             }
             return unmapped;
-        } finally {
-            iommufd.exit();
         }
     }
 
@@ -178,14 +163,13 @@ public final class VfioCompat {
 
     /** VFIO_IOMMU_GET_INFO with its capability chain (asks for the size the chain needs first). */
     public Info info() throws IommufdException {
-        iommufd.enter("VFIO_IOMMU_GET_INFO");
-        try (Arena arena = Arena.ofConfined()) {
-            long argsz = vfio_iommu_type1_info.sizeof();
-            for (;;) {
+        long argsz = vfio_iommu_type1_info.sizeof();
+        for (;;) {
+            try (Arena arena = Arena.ofConfined(); KernelCall k = KernelCall.begin(iommufd, "VFIO_IOMMU_GET_INFO")) {
                 MemorySegment s = arena.allocate(argsz, 8);
                 vfio_iommu_type1_info.argsz(s, (int) argsz);
-                int rc = iommufd.raw().ioctl(Uapi.VFIO_IOMMU_GET_INFO(), s);
-                if (rc < 0) throw new IommufdException("VFIO_IOMMU_GET_INFO", "argsz=" + argsz, -rc);
+                k.kernelWrites(s, argsz, "info");
+                k.ioctl(Uapi.VFIO_IOMMU_GET_INFO(), s, x -> "argsz=" + Integer.toUnsignedLong(vfio_iommu_type1_info.argsz(x)));
                 long need = Integer.toUnsignedLong(vfio_iommu_type1_info.argsz(s));
                 int capOffset = vfio_iommu_type1_info.cap_offset(s);
                 if (capOffset == 0 && need > argsz) { // the chain did not fit: ask again with its size
@@ -194,8 +178,6 @@ public final class VfioCompat {
                 }
                 return parse(s, Math.min(argsz, need), capOffset);
             }
-        } finally {
-            iommufd.exit();
         }
     }
 
@@ -226,13 +208,8 @@ public final class VfioCompat {
 
     /** An ioctl whose argument is a value or nothing: its result. */
     private int call(String op, int request, MemorySegment arg, String args) throws IommufdException {
-        iommufd.enter(op);
-        try {
-            int rc = iommufd.raw().ioctl(request, arg);
-            if (rc < 0) throw new IommufdException(op, args, -rc);
-            return rc;
-        } finally {
-            iommufd.exit();
+        try (KernelCall k = KernelCall.begin(iommufd, op)) {
+            return k.ioctl(request, arg, x -> args);
         }
     }
 

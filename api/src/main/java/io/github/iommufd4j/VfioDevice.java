@@ -32,20 +32,19 @@ public final class VfioDevice extends Handle {
 
     /** Opens a VFIO cdev and binds it to {@code iommufd}. */
     public static VfioDevice open(Iommufd iommufd, Path cdev) throws IommufdException {
-        if (iommufd.fd() < 0) {
-            throw new IommufdException("VFIO_DEVICE_BIND_IOMMUFD", "device=" + cdev, Errno.value("ENODEV"),
-                    "VFIO devices need the native backend");
-        }
-        int fd = Libc.open(cdev.toString(), Libc.O_RDWR | Libc.O_CLOEXEC, 0);
-        if (fd < 0) throw new IommufdException("open", cdev.toString(), -fd);
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocate(vfio_device_bind_iommufd.layout());
-            vfio_device_bind_iommufd.argsz(s, (int) vfio_device_bind_iommufd.sizeof());
+        try (KernelCall k = KernelCall.begin(iommufd, "VFIO_DEVICE_BIND_IOMMUFD")) {
+            if (iommufd.fd() < 0) {
+                throw new IommufdException(k.op(), "device=" + cdev, Errno.value("ENODEV"), "VFIO devices need the native backend");
+            }
+            int fd = Libc.open(cdev.toString(), Libc.O_RDWR | Libc.O_CLOEXEC, 0);
+            if (fd < 0) throw new IommufdException("open", cdev.toString(), -fd);
+            MemorySegment s = k.struct(vfio_device_bind_iommufd.sizeof());
             vfio_device_bind_iommufd.iommufd(s, iommufd.fd());
-            int rc = Libc.ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD(), s);
-            if (rc < 0) {
+            try {
+                k.ioctlOn(fd, VFIO_DEVICE_BIND_IOMMUFD(), s, x -> "device=" + cdev + ", iommufd=" + vfio_device_bind_iommufd.iommufd(x));
+            } catch (IommufdException e) {
                 Libc.close(fd);
-                throw new IommufdException("VFIO_DEVICE_BIND_IOMMUFD", "device=" + cdev + ", iommufd=" + iommufd.fd(), -rc);
+                throw e;
             }
             return iommufd.track(new VfioDevice(iommufd, cdev, fd, vfio_device_bind_iommufd.out_devid(s)));
         }
@@ -71,27 +70,18 @@ public final class VfioDevice extends Handle {
 
     /** VFIO_DEVICE_ATTACH_IOMMUFD_PT: attaches to an IOAS or a page table id; returns the HWPT id used. */
     public int attach(int ptId) throws IommufdException {
-        enter("VFIO_DEVICE_ATTACH_IOMMUFD_PT");
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocate(vfio_device_attach_iommufd_pt.layout());
-            vfio_device_attach_iommufd_pt.argsz(s, (int) vfio_device_attach_iommufd_pt.sizeof());
+        try (KernelCall k = KernelCall.begin(this, "VFIO_DEVICE_ATTACH_IOMMUFD_PT")) {
+            MemorySegment s = k.struct(vfio_device_attach_iommufd_pt.sizeof());
             vfio_device_attach_iommufd_pt.pt_id(s, ptId);
-            check(Libc.ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT(), s), "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "pt=" + ptId);
+            k.ioctlOn(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT(), s, x -> describe() + ", pt=" + ptId);
             return vfio_device_attach_iommufd_pt.pt_id(s);
-        } finally {
-            exit();
         }
     }
 
     /** VFIO_DEVICE_DETACH_IOMMUFD_PT. */
     public void detach() throws IommufdException {
-        enter("VFIO_DEVICE_DETACH_IOMMUFD_PT");
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocate(vfio_device_detach_iommufd_pt.layout());
-            vfio_device_detach_iommufd_pt.argsz(s, (int) vfio_device_detach_iommufd_pt.sizeof());
-            check(Libc.ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT(), s), "VFIO_DEVICE_DETACH_IOMMUFD_PT", "");
-        } finally {
-            exit();
+        try (KernelCall k = KernelCall.begin(this, "VFIO_DEVICE_DETACH_IOMMUFD_PT")) {
+            k.ioctlOn(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT(), k.struct(vfio_device_detach_iommufd_pt.sizeof()), x -> describe());
         }
     }
 
@@ -108,14 +98,10 @@ public final class VfioDevice extends Handle {
     }
 
     public Info info() throws IommufdException {
-        enter("VFIO_DEVICE_GET_INFO");
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocate(vfio_device_info.layout());
-            vfio_device_info.argsz(s, (int) vfio_device_info.sizeof());
-            check(Libc.ioctl(fd, VFIO_DEVICE_GET_INFO(), s), "VFIO_DEVICE_GET_INFO", "");
+        try (KernelCall k = KernelCall.begin(this, "VFIO_DEVICE_GET_INFO")) {
+            MemorySegment s = k.struct(vfio_device_info.sizeof());
+            k.ioctlOn(fd, VFIO_DEVICE_GET_INFO(), s, x -> describe());
             return new Info(vfio_device_info.flags(s), vfio_device_info.num_regions(s), vfio_device_info.num_irqs(s));
-        } finally {
-            exit();
         }
     }
 
@@ -127,41 +113,40 @@ public final class VfioDevice extends Handle {
     }
 
     public Region region(int index) throws IommufdException {
-        enter("VFIO_DEVICE_GET_REGION_INFO");
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocate(vfio_region_info.layout());
-            vfio_region_info.argsz(s, (int) vfio_region_info.sizeof());
+        try (KernelCall k = KernelCall.begin(this, "VFIO_DEVICE_GET_REGION_INFO")) {
+            MemorySegment s = k.struct(vfio_region_info.sizeof());
             vfio_region_info.index(s, index);
-            check(Libc.ioctl(fd, VFIO_DEVICE_GET_REGION_INFO(), s), "VFIO_DEVICE_GET_REGION_INFO", "index=" + index);
+            k.ioctlOn(fd, VFIO_DEVICE_GET_REGION_INFO(), s, x -> describe() + ", index=" + index);
             return new Region(index, vfio_region_info.flags(s), vfio_region_info.size(s), vfio_region_info.offset(s));
-        } finally {
-            exit();
         }
     }
 
     /** Maps a region (a BAR) into memory; the segment is valid until this device is closed. */
     public MemorySegment mmap(Region region) throws IommufdException {
-        enter("mmap");
-        try {
+        try (KernelCall k = KernelCall.begin(this, "mmap")) {
             long addr = Libc.mmap(0, region.size(), Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, region.offset());
             if (addr < 0) throw new IommufdException("mmap", describe() + ", region=" + region.index(), (int) -addr);
             long size = region.size();
             return MemorySegment.ofAddress(addr).reinterpret(size, arena, seg -> Libc.munmap(seg.address(), size));
-        } finally {
-            exit();
         }
     }
 
     /** Reads from a region through the cdev (pread), e.g. PCI config space. */
     public void read(Region region, long offset, MemorySegment into) throws IommufdException {
-        long n = Libc.pread(fd, into, into.byteSize(), region.offset() + offset);
-        if (n != into.byteSize()) throw new IommufdException("pread", describe() + ", region=" + region.index(), n < 0 ? (int) -n : Errno.value("EIO"));
+        try (KernelCall k = KernelCall.begin(this, "pread")) {
+            k.kernelWrites(into, into.byteSize(), "into");
+            long n = Libc.pread(fd, into, into.byteSize(), region.offset() + offset);
+            if (n != into.byteSize()) throw new IommufdException(k.op(), describe() + ", region=" + region.index(), n < 0 ? (int) -n : Errno.value("EIO"));
+        }
     }
 
     /** Writes to a region through the cdev (pwrite). */
     public void write(Region region, long offset, MemorySegment from) throws IommufdException {
-        long n = Libc.pwrite(fd, from, from.byteSize(), region.offset() + offset);
-        if (n != from.byteSize()) throw new IommufdException("pwrite", describe() + ", region=" + region.index(), n < 0 ? (int) -n : Errno.value("EIO"));
+        try (KernelCall k = KernelCall.begin(this, "pwrite")) {
+            k.kernelReads(from, from.byteSize(), "from");
+            long n = Libc.pwrite(fd, from, from.byteSize(), region.offset() + offset);
+            if (n != from.byteSize()) throw new IommufdException(k.op(), describe() + ", region=" + region.index(), n < 0 ? (int) -n : Errno.value("EIO"));
+        }
     }
 
     /** The PCI config space region. */
@@ -171,11 +156,9 @@ public final class VfioDevice extends Handle {
 
     /** VFIO_DEVICE_RESET. */
     public void reset() throws IommufdException {
-        enter("VFIO_DEVICE_RESET");
-        try {
-            check(Libc.ioctl(fd, VFIO_DEVICE_RESET(), 0L), "VFIO_DEVICE_RESET", "");
-        } finally {
-            exit();
+        try (KernelCall k = KernelCall.begin(this, "VFIO_DEVICE_RESET")) {
+            int rc = Libc.ioctl(fd, VFIO_DEVICE_RESET(), 0L);
+            if (rc < 0) throw new IommufdException(k.op(), describe(), -rc);
         }
     }
 
@@ -183,20 +166,12 @@ public final class VfioDevice extends Handle {
     public record IrqInfo(int index, int flags, int count) {}
 
     public IrqInfo irqInfo(int index) throws IommufdException {
-        enter("VFIO_DEVICE_GET_IRQ_INFO");
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocate(vfio_irq_info.layout());
-            vfio_irq_info.argsz(s, (int) vfio_irq_info.sizeof());
+        try (KernelCall k = KernelCall.begin(this, "VFIO_DEVICE_GET_IRQ_INFO")) {
+            MemorySegment s = k.struct(vfio_irq_info.sizeof());
             vfio_irq_info.index(s, index);
-            check(Libc.ioctl(fd, VFIO_DEVICE_GET_IRQ_INFO(), s), "VFIO_DEVICE_GET_IRQ_INFO", "index=" + index);
+            k.ioctlOn(fd, VFIO_DEVICE_GET_IRQ_INFO(), s, x -> describe() + ", index=" + index);
             return new IrqInfo(index, vfio_irq_info.flags(s), vfio_irq_info.count(s));
-        } finally {
-            exit();
         }
-    }
-
-    private void check(int rc, String op, String args) throws IommufdException {
-        if (rc < 0) throw new IommufdException(op, describe() + (args.isEmpty() ? "" : ", " + args), -rc);
     }
 
     @Override
@@ -205,7 +180,7 @@ public final class VfioDevice extends Handle {
     }
 
     @Override
-    void releaseFds() {
+    void closeFds() {
         arena.close();
         Libc.close(fd);
     }

@@ -1,7 +1,6 @@
 package io.github.iommufd4j;
 
 import io.github.iommufd4j.bindings.uapi.*;
-import io.github.iommufd4j.internal.Scratch;
 
 import java.lang.foreign.MemorySegment;
 
@@ -36,20 +35,16 @@ public final class Viommu extends Handle {
      * nested page table of this vIOMMU and before it reports virtual events.
      */
     public Vdevice allocVdevice(int deviceId, long virtId) throws IommufdException {
-        String args = "viommu=" + id + ", dev=" + deviceId + ", virt_id=0x" + Long.toHexString(virtId);
-        enter("IOMMU_VDEVICE_ALLOC");
-        try {
-            MemorySegment s = Scratch.struct(iommu_vdevice_alloc.sizeof());
-            iommu_vdevice_alloc.size(s, (int) iommu_vdevice_alloc.sizeof());
+        try (KernelCall k = KernelCall.begin(iommufd, "IOMMU_VDEVICE_ALLOC").hold(this)) {
+            MemorySegment s = k.struct(iommu_vdevice_alloc.sizeof());
             iommu_vdevice_alloc.viommu_id(s, id);
             iommu_vdevice_alloc.dev_id(s, deviceId);
             iommu_vdevice_alloc.virt_id(s, virtId);
-            iommufd.ioctl(Command.VDEVICE_ALLOC, s, args);
+            k.ioctl(Command.VDEVICE_ALLOC, x -> "viommu=" + iommu_vdevice_alloc.viommu_id(x) + ", dev=" + iommu_vdevice_alloc.dev_id(x)
+                    + ", virt_id=0x" + Long.toHexString(iommu_vdevice_alloc.virt_id(x)));
             Vdevice v = new Vdevice(iommufd, iommu_vdevice_alloc.out_vdevice_id(s), deviceId, virtId);
             addDependent(v);
             return iommufd.track(v);
-        } finally {
-            exit();
         }
     }
 
@@ -69,11 +64,8 @@ public final class Viommu extends Handle {
      * {@code struct iommu_viommu_arm_smmuv3_invalidate}); returns how many the kernel handled.
      */
     public int invalidate(int dataType, MemorySegment entries, int entryLen, int entryNum) throws IommufdException {
-        enter("IOMMU_HWPT_INVALIDATE");
-        try {
-            return iommufd.invalidate(id, "viommu=" + id, dataType, entries, entryLen, entryNum);
-        } finally {
-            exit();
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_HWPT_INVALIDATE")) {
+            return Iommufd.invalidate(k, id, "viommu=" + id, dataType, entries, entryLen, entryNum);
         }
     }
 
@@ -89,21 +81,23 @@ public final class Viommu extends Handle {
     /** IOMMU_VEVENTQ_ALLOC for a type this library does not know: the caller gives its payload size. */
     public EventQueue allocEventQueue(int type, int depth, int payloadSize) throws IommufdException {
         if (payloadSize <= 0) throw new IllegalArgumentException("unknown vEVENT type 0x" + Integer.toHexString(type) + ": give its payload size");
-        String args = "viommu=" + id + ", type=0x" + Integer.toHexString(type) + ", depth=" + depth;
-        enter("IOMMU_VEVENTQ_ALLOC");
-        try {
-            MemorySegment s = Scratch.struct(iommu_veventq_alloc.sizeof());
-            iommu_veventq_alloc.size(s, (int) iommu_veventq_alloc.sizeof());
+        try (KernelCall k = KernelCall.begin(iommufd, "IOMMU_VEVENTQ_ALLOC").hold(this)) {
+            int wake = RecordQueue.newWakeFd(k.op());
+            MemorySegment s = k.struct(iommu_veventq_alloc.sizeof());
             iommu_veventq_alloc.viommu_id(s, id);
             iommu_veventq_alloc.type(s, type);
             iommu_veventq_alloc.veventq_depth(s, depth);
-            iommufd.ioctl(Command.VEVENTQ_ALLOC, s, args);
+            try {
+                k.ioctl(Command.VEVENTQ_ALLOC, x -> "viommu=" + iommu_veventq_alloc.viommu_id(x) + ", type=0x"
+                        + Integer.toHexString(iommu_veventq_alloc.type(x)) + ", depth=" + iommu_veventq_alloc.veventq_depth(x));
+            } catch (IommufdException e) {
+                io.github.iommufd4j.bindings.Libc.close(wake);
+                throw e;
+            }
             EventQueue q = new EventQueue(iommufd, iommu_veventq_alloc.out_veventq_id(s),
-                    iommu_veventq_alloc.out_veventq_fd(s), type, payloadSize);
+                    iommu_veventq_alloc.out_veventq_fd(s), wake, type, payloadSize);
             addDependent(q);
             return iommufd.track(q);
-        } finally {
-            exit();
         }
     }
 
@@ -114,23 +108,19 @@ public final class Viommu extends Handle {
      * unmapped while the queue exists (EBUSY).
      */
     public HwQueue allocHwQueue(int type, int index, long iova, long length) throws IommufdException {
-        String args = "viommu=" + id + ", type=0x" + Integer.toHexString(type) + ", index=" + index
-                + ", iova=" + Ioas.hex(iova) + ", length=" + Ioas.hex(length);
-        enter("IOMMU_HW_QUEUE_ALLOC");
-        try {
-            MemorySegment s = Scratch.struct(iommu_hw_queue_alloc.sizeof());
-            iommu_hw_queue_alloc.size(s, (int) iommu_hw_queue_alloc.sizeof());
+        try (KernelCall k = KernelCall.begin(iommufd, "IOMMU_HW_QUEUE_ALLOC").hold(this)) {
+            MemorySegment s = k.struct(iommu_hw_queue_alloc.sizeof());
             iommu_hw_queue_alloc.viommu_id(s, id);
             iommu_hw_queue_alloc.type(s, type);
             iommu_hw_queue_alloc.index(s, index);
             iommu_hw_queue_alloc.nesting_parent_iova(s, iova);
             iommu_hw_queue_alloc.length(s, length);
-            iommufd.ioctl(Command.HW_QUEUE_ALLOC, s, args);
+            k.ioctl(Command.HW_QUEUE_ALLOC, x -> "viommu=" + iommu_hw_queue_alloc.viommu_id(x) + ", type=0x"
+                    + Integer.toHexString(iommu_hw_queue_alloc.type(x)) + ", index=" + iommu_hw_queue_alloc.index(x)
+                    + ", iova=" + Ioas.hex(iommu_hw_queue_alloc.nesting_parent_iova(x)) + ", length=" + Ioas.hex(iommu_hw_queue_alloc.length(x)));
             HwQueue q = new HwQueue(iommufd, iommu_hw_queue_alloc.out_hw_queue_id(s), index);
             addDependent(q);
             return iommufd.track(q);
-        } finally {
-            exit();
         }
     }
 
@@ -140,17 +130,16 @@ public final class Viommu extends Handle {
      * lives until {@code arena} closes and holds the vIOMMU meanwhile (DESTROY gives EBUSY).
      */
     public MemorySegment mapRegion(java.lang.foreign.Arena arena, long offset, long length) throws IommufdException {
-        enter("mmap(iommufd)");
-        try {
-            long address = iommufd.raw().mmap(offset, length);
+        java.util.Objects.requireNonNull(arena, "arena");
+        if (length <= 0) throw new IllegalArgumentException("mmap(iommufd): length " + length);
+        if (!arena.scope().isAlive()) throw new IllegalStateException("mmap(iommufd): the arena is closed");
+        try (KernelCall k = KernelCall.begin(this, "mmap(iommufd)")) {
+            var backend = k.backend();
+            long address = backend.mmap(offset, length);
             if (address < 0) {
-                throw new IommufdException("mmap(iommufd)", describe() + ", offset=" + Ioas.hex(offset) + ", length=" + Ioas.hex(length),
-                        (int) -address);
+                throw new IommufdException(k.op(), describe() + ", offset=" + Ioas.hex(offset) + ", length=" + Ioas.hex(length), (int) -address);
             }
-            var backend = iommufd.raw();
-            return MemorySegment.ofAddress(address).reinterpret(length, arena, s -> backend.munmap(s.address(), length));
-        } finally {
-            exit();
+            return MemorySegment.ofAddress(address).reinterpret(length, arena, seg -> backend.munmap(seg.address(), length));
         }
     }
 

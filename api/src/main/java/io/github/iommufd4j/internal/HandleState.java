@@ -3,16 +3,20 @@ package io.github.iommufd4j.internal;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Use/close state of a handle. Operations run between {@link #enter()} and {@link #exit()};
- * {@link #close()} succeeds once, then waits until running operations have left. This keeps a
- * stale handle from reaching an object id the kernel has already reused (ids are reused
- * lowest-first), without a lock on the hot path.
+ * Use/close state of a handle. Kernel calls run between {@link #enter()} and {@link #exit()}
+ * (lock-free on the hot path). Closing is three steps, none of which spins:
+ * {@link #markClosed()} refuses new calls at once, {@link #awaitIdle} blocks (on this object's
+ * monitor) until the calls in flight have left, and {@link #markReleased()} tells concurrent
+ * closers, blocked in {@link #awaitReleased()}, that the object is gone. This keeps a stale
+ * handle from reaching an object id the kernel has already reused (ids are reused lowest-first).
  */
 public final class HandleState {
     private static final int CLOSED = 1 << 31;
     private final AtomicInteger state = new AtomicInteger();
+    private volatile boolean released;
+    private volatile Thread closer;
 
-    /** Enters an operation: false if the handle is closed. */
+    /** Enters a call: false if the handle is closed. */
     public boolean enter() {
         for (;;) {
             int s = state.get();
@@ -21,19 +25,79 @@ public final class HandleState {
         }
     }
 
+    /** Leaves a call; the last one out of a closed handle wakes its closer. */
     public void exit() {
-        state.decrementAndGet();
+        if (state.decrementAndGet() == CLOSED) {
+            synchronized (this) {
+                notifyAll();
+            }
+        }
     }
 
     public boolean isClosed() {
         return (state.get() & CLOSED) != 0;
     }
 
-    /** Marks the handle closed; true for the one caller that closed it, after operations drained. */
-    public boolean close() {
+    /** Calls in flight (for tests and diagnostics). */
+    public int inFlight() {
+        return state.get() & ~CLOSED;
+    }
+
+    /** Refuses new calls from now on; true for the one caller that closed it. */
+    public boolean markClosed() {
         int prev = state.getAndUpdate(s -> s | CLOSED);
         if ((prev & CLOSED) != 0) return false;
-        while ((state.get() & ~CLOSED) != 0) Thread.onSpinWait();
+        closer = Thread.currentThread();
+        return true;
+    }
+
+    /**
+     * Blocks until the calls in flight have left, except {@code ownCalls} that the calling thread
+     * itself is inside (a thread closing a handle from within a call on it must not wait for
+     * itself). Interrupts are kept for the caller, not obeyed: a half-closed handle is worse.
+     */
+    public void awaitIdle(int ownCalls) {
+        boolean interrupted = false;
+        synchronized (this) {
+            while ((state.get() & ~CLOSED) > ownCalls) {
+                try {
+                    wait();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
+    }
+
+    /** The closer has destroyed the object (or given up): concurrent closers may return. */
+    public void markReleased() {
+        synchronized (this) {
+            released = true;
+            notifyAll();
+        }
+    }
+
+    /** A second closer waits for the first to finish (unless it is the first, re-entering). */
+    public void awaitReleased() {
+        if (released || closer == Thread.currentThread()) return;
+        boolean interrupted = false;
+        synchronized (this) {
+            while (!released) {
+                try {
+                    wait();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
+    }
+
+    /** {@link #markClosed()} then {@link #awaitIdle awaitIdle(0)}: true for the one caller that closed it. */
+    public boolean close() {
+        if (!markClosed()) return false;
+        awaitIdle(0);
         return true;
     }
 }

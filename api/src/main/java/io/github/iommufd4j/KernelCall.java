@@ -1,0 +1,244 @@
+package io.github.iommufd4j;
+
+import io.github.iommufd4j.bindings.Errno;
+import io.github.iommufd4j.internal.HandleState;
+import io.github.iommufd4j.internal.IommufdBackend;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.Objects;
+
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
+/**
+ * The one path from a typed method to the kernel. A call holds the handles involved busy for
+ * exactly its duration, owns the argument struct, checks and registers the user memory the
+ * kernel will touch, issues the ioctl (or read/write) and builds the error text only when the
+ * kernel refuses:
+ *
+ * <pre>{@code
+ * try (KernelCall k = KernelCall.begin(this, "IOMMU_HWPT_GET_DIRTY_BITMAP")) {
+ *     MemorySegment s = k.struct(iommu_hwpt_get_dirty_bitmap.sizeof());
+ *     iommu_hwpt_get_dirty_bitmap.data(s, k.kernelWrites(bitmap, bytes, "bitmap"));
+ *     ...
+ *     k.ioctl(Command.HWPT_GET_DIRTY_BITMAP, HwPagetable::dirtyArgs);
+ * }
+ * }</pre>
+ *
+ * A failure anywhere (a closed handle, bad memory, the kernel's errno, a bug) releases everything
+ * in {@link #close()}: no handle stays busy, so no close can wait forever. Calls are per thread
+ * and reused (a small stack, for calls made inside calls), so the hot paths allocate nothing.
+ */
+final class KernelCall implements AutoCloseable {
+    /** Formats a failed call's arguments from its struct, only when it failed. */
+    @FunctionalInterface
+    interface Args {
+        String of(MemorySegment struct);
+    }
+
+    private static final long STRUCT_SIZE = 512;
+    private static final MemorySegment ZEROS = Arena.global().allocate(STRUCT_SIZE);
+    private static final int MAX_HELD = 4, MAX_MEMORY = 4;
+    private static final ThreadLocal<Stack> STACK = ThreadLocal.withInitial(Stack::new);
+
+    /** This thread's calls in progress, innermost last. */
+    private static final class Stack {
+        KernelCall[] calls = new KernelCall[4];
+        int depth;
+
+        KernelCall push() {
+            if (depth == calls.length) calls = Arrays.copyOf(calls, depth * 2);
+            KernelCall c = calls[depth];
+            if (c == null) c = calls[depth] = new KernelCall(this);
+            depth++;
+            c.open = true;
+            return c;
+        }
+    }
+
+    private final Stack stack;
+    private final MemorySegment struct = Arena.ofAuto().allocate(STRUCT_SIZE, 16);
+    private final HandleState[] held = new HandleState[MAX_HELD];
+    private final MemorySegment[] memory = new MemorySegment[MAX_MEMORY];
+    private int nHeld, nMemory;
+    private boolean open;
+    private Iommufd iommufd;
+    private String op;
+
+    private KernelCall(Stack stack) {
+        this.stack = stack;
+    }
+
+    /** A call on the iommufd itself (holds it busy). */
+    static KernelCall begin(Iommufd iommufd, String op) throws IommufdException {
+        KernelCall c = STACK.get().push();
+        c.iommufd = iommufd;
+        c.op = op;
+        if (!iommufd.state().enter()) {
+            c.close();
+            throw IommufdException.closed(op, "iommufd");
+        }
+        c.held[c.nHeld++] = iommufd.state();
+        return c;
+    }
+
+    /** A call on a handle's object (holds the handle busy). */
+    static KernelCall begin(Handle h, String op) throws IommufdException {
+        KernelCall c = STACK.get().push();
+        c.iommufd = h.iommufd;
+        c.op = op;
+        return c.hold(h);
+    }
+
+    /** Holds another handle busy for the rest of the call; a closed one ends the call. */
+    KernelCall hold(Handle h) throws IommufdException {
+        if (nHeld == MAX_HELD) {
+            close();
+            throw new IllegalStateException(op + ": too many handles in one call");
+        }
+        if (!h.state.enter()) {
+            close();
+            throw IommufdException.closed(op, h.describe());
+        }
+        held[nHeld++] = h.state;
+        return this;
+    }
+
+    /** The operation's name, e.g. {@code IOMMU_IOAS_MAP}. */
+    String op() {
+        return op;
+    }
+
+    IommufdBackend backend() {
+        return iommufd.raw();
+    }
+
+    /** This call's argument struct: {@code size} bytes zeroed, the size (or argsz) field set. */
+    MemorySegment struct(long size) {
+        MemorySegment.copy(ZEROS, 0, struct, 0, size);
+        struct.set(JAVA_INT, 0, (int) size);
+        return struct;
+    }
+
+    /**
+     * Memory the kernel reads, by address: checked (not null, alive, native, at least
+     * {@code bytes} long) and registered with the backend until the call ends. Returns its
+     * address. An empty segment with {@code bytes == 0} passes as it is (e.g. no driver data).
+     */
+    long kernelReads(MemorySegment m, long bytes, String what) {
+        return user(m, bytes, false, what);
+    }
+
+    /** Memory the kernel writes: as {@link #kernelReads}, and it must be writable. */
+    long kernelWrites(MemorySegment m, long bytes, String what) {
+        return user(m, bytes, true, what);
+    }
+
+    private long user(MemorySegment m, long bytes, boolean written, String what) {
+        check(op, m, bytes, written, what);
+        if (m.byteSize() == 0) return m.address();
+        if (nMemory == MAX_MEMORY) throw new IllegalStateException(op + ": too many user buffers in one call");
+        iommufd.raw().registerMemory(m);
+        memory[nMemory++] = m;
+        return m.address();
+    }
+
+    /** The checks of {@link #kernelReads}/{@link #kernelWrites}, for memory checked before a call. */
+    static void check(String op, MemorySegment m, long bytes, boolean written, String what) {
+        Objects.requireNonNull(m, () -> op + ": " + what + " is null");
+        if (!m.scope().isAlive()) throw new IllegalStateException(op + ": " + what + ": the segment's arena is closed");
+        if (m.byteSize() == 0 && bytes == 0) return;
+        if (!m.isNative()) throw new IllegalArgumentException(op + ": " + what + " must be native memory, not a heap segment");
+        if (m.byteSize() < bytes) {
+            throw new IllegalArgumentException(op + ": " + what + " holds " + m.byteSize() + " bytes; the kernel "
+                    + (written ? "writes " : "reads ") + bytes);
+        }
+        if (written && m.isReadOnly()) throw new IllegalArgumentException(op + ": " + what + " is read-only; the kernel writes it");
+    }
+
+    /** The registered memory stays registered after the call: a mapping now owns it. */
+    void keepMemory() {
+        Arrays.fill(memory, 0, nMemory, null);
+        nMemory = 0;
+    }
+
+    /** ioctl(iommufd, command, this call's struct): the result, or the typed failure. */
+    int ioctl(Command c, Args args) throws IommufdException {
+        return ioctl(c, struct, args);
+    }
+
+    int ioctl(Command c, MemorySegment arg, Args args) throws IommufdException {
+        int rc = iommufd.raw().ioctl(c.request(), arg);
+        if (rc < 0) throw Iommufd.failure(c, args.of(arg), rc);
+        return rc;
+    }
+
+    /** An ioctl on the iommufd that is not an iommufd command (the VFIO compatibility ioctls). */
+    int ioctl(long request, MemorySegment arg, Args args) throws IommufdException {
+        int rc = iommufd.raw().ioctl(request, arg);
+        if (rc < 0) throw new IommufdException(op, args.of(arg), -rc);
+        return rc;
+    }
+
+    /** An ioctl on another file descriptor this call's handle owns (a VFIO device cdev). */
+    int ioctlOn(int fd, long request, MemorySegment arg, Args args) throws IommufdException {
+        int rc = io.github.iommufd4j.bindings.Libc.ioctl(fd, request, arg);
+        if (rc < 0) throw new IommufdException(op, args.of(arg), -rc);
+        return rc;
+    }
+
+    /** ioctl without the exception: the result or {@code -errno} (for calls that look at the errno). */
+    int rawIoctl(long request, MemorySegment arg) {
+        return iommufd.raw().ioctl(request, arg);
+    }
+
+    /** read(2) of a file descriptor the backend handed out: bytes read, or the typed failure. */
+    long read(int fd, MemorySegment buffer, long count, Handle owner) throws IommufdException {
+        long n = iommufd.raw().read(fd, buffer, count);
+        if (n < 0) throw new IommufdException(op, owner.describe() + ", count=" + count, (int) -n);
+        return n;
+    }
+
+    /** write(2) of a file descriptor the backend handed out: bytes written, or the typed failure. */
+    long write(int fd, MemorySegment buffer, long count, Handle owner) throws IommufdException {
+        long n = iommufd.raw().write(fd, buffer, count);
+        if (n < 0) throw new IommufdException(op, owner.describe() + ", count=" + count, (int) -n);
+        return n;
+    }
+
+    /** Ends the call: unregisters its memory, releases its handles (innermost first). */
+    @Override
+    public void close() {
+        if (!open) return; // a failed hold() ended the call already
+        open = false;
+        for (int i = nMemory - 1; i >= 0; i--) {
+            iommufd.raw().unregisterMemory(memory[i]);
+            memory[i] = null;
+        }
+        nMemory = 0;
+        for (int i = nHeld - 1; i >= 0; i--) {
+            HandleState s = held[i];
+            held[i] = null;
+            s.exit();
+        }
+        nHeld = 0;
+        iommufd = null;
+        op = null;
+        stack.depth--;
+    }
+
+    /** How many calls of the current thread hold {@code s} (a thread closing what it holds must not wait for itself). */
+    static int heldByCurrentThread(HandleState s) {
+        Stack st = STACK.get();
+        int n = 0;
+        for (int d = 0; d < st.depth; d++) {
+            KernelCall c = st.calls[d];
+            for (int i = 0; i < c.nHeld; i++) if (c.held[i] == s) n++;
+        }
+        return n;
+    }
+
+    /** EMSGSIZE etc. by name, looked up once. */
+    static final int ENOTTY = Errno.value("ENOTTY"), EMSGSIZE = Errno.value("EMSGSIZE"), ENOENT = Errno.value("ENOENT");
+}
