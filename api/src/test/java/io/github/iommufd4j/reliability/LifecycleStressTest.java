@@ -111,7 +111,8 @@ class LifecycleStressTest {
     /** Outcomes: "ok", "skip" (nothing to work on), an errno name, "unsupported", or an exception type. */
     private final Map<String, LongAdder> outcomes = new ConcurrentHashMap<>();
     private final ConcurrentLinkedQueue<String> untyped = new ConcurrentLinkedQueue<>();
-    private final LongAdder untypedCount = new LongAdder(), pumpFaults = new LongAdder(), pumpHandlerErrors = new LongAdder();
+    private final LongAdder untypedCount = new LongAdder(), pumpFaults = new LongAdder(), pumpHandlerErrors = new LongAdder(),
+            foreverWaits = new LongAdder(), foreverWaitsClosed = new LongAdder();
     private final ConcurrentLinkedQueue<StressWorld.Pump> allPumps = new ConcurrentLinkedQueue<>();
     private volatile boolean stop;
     private MemorySegment[] buffers;
@@ -170,11 +171,11 @@ class LifecycleStressTest {
                 .map(t -> t.getName() + " (" + t.getState() + ")").toList();
 
         System.out.printf("[reliability] lifecycle stress (%s backend, %d threads, seed %d): %d ops in %.1f s (%.0f ops/s), "
-                        + "%d worlds; by kind %s; outcomes %s; untyped %d; pump faults %d, handler errors %d; "
-                        + "objects left after close %d%s; fds %d -> %d; new threads %d%n",
+                        + "%d worlds; by kind %s; outcomes %s; untyped %d; waits of -1 %d (%d ended by a close); "
+                        + "pump faults %d, handler errors %d; objects left after close %d%s; fds %d -> %d; new threads %d%n",
                 last.fd.backend().name().toLowerCase(java.util.Locale.ROOT), THREADS, SEED, done.sum(), nanos / 1e9,
                 done.sum() / (nanos / 1e9), worlds.get(), byKind(), sorted(outcomes), untypedCount.sum(),
-                pumpFaults.sum(), pumpHandlerErrors.sum(), left.size(), last.refusedClose ? " (a close was refused)" : "",
+                foreverWaits.sum(), foreverWaitsClosed.sum(), pumpFaults.sum(), pumpHandlerErrors.sum(), left.size(), last.refusedClose ? " (a close was refused)" : "",
                 fdsBefore, fdsAfter, newThreads.size());
 
         assertEquals(List.of(), untyped.stream().limit(10).toList(), untypedCount.sum() + " untyped exceptions (first 10 shown)");
@@ -304,8 +305,12 @@ class LifecycleStressTest {
                 boolean forever = r.nextInt(4) == 0 && foreverWaiters.tryAcquire();
                 try {
                     int timeout = forever ? -1 : r.nextInt(3);
+                    if (forever) foreverWaits.increment();
                     if (kind == Kind.AWAIT) q.await(timeout);
                     else answer(q, q.readBlocking(me.batch(), timeout), me);
+                } catch (IommufdException e) {
+                    if (forever && e.errnoName().equals("EBADF")) foreverWaitsClosed.increment();
+                    throw e;
                 } finally {
                     if (forever) foreverWaiters.release();
                 }
