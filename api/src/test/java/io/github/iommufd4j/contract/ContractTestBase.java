@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * Base of the contract suite: the same tests run against whichever backend
  * {@code -Diommufd4j.backend=AUTO|NATIVE|SOFTWARE} selects (AUTO: the kernel's when
  * {@code /dev/iommu} opens, e.g. in the VM tests' guest; the software backend otherwise).
- * Expected errno values are the kernel's (../shared/KERNEL-BEHAVIOUR.md).
+ * Expected errno values are the kernel's (docs/kernel-behaviour.md).
  */
 abstract class ContractTestBase {
     static final long PAGE = 4096;

@@ -12,7 +12,10 @@ import java.lang.foreign.ValueLayout;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-/** The ioctl dispatcher's size and number checks, through raw structs (sheet section 1.2, selftest cmd_length / cmd_fail). */
+/**
+ * The ioctl dispatcher's size and number checks, through raw structs (docs/kernel-behaviour.md
+ * §1.2, selftest cmd_length / cmd_fail).
+ */
 class DispatcherContractTest extends ContractTestBase {
 
     MemorySegment struct(long bytes, int size) {
@@ -54,7 +57,7 @@ class DispatcherContractTest extends ContractTestBase {
     /**
      * The selftest's cmd_length for every 6.12 command: size one below the command's minimum is
      * EINVAL; size one above the kernel's struct with a non-zero extra byte is E2BIG.
-     * Minimum and struct sizes from the sheet (section 1.3), x86-64.
+     * Minimum and struct sizes from docs/kernel-behaviour.md §1.3, x86-64.
      */
     @ParameterizedTest(name = "{0}: min {1}, sizeof {2}")
     @CsvSource({
@@ -70,7 +73,7 @@ class DispatcherContractTest extends ContractTestBase {
         assertErrno("E2BIG", () -> fd.ioctl(command.request(), big));
     }
 
-    /** The same for the Linux 7.x commands, on kernels that have them (sheet section 1.3). */
+    /** The same for the Linux 7.x commands, on kernels that have them (docs/kernel-behaviour.md §1.3). */
     @ParameterizedTest(name = "{0}: min {1}, sizeof {2}")
     @CsvSource({
             "IOAS_MAP_FILE, 40, 40", "VIOMMU_ALLOC, 24, 40", "VDEVICE_ALLOC, 24, 24", "IOAS_CHANGE_PROCESS, 8, 8",

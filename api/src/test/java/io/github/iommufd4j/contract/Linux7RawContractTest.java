@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The Linux 7.x commands through raw structs: flags and reserved fields, the order of the first
- * checks (sheet 1.4, 3.9, 5.7), and the vEVENTQ fd's read and write rules.
+ * checks (docs/kernel-behaviour.md §1.4, §3.9, §5.7), and the vEVENTQ fd's read and write rules.
  */
 class Linux7RawContractTest extends ContractTestBase {
 

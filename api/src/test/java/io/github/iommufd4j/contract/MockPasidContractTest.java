@@ -434,7 +434,7 @@ class MockPasidContractTest extends ContractTestBase {
             assertErrno("EINVAL", () -> io.mapFile(b.fd(), 0, size + 1, Access.READ_WRITE));
             assertErrno("EINVAL", () -> io.mapFile(b.fd(), PAGE, size, Access.READ_WRITE));
             assertErrno("EOVERFLOW", () -> io.mapFile(b.fd(), -PAGE, 2 * PAGE, Access.READ_WRITE));
-            // Automatic IOVAs align to the buffer offset, as for any file (§3.2).
+            // Automatic IOVAs align to the buffer offset, as for any file (docs/kernel-behaviour.md §3.2).
             assertEquals(0x4000, io.mapFile(b.fd(), 0, size, Access.READ_WRITE));
             assertEquals(0x1000, io.mapFile(b.fd(), PAGE, 2 * PAGE, Access.READ_WRITE));
             assertEquals(0x8064, io.mapFile(b.fd(), 100, 2 * PAGE, Access.READ_WRITE));

@@ -10,7 +10,10 @@ import java.lang.foreign.MemorySegment;
 
 import static io.github.iommufd4j.bindings.uapi.Uapi.*;
 
-/** Flags, reserved fields and ids of the wrong kind, through raw structs (sheet sections 1.4, 2.2, 3). */
+/**
+ * Flags, reserved fields and ids of the wrong kind, through raw structs (docs/kernel-behaviour.md
+ * §1.4, §2.2, §3).
+ */
 class ReservedFieldsContractTest extends ContractTestBase {
 
     MemorySegment struct(java.lang.foreign.MemoryLayout layout) {

@@ -25,9 +25,9 @@ import java.util.OptionalLong;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * The VFIO type1 container ioctls iommufd answers on its own fd ({@code vfio_compat.c}, sheet
- * §3.8): API version, extensions, SET_IOMMU, MAP_DMA, UNMAP_DMA and GET_INFO with its capability
- * chain, on the compat IOAS.
+ * The VFIO type1 container ioctls iommufd answers on its own fd ({@code vfio_compat.c},
+ * docs/kernel-behaviour.md §3.8): API version, extensions, SET_IOMMU, MAP_DMA, UNMAP_DMA and
+ * GET_INFO with its capability chain, on the compat IOAS.
  */
 class VfioCompatContractTest extends ContractTestBase {
     /** An IOVA inside the mock domain's aperture. */

@@ -40,7 +40,7 @@ final class Abi {
     static final int PERM_READ = Uapi.IOMMU_PGFAULT_PERM_READ();
     static final int PERM_WRITE = Uapi.IOMMU_PGFAULT_PERM_WRITE();
 
-    /** TEST_CMD op numbers (§6.1). */
+    /** TEST_CMD op numbers (docs/kernel-behaviour.md §6.1). */
     static final int OP_ADD_RESERVED = Uapi.IOMMU_TEST_OP_ADD_RESERVED(), OP_MOCK_DOMAIN = Uapi.IOMMU_TEST_OP_MOCK_DOMAIN(),
             OP_MD_CHECK_MAP = Uapi.IOMMU_TEST_OP_MD_CHECK_MAP(), OP_MD_CHECK_REFS = Uapi.IOMMU_TEST_OP_MD_CHECK_REFS(),
             OP_CREATE_ACCESS = Uapi.IOMMU_TEST_OP_CREATE_ACCESS(),
@@ -58,7 +58,7 @@ final class Abi {
 
     static final int ACCESS_CREATE_NEEDS_PIN_PAGES = Uapi.MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES();
     static final int ACCESS_WRITE = Uapi.MOCK_FLAGS_ACCESS_WRITE();
-    /** {@code MOCK_FLAGS_ACCESS_SYZ}: the IOVA is "(n-th area, offset)" (§3.4 row 0). */
+    /** {@code MOCK_FLAGS_ACCESS_SYZ}: the IOVA is "(n-th area, offset)" (docs/kernel-behaviour.md §3.4 row 0). */
     static final int ACCESS_SYZ = Uapi.MOCK_FLAGS_ACCESS_SYZ();
     static final int ACCESS_RW_WRITE = Uapi.MOCK_ACCESS_RW_WRITE();
     static final int ACCESS_RW_SLOW_PATH = Uapi.MOCK_ACCESS_RW_SLOW_PATH();

@@ -25,7 +25,7 @@ final class Call {
         return UserMemory.copy(k, 0, user, 0, Math.min(size, k.byteSize())) ? 0 : -Err.EFAULT;
     }
 
-    /** Copies back one field (IOMMU_OPTION's {@code val64}, §1.2); 0 or -EFAULT. */
+    /** Copies back one field (IOMMU_OPTION's {@code val64}, docs/kernel-behaviour.md §1.2); 0 or -EFAULT. */
     int respondField(long offset, long length) {
         return UserMemory.copy(k, offset, user, offset, length) ? 0 : -Err.EFAULT;
     }

@@ -13,7 +13,11 @@ import java.lang.foreign.ValueLayout;
 import static io.github.iommufd4j.internal.software.Abi.*;
 import static io.github.iommufd4j.internal.software.U64.PAGE_SIZE;
 
-/** HWPT_ALLOC, GET_HW_INFO, HWPT_SET_DIRTY_TRACKING, HWPT_GET_DIRTY_BITMAP, HWPT_INVALIDATE (§4). */
+/**
+ * HWPT_ALLOC, GET_HW_INFO, HWPT_SET_DIRTY_TRACKING, HWPT_GET_DIRTY_BITMAP, HWPT_INVALIDATE (§4).
+ *
+ * <p>§ numbers in this file refer to docs/kernel-behaviour.md.
+ */
 final class HwptCommands {
     private final SwIommufd fd;
     private final ViommuCommands viommu;

@@ -22,7 +22,11 @@ import static io.github.iommufd4j.internal.software.U64.MAX;
 import static io.github.iommufd4j.internal.software.U64.PAGE_SIZE;
 import static io.github.iommufd4j.internal.software.U64.lt;
 
-/** IOAS_ALLOC, ALLOW_IOVAS, COPY, IOVA_RANGES, MAP, UNMAP, OPTION and VFIO_IOAS (§3). */
+/**
+ * IOAS_ALLOC, ALLOW_IOVAS, COPY, IOVA_RANGES, MAP, UNMAP, OPTION and VFIO_IOAS (§3).
+ *
+ * <p>§ numbers in this file refer to docs/kernel-behaviour.md.
+ */
 final class IoasCommands {
     /** RLIMIT_MODE SET needs CAP_SYS_RESOURCE: the process is taken to have it iff its euid is root. */
     private static final boolean CAP_SYS_RESOURCE = Libc.syscall(107 /* geteuid */, 0, 0, 0, 0, 0, 0) == 0;

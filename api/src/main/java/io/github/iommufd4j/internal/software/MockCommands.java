@@ -20,6 +20,8 @@ import static io.github.iommufd4j.internal.software.U64.lt;
  * IOMMU_TEST_CMD: the mock driver of {@code CONFIG_IOMMUFD_TEST} (§6.2): ops 1..15, and on 7.3
  * ops 16..23 (vIOMMU caches and events, PASID attach, dma-buf), which 6.12 answers EOPNOTSUPP as
  * an unknown op.
+ *
+ * <p>§ numbers in this file refer to docs/kernel-behaviour.md.
  */
 final class MockCommands {
     private static final long ACCESS_MAX = 16L << 20;

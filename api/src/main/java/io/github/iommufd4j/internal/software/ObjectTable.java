@@ -6,9 +6,10 @@ import java.util.BitSet;
 import java.util.List;
 
 /**
- * The iommufd's object IDs (§2.1): u32 IDs from 1 to 0x7fffffff, the lowest free one first. An ID
- * is reserved when an object starts being created and published when it is complete; reserved
- * IDs look missing to lookups and DESTROY, and a failed creation releases its ID.
+ * The iommufd's object IDs (docs/kernel-behaviour.md §2.1): u32 IDs from 1 to 0x7fffffff, the
+ * lowest free one first. An ID is reserved when an object starts being created and published when
+ * it is complete; reserved IDs look missing to lookups and DESTROY, and a failed creation releases
+ * its ID.
  */
 final class ObjectTable {
     private static final int MAX_ID = 0x7fffffff;
@@ -35,8 +36,8 @@ final class ObjectTable {
     }
 
     /**
-     * 7.3 tombstone (§2.1): the object is gone but its ID stays used, looking missing, until the
-     * iommufd is closed.
+     * 7.3 tombstone (docs/kernel-behaviour.md §2.1): the object is gone but its ID stays used,
+     * looking missing, until the iommufd is closed.
      */
     void tombstone(int id) {
         slots[id] = null;
@@ -48,7 +49,7 @@ final class ObjectTable {
         return id > 0 && id < s.length ? s[id] : null;
     }
 
-    /** The object if it exists and has this kind; otherwise ENOENT (the generic rule, §2.2). */
+    /** The object if it exists and has this kind; otherwise ENOENT (docs/kernel-behaviour.md §2.2). */
     SwObject get(int id, SwObject.Kind kind) {
         SwObject o = get(id);
         Fail.when(o == null || o.kind() != kind, Err.ENOENT);

@@ -15,8 +15,8 @@ import java.util.concurrent.locks.StampedLock;
 
 /**
  * An in-process iommufd: interprets the kernel's ioctl numbers and UAPI structs and returns what
- * Linux (with {@code CONFIG_IOMMUFD_TEST}) returns, per {@code shared/KERNEL-BEHAVIOUR.md} (§
- * numbers in comments refer to it). Fault queues are real file descriptors (Unix socket pairs).
+ * Linux (with {@code CONFIG_IOMMUFD_TEST}) returns, per docs/kernel-behaviour.md (§ numbers in
+ * this file refer to it). Fault queues are real file descriptors (Unix socket pairs).
  *
  * <p>User memory ({@code user_va} and {@code uptr} fields) is reached only through segments given
  * to {@link #registerMemory}; other addresses behave like unmapped user memory.

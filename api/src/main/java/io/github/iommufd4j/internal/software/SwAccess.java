@@ -6,8 +6,8 @@ import java.util.List;
 /**
  * A mock in-kernel access (TEST CREATE_ACCESS): reads and writes an IOAS by IOVA and, with
  * NEEDS_PIN_PAGES, pins ranges (ACCESS_PAGES items). Its ID is hidden and it cannot be destroyed
- * (§2.3: {@link #users} starts at 1); it goes away when its fd (an eventfd used as a token) is
- * closed.
+ * (docs/kernel-behaviour.md §2.3: {@link #users} starts at 1); it goes away when its fd (an
+ * eventfd used as a token) is closed.
  */
 final class SwAccess extends SwObject {
     /** A pinned range: the item's IOVA range and the pages it pins as {pages, va, length} triplets. */

@@ -2,11 +2,11 @@ package io.github.iommufd4j.internal.software;
 
 /**
  * A mock device bound to the iommufd (the kernel's {@code iommufd_device}, "idev"). Its ID can
- * never be destroyed directly (§2.3): the binding driver holds a reference, so {@link #users}
+ * never be destroyed directly (docs/kernel-behaviour.md §2.3): the binding driver holds a reference, so {@link #users}
  * starts at 1; the device goes away with its selftest object.
  */
 final class SwDevice extends SwObject {
-    /** MOCK_FLAGS_DEVICE_*: NO_DIRTY both, HUGE_IOVA 6.12 only, PASID 7.3 only (§6.1). */
+    /** MOCK_FLAGS_DEVICE_*: NO_DIRTY both, HUGE_IOVA 6.12 only, PASID 7.3 only (docs/kernel-behaviour.md §6.1). */
     static final int NO_DIRTY = 1, HUGE_IOVA = 2, PASID = 4;
 
     final int flags;

@@ -10,10 +10,10 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A dma-buf of the 7.3 mock driver (TEST_CMD DMABUF_GET, §6.2): a memfd of the buffer's length,
- * named {@value #NAME_PREFIX}{@code <serial>}. Like the kernel's dma-bufs these are process-wide,
- * not per iommufd: one made through one software iommufd can be revoked or mapped through
- * another. An fd is recognized by its memfd's name ({@code /proc/self/fd} link), so dups work.
+ * A dma-buf of the 7.3 mock driver (TEST_CMD DMABUF_GET, docs/kernel-behaviour.md §6.2): a memfd
+ * of the buffer's length, named {@value #NAME_PREFIX}{@code <serial>}. Like the kernel's dma-bufs
+ * these are process-wide, not per iommufd: one made through one software iommufd can be revoked
+ * or mapped through another. An fd is recognized by its memfd's name ({@code /proc/self/fd} link), so dups work.
  *
  * <p>Each IOAS_MAP_FILE of it is an {@link Attachment} (the kernel's importer attachment of one
  * pages object). DMABUF_REVOKE, with either value, invalidates every attachment, and an

@@ -30,6 +30,8 @@ import java.util.function.Predicate;
  * <li>Groups that do not fit into the socket buffer wait in memory and are written at the next
  * call touching the queue.</li>
  * </ul>
+ *
+ * <p>§ numbers in this file refer to docs/kernel-behaviour.md.
  */
 final class SwFault extends SwObject {
     static final int RECORD = (int) iommu_hwpt_pgfault.sizeof(), RESPONSE = (int) iommu_hwpt_page_response.sizeof();

@@ -3,7 +3,7 @@ package io.github.iommufd4j.internal.software;
 /**
  * A mock HW queue (7.3 {@code viommu.c: iommufd_hw_queue_*}, {@code selftest.c: mock_hw_queue_*}):
  * pins and locks its IOVA range through an internal access (a hidden ID), holds its vIOMMU, and
- * queue i holds queue i-1 (§2.4).
+ * queue i holds queue i-1 (docs/kernel-behaviour.md §2.4).
  */
 final class SwHwQueue extends SwObject {
     final SwViommu viommu;

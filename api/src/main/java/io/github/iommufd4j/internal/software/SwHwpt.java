@@ -5,6 +5,8 @@ package io.github.iommufd4j.internal.software;
  * (HWPT_PAGING, auto or allocated) or a nested domain on a NEST_PARENT paging one (HWPT_NESTED,
  * with the mock's 4-slot IOTLB). Translation of a nested domain goes through its parent's IOAS
  * (the mock's stage 1 is the identity).
+ *
+ * <p>§ numbers in this file refer to docs/kernel-behaviour.md.
  */
 final class SwHwpt extends SwObject {
     /** {@code MOCK_APERTURE_START/LAST} and {@code MOCK_IO_PAGE_SIZE}. */

@@ -18,6 +18,8 @@ import static io.github.iommufd4j.internal.software.U64.lt;
  * {@link #PAGES_WRITABLE} (the pages object was mapped writable, §3.4). Areas made by COPY share
  * the pages object (tag) of their source. {@link #holes} is the complement of
  * (reserved ∪ areas), kept so that automatic IOVA allocation does not walk every area.
+ *
+ * <p>§ numbers in this file refer to docs/kernel-behaviour.md.
  */
 final class SwIoas extends SwObject {
     /** Area flags: the permissions, whether the pages are writable, and whether they are a dma-buf's. */

@@ -10,6 +10,8 @@ import java.util.List;
  * object table, the user memory, the fds handed out, and the object life cycle shared by the
  * commands (HWPT creation, attach, replace, detach, destroy). Every method runs under the
  * backend's lock.
+ *
+ * <p>§ numbers in this file refer to docs/kernel-behaviour.md.
  */
 final class SwIommufd {
     final SoftwareBackend.Kernel kernel;

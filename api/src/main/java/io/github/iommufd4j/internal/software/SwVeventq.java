@@ -8,7 +8,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayDeque;
 
 /**
- * A vEVENTQ (7.3 {@code eventq.c}, §5.7): events of one type queued by its vIOMMU, at most
+ * A vEVENTQ (7.3 {@code eventq.c}, docs/kernel-behaviour.md §5.7): events of one type queued by its vIOMMU, at most
  * {@link #depth} real ones, with the single LOST_EVENTS header and the 31-bit sequence numbers.
  * The fd is an eventfd that is readable exactly while records are queued, so poll and io_uring
  * see the kernel's readiness; the backend's {@link #read} gives the kernel's records. (A raw

@@ -6,7 +6,7 @@ import java.util.Map;
 /**
  * A mock vIOMMU (7.3 {@code viommu.c}, {@code selftest.c: mock_viommu_*}): holds its nesting
  * parent; vDEVICEs by virtual id, one event queue per type, and up to {@link #HW_QUEUE_MAX} HW
- * queues, each of which holds it (§2.4).
+ * queues, each of which holds it (docs/kernel-behaviour.md §2.4).
  */
 final class SwViommu extends SwObject {
     static final int HW_QUEUE_MAX = 2;

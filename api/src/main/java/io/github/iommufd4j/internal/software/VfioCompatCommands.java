@@ -16,9 +16,10 @@ import java.util.List;
 import static io.github.iommufd4j.internal.software.U64.PAGE_SIZE;
 
 /**
- * The VFIO container ioctls iommufd answers on its own fd ({@code vfio_compat.c}, §1.2 step 1,
- * §3.8): they work on the compat IOAS (IOMMU_VFIO_IOAS SET). Checks in the kernel's order, with
- * its errno. Not emulated: the no-IOMMU mode, which only a VFIO group attach can enter.
+ * The VFIO container ioctls iommufd answers on its own fd ({@code vfio_compat.c},
+ * docs/kernel-behaviour.md §1.2 step 1, §3.8): they work on the compat IOAS (IOMMU_VFIO_IOAS
+ * SET). Checks in the kernel's order, with its errno. Not emulated: the no-IOMMU mode, which only
+ * a VFIO group attach can enter.
  */
 final class VfioCompatCommands {
     private static final int GET_API_VERSION = Uapi.VFIO_GET_API_VERSION(), CHECK_EXTENSION = Uapi.VFIO_CHECK_EXTENSION(),

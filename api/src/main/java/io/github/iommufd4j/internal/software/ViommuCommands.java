@@ -120,7 +120,7 @@ final class ViommuCommands {
         return 0;
     }
 
-    /** {@code iommufd_veventq_alloc} (§5.7). */
+    /** {@code iommufd_veventq_alloc} (docs/kernel-behaviour.md §5.7). */
     int veventqAlloc(Call c) {
         MemorySegment k = c.k;
         int type = iommu_veventq_alloc.type(k);

@@ -11,7 +11,10 @@ import static io.github.iommufd4j.internal.software.DispatcherTest.is;
 import static io.github.iommufd4j.internal.software.Raw.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-/** The mock accesses of §6.2: CREATE_ACCESS, ACCESS_RW, ACCESS_PAGES, pins, ACCESS_REPLACE_IOAS. */
+/**
+ * The mock accesses of docs/kernel-behaviour.md §6.2: CREATE_ACCESS, ACCESS_RW, ACCESS_PAGES, pins,
+ * ACCESS_REPLACE_IOAS.
+ */
 class AccessTest extends RawIoasFixture {
     static final int PIN = MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES(), RW_WRITE = MOCK_ACCESS_RW_WRITE();
     @Test

@@ -11,7 +11,11 @@ import java.lang.foreign.ValueLayout;
 import static io.github.iommufd4j.bindings.uapi.Uapi.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-/** §1 (dispatcher), §2.1/§2.3 (IDs, DESTROY) and §3.7/§3.8 (OPTION, VFIO_IOAS). */
+/**
+ * §1 (dispatcher), §2.1/§2.3 (IDs, DESTROY) and §3.7/§3.8 (OPTION, VFIO_IOAS).
+ *
+ * <p>§ numbers in this file refer to docs/kernel-behaviour.md.
+ */
 class DispatcherTest {
     final Raw raw = new Raw();
 

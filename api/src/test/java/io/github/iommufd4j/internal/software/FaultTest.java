@@ -18,7 +18,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** §5: the fault queue fd (read/write/poll rules, cookies, routing, auto-responses) and device DMA with faults. */
+/**
+ * §5: the fault queue fd (read/write/poll rules, cookies, routing, auto-responses) and device DMA with faults.
+ *
+ * <p>§ numbers in this file refer to docs/kernel-behaviour.md.
+ */
 class FaultTest {
     static final int REC = 40;
     final Raw raw = new Raw();
@@ -130,7 +134,7 @@ class FaultTest {
     }
 
     @Test
-    void routing() { // §5.2, checklist 13
+    void routing() { // §5.2, §8 item 13
         is("ENOENT", raw.triggerIopf(0, 0, 0, 0, 0));
         is("OK", raw.triggerIopf(dev, 3, 1, 0, 0)); // PASID fault -> the nested HWPT at the RID
         is("+40", raw.b.read(fd, buf, 40));

@@ -12,12 +12,16 @@ import static io.github.iommufd4j.internal.software.Raw.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
-/** §4 and the mock domain ops of §6.2: HWPT_ALLOC, attach/replace, dirty tracking, invalidation, hw info. */
+/**
+ * §4 and the mock domain ops of §6.2: HWPT_ALLOC, attach/replace, dirty tracking, invalidation, hw info.
+ *
+ * <p>§ numbers in this file refer to docs/kernel-behaviour.md.
+ */
 class HwptTest extends RawIoasFixture {
     static final int NEST_PARENT = IOMMU_HWPT_ALLOC_NEST_PARENT(), DIRTY = IOMMU_HWPT_ALLOC_DIRTY_TRACKING();
     static final int FAULT_ID_VALID = IOMMU_HWPT_FAULT_ID_VALID(), SELFTEST = IOMMU_HWPT_DATA_SELFTEST();
     @Test
-    void mockDomainIdsAndAutoDomainSharing() { // §2.1, §4.4, checklist 8, 9
+    void mockDomainIdsAndAutoDomainSharing() { // §2.1, §4.4, §8 items 8, 9
         is("OK", raw.mockDomain(ioas));
         assertEquals(2, raw.stdev);
         assertEquals(3, raw.idev);
@@ -262,7 +266,7 @@ class HwptTest extends RawIoasFixture {
     }
 
     @Test
-    void dirtyCounting612() { // checklist 12
+    void dirtyCounting612() { // §8 item 12
         try (Raw old = new Raw(SoftwareBackend.Kernel.V6_12)) {
             int io = old.ioas();
             old.mockDomain(io);

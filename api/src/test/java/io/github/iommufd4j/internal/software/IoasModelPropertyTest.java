@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * Random map/unmap/copy/allow/reserve sequences on one IOAS (no domain) against a plain list of
- * areas implementing §3.1-§3.6 the obvious way.
+ * areas implementing docs/kernel-behaviour.md §3.1-§3.6 the obvious way.
  */
 class IoasModelPropertyTest {
     /** An area of the model: IOVA range, user VA, protection, whether its pages were mapped writable. */
@@ -192,7 +192,10 @@ class IoasModelPropertyTest {
         return out;
     }
 
-    /** §3.2 the plain way: allowed spans (or the window), then the holes of reserved ∪ areas, first fit. */
+    /**
+     * docs/kernel-behaviour.md §3.2 the plain way: allowed spans (or the window), then the holes of
+     * reserved ∪ areas, first fit.
+     */
     static long alloc(List<Area> areas, List<long[]> allowed, List<long[]> reserved, long va, long len) {
         long align = Math.min(Long.highestOneBit(len) == len ? len : Long.highestOneBit(len) << 1, Long.lowestOneBit(va));
         align = Math.min(align, 2 * MB);

@@ -12,7 +12,11 @@ import static io.github.iommufd4j.internal.software.DispatcherTest.is;
 import static io.github.iommufd4j.internal.software.Raw.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-/** §3: IOAS map, unmap, copy, ranges, allowed and reserved ranges, alignment. */
+/**
+ * §3: IOAS map, unmap, copy, ranges, allowed and reserved ranges, alignment.
+ *
+ * <p>§ numbers in this file refer to docs/kernel-behaviour.md.
+ */
 class IoasTest extends RawIoasFixture {
     @Test
     void automaticIova() { // §3.2 examples
@@ -96,7 +100,7 @@ class IoasTest extends RawIoasFixture {
     }
 
     @Test
-    void unmapIsNotAtomic() { // §3.3, checklist 1
+    void unmapIsNotAtomic() { // §3.3, §8 item 1
         MemorySegment m = raw.buffer(4 * PAGE);
         is("OK", raw.mapFixed(ioas, m.asSlice(0, PAGE), 16 * PAGE));
         is("OK", raw.mapFixed(ioas, m.asSlice(0, 4 * PAGE), 32 * PAGE));
@@ -107,7 +111,7 @@ class IoasTest extends RawIoasFixture {
     }
 
     @Test
-    void copyMakesOneAreaPerSourceArea() { // §3.4, checklist 11
+    void copyMakesOneAreaPerSourceArea() { // §3.4, §8 item 11
         MemorySegment m = raw.buffer(4 * PAGE);
         is("OK", raw.mapFixed(ioas, m.asSlice(0, 2 * PAGE), 16 * PAGE));
         is("OK", raw.mapFixed(ioas, m.asSlice(2 * PAGE, 2 * PAGE), 18 * PAGE));
@@ -153,7 +157,7 @@ class IoasTest extends RawIoasFixture {
     }
 
     @Test
-    void iovaRanges() { // iommufd_ioas.iova_ranges, checklist 7
+    void iovaRanges() { // iommufd_ioas.iova_ranges, §8 item 7
         int[] rc = new int[1];
         MemorySegment s = raw.ranges(ioas, 4, rc);
         is("OK", rc[0]);
@@ -235,7 +239,7 @@ class IoasTest extends RawIoasFixture {
     }
 
     @Test
-    void pinningHappensAtDomainCreation() { // fork_gone, checklist 10
+    void pinningHappensAtDomainCreation() { // fork_gone, §8 item 10
         is("OK", raw.map(ioas, RW | FIXED, 0x80000000L, PAGE, APERTURE)); // unregistered: nothing is touched
         is("EFAULT", raw.mockDomain(ioas));
         int next = raw.ioas();

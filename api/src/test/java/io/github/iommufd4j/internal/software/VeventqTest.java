@@ -9,7 +9,7 @@ import java.lang.foreign.ValueLayout;
 import static io.github.iommufd4j.bindings.uapi.Uapi.*;
 import static org.junit.jupiter.api.Assertions.*;
 
-/** The vEVENTQ fd through the backend seam: the kernel's read and write rules (§5.7). */
+/** The vEVENTQ fd through the backend seam: the kernel's read and write rules (docs/kernel-behaviour.md §5.7). */
 class VeventqTest {
     @Test
     void readNeedsRoomForAHeaderAndWholeEventsAndWriteIsRefused() {
