@@ -20,6 +20,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.LongFunction;
 
 import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -42,6 +43,7 @@ class UserMemoryChecksContractTest extends ContractTestBase {
     MockDevice dev;
     HwPagetable dirty, parent, nested;
     MockAccess access;
+    VfioCompat vfio;
     long iova;
 
     @BeforeEach
@@ -55,6 +57,8 @@ class UserMemoryChecksContractTest extends ContractTestBase {
         iova = MockDriver.APERTURE_START;
         ioas.map(buffer(PAGES * DIRTY_PAGE), iova, Access.READ_WRITE);
         access = mock.createAccess(ioas, false);
+        fd.setVfioCompatIoas(fd.allocIoas());
+        vfio = fd.vfioCompat();
     }
 
     /** Native memory that is gone: its arena is closed and its pages unmapped, so a stray kernel access faults. */
@@ -94,43 +98,31 @@ class UserMemoryChecksContractTest extends ContractTestBase {
         return new Named(name, op);
     }
 
-    // ---- heap segments ----
+    /** Every place the typed API hands user memory to the kernel by address, each given a segment made by {@code bad}. */
+    List<Named> everyPlace(LongFunction<MemorySegment> bad) {
+        return List.of(
+                check("ioas.map", () -> ioas.map(bad.apply(PAGE), Access.READ)),
+                check("vfio.mapDma", () -> vfio.mapDma(bad.apply(PAGE), 0x100000, Access.READ)),
+                check("access.rw read", () -> access.rw(iova, bad.apply(64), false)),
+                check("access.rw write", () -> access.rw(iova, bad.apply(64), true)),
+                check("hwpt.dirtyBitmap", () -> dirty.dirtyBitmap(iova, PAGES * DIRTY_PAGE, DIRTY_PAGE, bad.apply(PAGES / 8), false)),
+                check("hwpt.invalidate", () -> nested.invalidate(MockDriver.INVALIDATE_DATA_SELFTEST, bad.apply(8), 8, 1)),
+                check("allocNestedHwpt data", () -> fd.allocNestedHwpt(dev.deviceId(), parent, MockDriver.HWPT_DATA_SELFTEST,
+                        bad.apply(4), null)),
+                check("mock.markDirty", () -> mock.markDirty(dirty.id(), iova, PAGES * DIRTY_PAGE, DIRTY_PAGE, bad.apply(PAGES / 8))),
+                check("mock.checkMap", () -> mock.checkMap(dev.hwptId(), iova, bad.apply(PAGE))),
+                check("mock.checkRefs", () -> mock.checkRefs(bad.apply(PAGE), 0)),
+                check("fd.ioctl", () -> fd.ioctl(Command.IOAS_ALLOC.request(), bad.apply(16))));
+    }
 
     @Test
     void heapSegmentsAreRefusedBeforeTheKernelSeesThem() {
-        assertEach(IllegalArgumentException.class, List.of(
-                check("ioas.map", () -> ioas.map(heap(PAGE), Access.READ)),
-                check("access.rw read", () -> access.rw(iova, heap(64), false)),
-                check("access.rw write", () -> access.rw(iova, heap(64), true)),
-                check("hwpt.dirtyBitmap", () -> dirty.dirtyBitmap(iova, PAGES * DIRTY_PAGE, DIRTY_PAGE, heap(PAGES / 8), false)),
-                check("hwpt.invalidate", () -> nested.invalidate(MockDriver.INVALIDATE_DATA_SELFTEST, heap(8), 8, 1)),
-                check("allocNestedHwpt data", () -> fd.allocNestedHwpt(dev.deviceId(), parent, MockDriver.HWPT_DATA_SELFTEST,
-                        heap(4), null)),
-                check("mock.markDirty", () -> mock.markDirty(dirty.id(), iova, PAGES * DIRTY_PAGE, DIRTY_PAGE, heap(PAGES / 8))),
-                check("mock.checkMap", () -> mock.checkMap(dev.hwptId(), iova, heap(PAGE))),
-                check("mock.checkRefs", () -> mock.checkRefs(heap(PAGE), 0)),
-                check("fd.ioctl", () -> fd.ioctl(Command.IOAS_ALLOC.request(), heap(16)))));
+        assertEach(IllegalArgumentException.class, everyPlace(UserMemoryChecksContractTest::heap));
     }
 
-    // ---- closed arenas ----
-
     @Test
-    void segmentsOfClosedArenasAreRefusedBeforeTheKernelSeesThem() throws Exception {
-        fd.setVfioCompatIoas(fd.allocIoas());
-        VfioCompat vfio = fd.vfioCompat();
-        assertEach(IllegalStateException.class, List.of(
-                check("ioas.map", () -> ioas.map(closedSegment(PAGE), Access.READ)),
-                check("vfio.mapDma", () -> vfio.mapDma(closedSegment(PAGE), 0x100000, Access.READ)),
-                check("access.rw read", () -> access.rw(iova, closedSegment(64), false)),
-                check("access.rw write", () -> access.rw(iova, closedSegment(64), true)),
-                check("hwpt.dirtyBitmap", () -> dirty.dirtyBitmap(iova, PAGES * DIRTY_PAGE, DIRTY_PAGE, closedSegment(PAGES / 8), false)),
-                check("hwpt.invalidate", () -> nested.invalidate(MockDriver.INVALIDATE_DATA_SELFTEST, closedSegment(8), 8, 1)),
-                check("allocNestedHwpt data", () -> fd.allocNestedHwpt(dev.deviceId(), parent, MockDriver.HWPT_DATA_SELFTEST,
-                        closedSegment(4), null)),
-                check("mock.markDirty", () -> mock.markDirty(dirty.id(), iova, PAGES * DIRTY_PAGE, DIRTY_PAGE, closedSegment(PAGES / 8))),
-                check("mock.checkMap", () -> mock.checkMap(dev.hwptId(), iova, closedSegment(PAGE))),
-                check("mock.checkRefs", () -> mock.checkRefs(closedSegment(PAGE), 0)),
-                check("fd.ioctl", () -> fd.ioctl(Command.IOAS_ALLOC.request(), closedSegment(16)))));
+    void segmentsOfClosedArenasAreRefusedBeforeTheKernelSeesThem() {
+        assertEach(IllegalStateException.class, everyPlace(UserMemoryChecksContractTest::closedSegment));
     }
 
     // ---- too small for what the kernel reads or writes ----
@@ -177,8 +169,6 @@ class UserMemoryChecksContractTest extends ContractTestBase {
     @Test
     void readOnlySegmentsAreRefusedWhereTheKernelWritesAndTakenWhereItOnlyReads() throws Exception {
         dirty.setDirtyTracking(true);
-        fd.setVfioCompatIoas(fd.allocIoas());
-        VfioCompat vfio = fd.vfioCompat();
         MemorySegment ro = buffer(4 * PAGE).asReadOnly();
         assertEach(IllegalArgumentException.class, List.of(
                 check("ioas.map READ_WRITE", () -> ioas.map(ro, Access.READ_WRITE)),
