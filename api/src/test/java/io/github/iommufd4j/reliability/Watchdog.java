@@ -1,5 +1,8 @@
 package io.github.iommufd4j.reliability;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLongArray;
@@ -63,13 +66,39 @@ final class Watchdog implements AutoCloseable {
         }
     }
 
-    /** Every live thread with its state and stack. */
+    /**
+     * Every live thread with its state and stack, then the kernel's side of the test's threads and
+     * of any task in uninterruptible sleep (state, wait channel, and the kernel stack where it is
+     * readable, e.g. as root in the guests): a thread blocked in an ioctl shows where.
+     */
     static String threadDump() {
         StringBuilder b = new StringBuilder();
         for (Map.Entry<Thread, StackTraceElement[]> e : Thread.getAllStackTraces().entrySet()) {
             Thread t = e.getKey();
             b.append('"').append(t.getName()).append("\" ").append(t.getState()).append('\n');
             for (StackTraceElement f : e.getValue()) b.append("    at ").append(f).append('\n');
+        }
+        b.append("kernel side (/proc/self/task):\n");
+        try (var tasks = Files.list(Path.of("/proc/self/task"))) {
+            for (Path task : tasks.toList()) {
+                try {
+                    String comm = Files.readString(task.resolve("comm")).trim();
+                    String stat = Files.readString(task.resolve("stat"));
+                    char state = stat.charAt(stat.lastIndexOf(')') + 2);
+                    if (state != 'D' && !comm.startsWith("lifecycle") && !comm.startsWith("iommufd4j")) continue;
+                    b.append(task.getFileName()).append(' ').append(comm).append(" state ").append(state)
+                            .append(" wchan ").append(Files.readString(task.resolve("wchan"))).append('\n');
+                    try {
+                        for (String line : Files.readAllLines(task.resolve("stack"))) b.append("    ").append(line).append('\n');
+                    } catch (IOException unreadable) {
+                        // not root: the wait channel must do
+                    }
+                } catch (IOException gone) {
+                    // the task exited while we looked
+                }
+            }
+        } catch (IOException e) {
+            b.append("    (").append(e).append(")\n");
         }
         return b.toString();
     }
