@@ -381,4 +381,69 @@ public final class Libc {
     /** {@code struct pollfd}: {int fd; short events; short revents}. */
     public static final MemoryLayout POLLFD = MemoryLayout.structLayout(
             JAVA_INT.withName("fd"), ValueLayout.JAVA_SHORT.withName("events"), ValueLayout.JAVA_SHORT.withName("revents"));
+
+    // ---- Safe access to memory that may be unmapped (appended) ----
+
+    private static final MethodHandle GETPID = bind("getpid", FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle PROCESS_VM_READV = bind("process_vm_readv",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG));
+    private static final MethodHandle PROCESS_VM_WRITEV = bind("process_vm_writev",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG));
+    private static final MethodHandle MSYNC = bind("msync", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+
+    /** madvise(2) advice (Linux 5.14+): fault pages in readable / writable as a pin would, without touching them. */
+    public static final int MADV_POPULATE_READ = 22, MADV_POPULATE_WRITE = 23;
+    public static final int MS_ASYNC = 1;
+    /** mmap(2) flag (Linux 4.17+): map exactly at the address given, EEXIST if anything is mapped there. */
+    public static final int MAP_FIXED_NOREPLACE = 0x100000;
+
+    /** {@code struct iovec}: {void *iov_base; size_t iov_len}. */
+    public static final MemoryLayout IOVEC = MemoryLayout.structLayout(ADDRESS.withName("iov_base"), JAVA_LONG.withName("iov_len"));
+
+    public static int getpid() {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            return (int) GETPID.invokeExact(c);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /**
+     * {@code process_vm_readv(pid, local, liovcnt, remote, riovcnt, 0)}: bytes copied from the
+     * remote ranges into the local ones, or {@code -errno}. On this process's own pid it is a
+     * copy that fails with EFAULT (or stops short) where either side is not mapped, instead of
+     * faulting.
+     */
+    public static long processVmReadv(int pid, MemorySegment local, long liovcnt, MemorySegment remote, long riovcnt) {
+        return processVm(PROCESS_VM_READV, pid, local, liovcnt, remote, riovcnt);
+    }
+
+    /** {@code process_vm_writev(pid, local, liovcnt, remote, riovcnt, 0)}: as {@link #processVmReadv}, local to remote. */
+    public static long processVmWritev(int pid, MemorySegment local, long liovcnt, MemorySegment remote, long riovcnt) {
+        return processVm(PROCESS_VM_WRITEV, pid, local, liovcnt, remote, riovcnt);
+    }
+
+    private static long processVm(MethodHandle h, int pid, MemorySegment local, long liovcnt, MemorySegment remote, long riovcnt) {
+        checkBounds(local, 0, liovcnt * IOVEC.byteSize());
+        checkBounds(remote, 0, riovcnt * IOVEC.byteSize());
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            long r = (long) h.invokeExact(c, pid, local, liovcnt, remote, riovcnt, 0L);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code msync(addr, length, flags)}: 0, or {@code -errno} (ENOMEM when part of the range is not mapped). */
+    public static int msync(long addr, long length, int flags) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) MSYNC.invokeExact(c, MemorySegment.ofAddress(addr), length, flags);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
 }

@@ -22,11 +22,11 @@ final class Call {
 
     /** {@code iommufd_ucmd_respond}: copies {@code min(size, sizeof)} bytes back; 0 or -EFAULT. */
     int respond() {
-        return UserMemory.copy(k, 0, user, 0, Math.min(size, k.byteSize())) ? 0 : -Err.EFAULT;
+        return UserCopy.copy(k, 0, user, 0, Math.min(size, k.byteSize())) ? 0 : -Err.EFAULT;
     }
 
     /** Copies back one field (IOMMU_OPTION's {@code val64}, docs/kernel-behaviour.md §1.2); 0 or -EFAULT. */
     int respondField(long offset, long length) {
-        return UserMemory.copy(k, offset, user, offset, length) ? 0 : -Err.EFAULT;
+        return UserCopy.copy(k, offset, user, offset, length) ? 0 : -Err.EFAULT;
     }
 }

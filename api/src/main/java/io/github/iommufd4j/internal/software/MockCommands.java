@@ -142,7 +142,7 @@ final class MockCommands {
             h = (SwHwpt) fd.objects.get(id, SwObject.Kind.HWPT_PAGING);
         }
         for (long off = 0; Long.compareUnsigned(off, length) < 0; off += page) {
-            if (!fd.memory.reachable(uptr + off, page)) return -Err.EFAULT;
+            if (!fd.memory.pinnable(uptr + off, page, false)) return -Err.EFAULT;
             long p = h.ioas.findMapped(iova + off);
             if (p < 0 || h.ioas.areas.data(p) + (iova + off - h.ioas.areas.start(p)) != uptr + off) return -Err.EINVAL;
         }
@@ -165,7 +165,7 @@ final class MockCommands {
         if (length % PAGE_SIZE != 0 || uptr % PAGE_SIZE != 0 || U64.addOverflows(uptr, length)) return -Err.EINVAL;
         Map<Long, Set<Integer>> pins = pins(uptr, uptr + length - 1);
         for (long off = 0; Long.compareUnsigned(off, length) < 0; off += PAGE_SIZE) {
-            if (!fd.memory.reachable(uptr + off, PAGE_SIZE)) return -Err.EFAULT;
+            if (!fd.memory.pinnable(uptr + off, PAGE_SIZE, false)) return -Err.EFAULT;
             if (pins.getOrDefault((uptr + off) / PAGE_SIZE, Set.of()).size() != refs) return -Err.EIO;
         }
         return 0;
@@ -270,6 +270,9 @@ final class MockCommands {
             if (va % PAGE_SIZE != 0 || (end != last && areaLastVa % PAGE_SIZE != PAGE_SIZE - 1)) return -Err.EINVAL;
             if ((areas.flags(q) & (write ? SwIoas.WRITE : SwIoas.READ)) == 0) return -Err.EPERM;
             if (a.ioas.dmabuf(q)) return -Err.EINVAL; // 7.3: a dma-buf's pages cannot be pinned
+            // Without a domain the pages are pinned from user memory now (a domain already holds them).
+            boolean writable = (areas.flags(q) & SwIoas.PAGES_WRITABLE) != 0;
+            if (a.ioas.domains.isEmpty() && !fd.memory.pinnable(va, end - cur + 1, writable)) return -Err.EFAULT;
             pinList.add((long) areas.tag(q));
             pinList.add(va);
             pinList.add(end - cur + 1);
@@ -282,7 +285,7 @@ final class MockCommands {
             long base = uptr - (iova % PAGE_SIZE);
             for (int i = 0; i < pageVas.size(); i++) {
                 long page = base + i * PAGE_SIZE;
-                if (!fd.memory.reachable(page, PAGE_SIZE)) return -Err.EFAULT;
+                if (!fd.memory.pinnable(page, PAGE_SIZE, false)) return -Err.EFAULT;
                 if (page / PAGE_SIZE != pageVas.get(i)) return -Err.EBADE;
             }
         }

@@ -18,8 +18,12 @@ import java.util.concurrent.locks.StampedLock;
  * Linux (with {@code CONFIG_IOMMUFD_TEST}) returns, per docs/kernel-behaviour.md (§ numbers in
  * this file refer to it). Fault queues are real file descriptors (Unix socket pairs).
  *
- * <p>User memory ({@code user_va} and {@code uptr} fields) is reached only through segments given
- * to {@link #registerMemory}; other addresses behave like unmapped user memory.
+ * <p>User memory ({@code user_va} and {@code uptr} fields, and the argument struct itself) is
+ * reached only through segments given to {@link #registerMemory}; other addresses behave like
+ * unmapped user memory. Every copy goes through {@link UserCopy}, so memory that is gone or
+ * read-only gives EFAULT, never a JVM crash. The backend tests memory where the kernel pins it but
+ * holds no pages: where that differs from the kernel's pinned pages (memory unmapped or replaced
+ * after the map) is listed in {@code docs/software-backend.md}.
  *
  * <p>Thread safety as the kernel's: every call is linearizable. One {@link StampedLock} guards all
  * state; {@link #translate} reads optimistically, and {@link #deviceDma} waits for a fault answer
@@ -161,31 +165,27 @@ public final class SoftwareBackend implements IommufdBackend {
         int nr = cmd & 0xff;
         // 1: outside the table the VFIO compatibility layer answers (§3.8); unknown numbers get ENOTTY.
         if (nr < CMD_BASE || nr > CMD_LAST) return vfio.run(cmd, arg);
-        long size, avail = arg.byteSize();
-        try { // 2
-            if (avail < 4) return -Err.EFAULT;
-            size = Integer.toUnsignedLong(arg.get(ValueLayout.JAVA_INT_UNALIGNED, 0));
-        } catch (IllegalStateException | WrongThreadException e) {
-            return -Err.EFAULT;
-        }
+        long avail = arg.byteSize();
+        // 2: every read of the caller's struct goes through UserCopy: a raw pointer that is not mapped is EFAULT
+        if (avail < 4 || !UserCopy.copy(arg, 0, kernelCopy, 0, 4)) return -Err.EFAULT;
+        long size = Integer.toUnsignedLong(kernelCopy.get(ValueLayout.JAVA_INT, 0));
         Command c = commands[nr - CMD_BASE];
         if (c == null || c.handler == null || c.request != cmd) return -Err.ENOTTY; // 3
         if (size < c.minSize) return -Err.EINVAL; // 4
         MemorySegment k = c.copy;
-        k.fill((byte) 0); // 6: a short struct is zero-filled
-        try {
-            if (size > c.size) { // 5: a longer struct must have a zero tail
-                for (long i = c.size; i < Math.min(size, avail); i++) {
-                    if (arg.get(ValueLayout.JAVA_BYTE, i) != 0) return -Err.E2BIG;
+        if (size > c.size) { // 5: a longer struct must have a zero tail; an unreadable tail is EFAULT
+            for (long i = c.size; i < Math.min(size, avail); i += kernelCopy.byteSize()) {
+                long n = Math.min(kernelCopy.byteSize(), Math.min(size, avail) - i);
+                if (!UserCopy.copy(arg, i, kernelCopy, 0, n)) return -Err.EFAULT;
+                for (long j = 0; j < n; j++) {
+                    if (kernelCopy.get(ValueLayout.JAVA_BYTE, j) != 0) return -Err.E2BIG;
                 }
-                if (size > avail) return -Err.EFAULT;
             }
-            long n = Math.min(size, c.size);
-            if (n > avail) return -Err.EFAULT; // 7
-            MemorySegment.copy(arg, 0, k, 0, n);
-        } catch (IllegalStateException | WrongThreadException e) {
-            return -Err.EFAULT;
+            if (size > avail) return -Err.EFAULT;
         }
+        k.fill((byte) 0); // 6: a short struct is zero-filled
+        long n = Math.min(size, c.size);
+        if (n > avail || !UserCopy.copy(arg, 0, k, 0, n)) return -Err.EFAULT; // 7
         return c.handler.run(call.set(k, arg, size));
     }
 

@@ -214,9 +214,17 @@ final class SwFault extends SwObject {
             total += inSocket.get(i).bytes();
         }
         if (total == 0) return -Err.EINVAL;
-        if (total > buf.byteSize()) return -Err.EFAULT;
-        long n = Libc.readNoErrno(userFd, buf, total);
-        if (n <= 0) return 0;
+        if (total > buf.byteSize() || buf.isReadOnly() || !buf.isNative()) return -Err.EFAULT; // a heap segment has no user address
+        // Raw memory may be gone: probe it with the bytes about to be overwritten, before taking records out of the socket.
+        if (UserCopy.raw(buf) && !UserCopy.copy(MemorySegment.ofArray(new byte[(int) total]), 0, buf, 0, total)) return -Err.EFAULT;
+        long n;
+        try {
+            n = Libc.readNoErrno(userFd, buf, total);
+        } catch (IllegalStateException | WrongThreadException closed) { // the buffer's arena is closed or confined elsewhere
+            return -Err.EFAULT;
+        }
+        if (n < 0) return UserCopy.raw(buf) ? -Err.EFAULT : 0;
+        if (n == 0) return 0;
         long done = 0;
         while (!inSocket.isEmpty() && done + inSocket.peek().bytes() <= n) {
             Group g = inSocket.poll();
@@ -238,12 +246,12 @@ final class SwFault extends SwObject {
         long done = 0;
         int err = 0;
         for (; done < count; done += RESPONSE) {
-            if (done + RESPONSE > buf.byteSize()) {
+            if (done + RESPONSE > buf.byteSize() || !UserCopy.copy(buf, done, word, 0, RESPONSE)) {
                 err = Err.EFAULT;
                 break;
             }
-            int cookie = buf.get(ValueLayout.JAVA_INT_UNALIGNED, done);
-            int code = buf.get(ValueLayout.JAVA_INT_UNALIGNED, done + 4);
+            int cookie = word.get(ValueLayout.JAVA_INT, 0);
+            int code = word.get(ValueLayout.JAVA_INT, 4);
             err = respond(cookie, code);
             if (err != 0) break;
         }

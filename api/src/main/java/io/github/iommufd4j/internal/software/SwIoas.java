@@ -131,7 +131,8 @@ final class SwIoas extends SwObject {
         }
         if (!domains.isEmpty()) { // the pages are pinned now (row 10), then mapped in each domain
             for (int i = 0; i < pieces.size(); i++) {
-                Fail.when(!memory.reachable(pieces.get(i).va(), pieces.get(i).length()), Err.EFAULT);
+                Piece piece = pieces.get(i); // FOLL_WRITE for a writable pages object: read-only memory is EFAULT
+                Fail.when(!memory.pinnable(piece.va(), piece.length(), piece.writable()), Err.EFAULT);
             }
             for (int i = 0; i < domains.size(); i++) Fail.when(!domains.get(i).maps(prot), Err.EINVAL);
         }
@@ -430,7 +431,7 @@ final class SwIoas extends SwObject {
             if (d.apertureStart != 0) reserve(0, d.apertureStart - 1, d);
             if (d.apertureLast != MAX) reserve(d.apertureLast + 1, MAX, d);
             for (long p = areas.first(); p >= 0; p = areas.next(p)) {
-                Fail.when(!memory.reachable(areas.data(p), areas.last(p) - areas.start(p) + 1), Err.EFAULT);
+                Fail.when(!pinnable(p), Err.EFAULT);
                 Fail.when(!d.maps(areas.flags(p)), Err.EINVAL);
             }
         } catch (Fail f) {
@@ -439,6 +440,11 @@ final class SwIoas extends SwObject {
         }
         alignment = align;
         domains.add(d);
+    }
+
+    /** Whether area {@code p}'s user pages could be pinned now (with FOLL_WRITE if its pages object is writable). */
+    boolean pinnable(long p) {
+        return memory.pinnable(areas.data(p), areas.last(p) - areas.start(p) + 1, (areas.flags(p) & PAGES_WRITABLE) != 0);
     }
 
     void removeDomain(SwHwpt d) {

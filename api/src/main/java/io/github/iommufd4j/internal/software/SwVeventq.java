@@ -74,11 +74,7 @@ final class SwVeventq extends SwObject {
                 if (done == 0) return -Err.EINVAL;
                 break;
             }
-            try { // no slice or wrapper per record: the pump reads here allocation-free
-                buf.set(ValueLayout.JAVA_INT_UNALIGNED, done, e.data == null ? FLAG_LOST_EVENTS : 0);
-                buf.set(ValueLayout.JAVA_INT_UNALIGNED, done + 4, e.sequence);
-                if (len > 0) MemorySegment.copy(e.data, 0, buf, ValueLayout.JAVA_BYTE, done + HEADER, len);
-            } catch (IndexOutOfBoundsException | IllegalStateException | WrongThreadException x) {
+            if (!put(buf, done, e, len)) {
                 if (done == 0) return -Err.EFAULT;
                 break;
             }
@@ -88,6 +84,24 @@ final class SwVeventq extends SwObject {
         }
         signal();
         return done;
+    }
+
+    /** One record (header, then data) into {@code buf} at {@code at}; false where the copy to user fails. */
+    private boolean put(MemorySegment buf, long at, Event e, int len) {
+        int flags = e.data == null ? FLAG_LOST_EVENTS : 0;
+        if (UserCopy.raw(buf)) { // raw memory may be gone: copied as the kernel's copy_to_user would
+            word.set(ValueLayout.JAVA_INT, 0, flags);
+            word.set(ValueLayout.JAVA_INT, 4, e.sequence);
+            return UserCopy.copy(word, 0, buf, at, HEADER) && (len == 0 || UserCopy.copy(MemorySegment.ofArray(e.data), 0, buf, at + HEADER, len));
+        }
+        try { // no slice or wrapper per record: the pump reads here allocation-free
+            buf.set(ValueLayout.JAVA_INT_UNALIGNED, at, flags);
+            buf.set(ValueLayout.JAVA_INT_UNALIGNED, at + 4, e.sequence);
+            if (len > 0) MemorySegment.copy(e.data, 0, buf, ValueLayout.JAVA_BYTE, at + HEADER, len);
+            return true;
+        } catch (IndexOutOfBoundsException | IllegalStateException | WrongThreadException | IllegalArgumentException x) {
+            return false;
+        }
     }
 
     /** Keeps the eventfd readable exactly while records are queued. */

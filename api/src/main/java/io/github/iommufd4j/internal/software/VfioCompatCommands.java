@@ -80,7 +80,7 @@ final class VfioCompatCommands {
     }
 
     private int mapDma(MemorySegment arg) {
-        if (!UserMemory.copy(arg, 0, k, 0, MAP_MINSZ)) return -Err.EFAULT;
+        if (!UserCopy.copy(arg, 0, k, 0, MAP_MINSZ)) return -Err.EFAULT;
         int flags = vfio_iommu_type1_dma_map.flags(k);
         if (Integer.toUnsignedLong(vfio_iommu_type1_dma_map.argsz(k)) < MAP_MINSZ || (flags & ~(MAP_READ | MAP_WRITE)) != 0) {
             return -Err.EINVAL;
@@ -100,7 +100,7 @@ final class VfioCompatCommands {
      * unmap failed part way.
      */
     private int unmapDma(MemorySegment arg) {
-        if (!UserMemory.copy(arg, 0, k, 0, UNMAP_MINSZ)) return -Err.EFAULT;
+        if (!UserCopy.copy(arg, 0, k, 0, UNMAP_MINSZ)) return -Err.EFAULT;
         int flags = vfio_iommu_type1_dma_unmap.flags(k);
         if (Integer.toUnsignedLong(vfio_iommu_type1_dma_unmap.argsz(k)) < UNMAP_MINSZ || (flags & ~UNMAP_FLAG_ALL) != 0) {
             return -Err.EINVAL;
@@ -128,7 +128,7 @@ final class VfioCompatCommands {
             }
         }
         vfio_iommu_type1_dma_unmap.size(k, unmapped);
-        return UserMemory.copy(k, 0, arg, 0, UNMAP_MINSZ) ? rc : -Err.EFAULT;
+        return UserCopy.copy(k, 0, arg, 0, UNMAP_MINSZ) ? rc : -Err.EFAULT;
     }
 
     private static int unmapRange(SwIoas ioas, long start, long last) {
@@ -148,7 +148,7 @@ final class VfioCompatCommands {
      */
     private int getInfo(MemorySegment arg) {
         k.fill((byte) 0);
-        if (!UserMemory.copy(arg, 0, k, 0, INFO_MINSZ)) return -Err.EFAULT;
+        if (!UserCopy.copy(arg, 0, k, 0, INFO_MINSZ)) return -Err.EFAULT;
         long argsz = Integer.toUnsignedLong(vfio_iommu_type1_info.argsz(k));
         if (argsz < INFO_MINSZ) return -Err.EINVAL;
         long copyBack = Math.min(argsz, INFO_SIZE);
@@ -172,7 +172,7 @@ final class VfioCompatCommands {
         if (argsz >= total) vfio_iommu_type1_info.cap_offset(k, (int) INFO_SIZE);
         vfio_iommu_type1_info.argsz(k, (int) total);
         vfio_iommu_type1_info.flags(k, Uapi.VFIO_IOMMU_INFO_PGSIZES() | Uapi.VFIO_IOMMU_INFO_CAPS());
-        return UserMemory.copy(k, 0, arg, 0, copyBack) ? 0 : -Err.EFAULT;
+        return UserCopy.copy(k, 0, arg, 0, copyBack) ? 0 : -Err.EFAULT;
     }
 
     /** {@code iommufd_fill_cap_dma_avail}: its size, or -EFAULT. iommufd reports U32_MAX mappings available. */
@@ -181,7 +181,7 @@ final class VfioCompatCommands {
             MemorySegment cap = MemorySegment.ofArray(new long[2]).asSlice(0, DMA_AVAIL_SIZE);
             header(cap, Uapi.VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL());
             vfio_iommu_type1_info_dma_avail.avail(cap, -1);
-            if (!UserMemory.copy(cap, 0, arg, at, DMA_AVAIL_SIZE)) return -Err.EFAULT;
+            if (!UserCopy.copy(cap, 0, arg, at, DMA_AVAIL_SIZE)) return -Err.EFAULT;
         }
         return DMA_AVAIL_SIZE;
     }
@@ -197,14 +197,14 @@ final class VfioCompatCommands {
             if (avail < IOVA_CAP_SIZE + (n + 1) * RANGE_SIZE) continue;
             vfio_iova_range.start(r, ranges.get(n)[0]);
             vfio_iova_range.end(r, ranges.get(n)[1]);
-            if (!UserMemory.copy(r, 0, arg, at + IOVA_CAP_SIZE + n * RANGE_SIZE, RANGE_SIZE)) return -Err.EFAULT;
+            if (!UserCopy.copy(r, 0, arg, at + IOVA_CAP_SIZE + n * RANGE_SIZE, RANGE_SIZE)) return -Err.EFAULT;
         }
         long size = IOVA_CAP_SIZE + ranges.size() * RANGE_SIZE;
         if (avail >= size) {
             MemorySegment cap = MemorySegment.ofArray(new long[2]);
             header(cap, Uapi.VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE());
             vfio_iommu_type1_info_cap_iova_range.nr_iovas(cap, ranges.size());
-            if (!UserMemory.copy(cap, 0, arg, at, IOVA_CAP_SIZE)) return -Err.EFAULT;
+            if (!UserCopy.copy(cap, 0, arg, at, IOVA_CAP_SIZE)) return -Err.EFAULT;
         }
         return size;
     }
@@ -216,7 +216,7 @@ final class VfioCompatCommands {
 
     private static boolean putU32(MemorySegment arg, long at, long value) {
         MemorySegment v = MemorySegment.ofArray(new int[] {(int) value});
-        return UserMemory.copy(v, 0, arg, at, 4);
+        return UserCopy.copy(v, 0, arg, at, 4);
     }
 
     /**

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.concurrent.CompletableFuture;
@@ -110,6 +111,26 @@ class FaultTest {
     static MemorySegment with(MemorySegment s, long offset, int value) {
         s.set(ValueLayout.JAVA_INT, offset, value);
         return s;
+    }
+
+    @Test
+    void aBufferThatIsGoneIsEFAULTAndNoGroupIsLost() {
+        long va = Libc.mmap(0, PAGE, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0);
+        assertEquals(0, Libc.munmap(va, PAGE));
+        MemorySegment gone = MemorySegment.ofAddress(va).reinterpret(2 * REC);
+        is("OK", raw.triggerIopf(dev, 0, 7, IOMMU_PGFAULT_PERM_READ(), 0x1234000));
+        is("EFAULT", raw.b.read(fd, gone, REC));
+        is("EFAULT", raw.b.read(fd, buf.asReadOnly(), REC));
+        is("EFAULT", raw.b.read(fd, MemorySegment.ofArray(new byte[REC]), REC));
+        MemorySegment closed;
+        try (Arena a = Arena.ofConfined()) {
+            closed = a.allocate(REC);
+        }
+        is("EFAULT", raw.b.read(fd, closed, REC));
+        is("+40", raw.b.read(fd, buf, REC)); // the group stayed queued
+        int cookie = iommu_hwpt_pgfault.cookie(buf);
+        is("EFAULT", raw.b.write(fd, gone, 8));
+        is("+8", respond(cookie, 0));
     }
 
     @Test

@@ -1,6 +1,8 @@
 package io.github.iommufd4j.internal.software;
 
+import io.github.iommufd4j.bindings.Libc;
 import io.github.iommufd4j.bindings.uapi.*;
+import io.github.iommufd4j.testing.Mappings;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;
@@ -45,6 +47,12 @@ class VeventqTest {
             MemorySegment t = r.test(IOMMU_TEST_OP_TRIGGER_VEVENT(), 0);
             iommu_test_cmd.trigger_vevent.dev_id(iommu_test_cmd.trigger_vevent(t), idev);
             assertEquals(0, r.ioctl(IOMMU_TEST_CMD(), t));
+            try (Mappings m = new Mappings()) { // a buffer the kernel cannot write: EFAULT, and the event stays
+                long gone = m.map(4096, Libc.PROT_READ | Libc.PROT_WRITE);
+                Mappings.unmap(gone, 4096);
+                assertEquals(-Err.EFAULT, r.b.read(qfd, Mappings.at(gone, 64), 64));
+                assertEquals(-Err.EFAULT, r.b.read(qfd, buf.asReadOnly(), 64));
+            }
             assertEquals(-Err.EINVAL, r.b.read(qfd, buf, 8)); // a 12-byte event does not fit
             for (int i = 0; i < 2; i++) assertEquals(0, r.ioctl(IOMMU_TEST_CMD(), t)); // the third is lost
             assertEquals(12, r.b.read(qfd, buf, 23)); // whole events only: the second does not fit in 11 bytes
@@ -53,6 +61,12 @@ class VeventqTest {
             assertEquals(1, buf.get(ValueLayout.JAVA_INT, 12 + 4) - buf.get(ValueLayout.JAVA_INT, 4));
             assertEquals(8, r.b.read(qfd, buf, 8)); // the lost header needs only 8 bytes
             assertEquals(1, buf.get(ValueLayout.JAVA_INT, 0));
+            assertEquals(0, r.ioctl(IOMMU_TEST_CMD(), t));
+            try (Mappings m = new Mappings()) { // raw memory that is mapped is written like any other
+                MemorySegment live = Mappings.at(m.map(4096, Libc.PROT_READ | Libc.PROT_WRITE), 64);
+                assertEquals(12, r.b.read(qfd, live, 64));
+                assertEquals(0x31, live.get(ValueLayout.JAVA_INT, 8));
+            }
             assertEquals(-Err.EBUSY, r.destroy(iommu_veventq_alloc.out_veventq_id(q))); // the fd holds it
             assertEquals(0, r.b.closeFd(qfd));
             assertEquals(0, r.destroy(iommu_veventq_alloc.out_veventq_id(q)));
