@@ -50,13 +50,14 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * then a close of the iommufd itself, after which the world is made anew.
  *
  * <p>Asserted: no operation hangs (a {@link Watchdog} fails the test with every thread's stack
- * when one runs longer than {@code -Diommufd4j.stress.hangSeconds}, see {@link #hangBound}); no exception but the
- * typed ones: {@link IommufdException} (with {@link UnsupportedCommandException}),
- * {@link IllegalArgumentException} and {@link IllegalStateException}; after the last close the
- * process has the file descriptors and threads it had before; the last iommufd holds no object
- * once its handles are closed (but those whose close the kernel refused, which must be
- * destroyable once the rest is gone). {@code -Diommufd4j.stress.ops} (100,000) sets the number
- * of operations, {@code -Diommufd4j.stress.seed} the seed. One summary line gives the figures.
+ * when one runs longer than {@link #hangBound}); no exception but the typed ones:
+ * {@link IommufdException} (with {@link UnsupportedCommandException} and the io_uring errors),
+ * {@link IllegalArgumentException} and {@link IllegalStateException}; no pump stops (a queue
+ * closed under it is dropped, with a typed error); after the last close the process has the
+ * file descriptors and threads it had before; the last iommufd holds no object once its handles
+ * are closed (but those whose close the kernel refused, which must be destroyable once the rest
+ * is gone). {@code -Diommufd4j.stress.ops} (100,000) sets the number of operations,
+ * {@code -Diommufd4j.stress.seed} the seed. One summary line gives the figures.
  */
 @Timeout(value = 30, unit = TimeUnit.MINUTES, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class LifecycleStressTest {
@@ -114,7 +115,8 @@ class LifecycleStressTest {
     private final Map<String, LongAdder> outcomes = new ConcurrentHashMap<>();
     private final ConcurrentLinkedQueue<String> untyped = new ConcurrentLinkedQueue<>();
     private final LongAdder untypedCount = new LongAdder(), pumpFaults = new LongAdder(), pumpHandlerErrors = new LongAdder(),
-            foreverWaits = new LongAdder(), foreverWaitsClosed = new LongAdder(), slowOps = new LongAdder();
+            foreverWaits = new LongAdder(), foreverWaitsClosed = new LongAdder(), slowOps = new LongAdder(),
+            pumpDroppedQueues = new LongAdder(), pumpRejectedAnswers = new LongAdder(), pumpStops = new LongAdder();
     private final ConcurrentLinkedQueue<StressWorld.Pump> allPumps = new ConcurrentLinkedQueue<>();
     private volatile boolean stop;
     private Duration hang;
@@ -146,11 +148,13 @@ class LifecycleStressTest {
         if (watchdog.hang() != null) fail(hangFailure(watchdog.hang()));
         // Stop: threads still waiting (timeout -1) are ended by closing the queues they wait on.
         stop = true;
+        List<Throwable> cleanup = new ArrayList<>();
         guarded("stopping the workers", () -> {
             for (Thread t : workers) {
                 while (t.isAlive()) {
                     if (watchdog.hang() != null) return;
-                    for (FaultQueue q : world.get().queues.all()) q.close();
+                    StressWorld w = world.get();
+                    for (FaultQueue q : w.queues.all()) w.close(q, cleanup);
                     t.join(50);
                 }
             }
@@ -161,7 +165,6 @@ class LifecycleStressTest {
 
         // The last world: every handle closed, then nothing may be left in the iommufd.
         StressWorld last = world.get();
-        List<Throwable> cleanup = new ArrayList<>();
         guarded("closing the last world's handles", () -> cleanup.addAll(last.closeAll()));
         List<String> left = new ArrayList<>();
         guarded("looking for objects left", () -> left.addAll(objectsLeft(last)));
@@ -176,14 +179,17 @@ class LifecycleStressTest {
 
         System.out.printf("[reliability] lifecycle stress (%s backend, %d threads, seed %d): %d ops in %.1f s (%.0f ops/s), "
                         + "%d worlds; by kind %s; outcomes %s; untyped %d; over %d s %d; waits of -1 %d (%d ended by a close); "
-                        + "pump faults %d, handler errors %d; objects left after close %d%s; fds %d -> %d; new threads %d%n",
+                        + "pumps %d: faults %d, handler errors %d, queues dropped %d, answers refused %d, stopped %d; "
+                        + "objects left after close %d%s; fds %d -> %d; new threads %d%n",
                 last.fd.backend().name().toLowerCase(java.util.Locale.ROOT), THREADS, SEED, done.sum(), nanos / 1e9,
                 done.sum() / (nanos / 1e9), worlds.get(), byKind(), sorted(outcomes), untypedCount.sum(),
-                SLOW.toSeconds(), slowOps.sum(), foreverWaits.sum(), foreverWaitsClosed.sum(), pumpFaults.sum(), pumpHandlerErrors.sum(), left.size(), last.refusedClose ? " (a close was refused)" : "",
+                SLOW.toSeconds(), slowOps.sum(), foreverWaits.sum(), foreverWaitsClosed.sum(), allPumps.size(), pumpFaults.sum(), pumpHandlerErrors.sum(),
+                pumpDroppedQueues.sum(), pumpRejectedAnswers.sum(), pumpStops.sum(), left.size(), last.refusedClose ? " (a close was refused)" : "",
                 fdsBefore, fdsAfter, newThreads.size());
 
         assertEquals(List.of(), untyped.stream().limit(10).toList(), untypedCount.sum() + " untyped exceptions (first 10 shown)");
         assertEquals(List.of(), cleanup.stream().map(Throwable::toString).toList(), "errors closing the last world's handles");
+        assertEquals(0, pumpStops.sum(), "pumps stopped (a closed or failing queue must only be dropped)");
         if (!last.refusedClose) assertEquals(List.of(), left, "objects left although every close succeeded");
         assertEquals(fdsBefore, fdsAfter, "open file descriptors before and after");
         assertEquals(List.of(), newThreads, "threads left running");
@@ -323,7 +329,7 @@ class LifecycleStressTest {
             case PUMP_START -> {
                 List<FaultQueue> qs = w.queues.all().stream().filter(q -> !q.isClosed()).toList();
                 if (qs.isEmpty()) return false;
-                StressWorld.Pump pump = new StressWorld.Pump(this::pumpClosed);
+                StressWorld.Pump pump = new StressWorld.Pump(qs, this::pumpClosed);
                 allPumps.add(pump);
                 pump.started(FaultPump.start(qs, handler(w, pump), PUMP_BATCHES[r.nextInt(PUMP_BATCHES.length)],
                         PUMP_OUTSTANDING[r.nextInt(PUMP_OUTSTANDING.length)]));
@@ -443,12 +449,25 @@ class LifecycleStressTest {
         };
     }
 
-    /** Counts what a closed pump did; what stopped it must be typed too. */
-    private void pumpClosed(FaultPump p) {
+    /**
+     * Counts what a closed pump did. A queue closed under it is dropped (its error must be typed);
+     * the pump itself must never have stopped (only a failure of its ring may stop it).
+     */
+    private void pumpClosed(StressWorld.Pump pump) {
+        FaultPump p = pump.pump();
         pumpFaults.add(p.faults());
         pumpHandlerErrors.add(p.handlerErrors());
+        pumpDroppedQueues.add(p.droppedQueues());
+        pumpRejectedAnswers.add(p.rejectedAnswers() + p.refusedAnswers());
+        for (FaultQueue q : pump.queues()) {
+            Throwable f = p.queueFailure(q);
+            if (f != null) outcomes.computeIfAbsent("queue dropped: " + classify(f), k -> new LongAdder()).increment();
+        }
         Throwable f = p.failure();
-        if (f != null) outcomes.computeIfAbsent("pump stopped: " + classify(f), k -> new LongAdder()).increment();
+        if (f != null) {
+            pumpStops.increment();
+            outcomes.computeIfAbsent("pump stopped: " + classify(f), k -> new LongAdder()).increment();
+        }
     }
 
     private StressWorld newWorld() throws IommufdException {

@@ -114,17 +114,23 @@ final class StressWorld {
 
     /**
      * A fault pump in a slot. The pump is set once started; a close that comes first is
-     * carried out by the starter ({@link #started}). What stopped the pump, if anything, is
-     * handed to {@code onFailure} when it is closed.
+     * carried out by the starter ({@link #started}). Once closed it is handed to
+     * {@code onClosed}, which looks at what it did and what failed.
      */
     static final class Pump implements AutoCloseable {
         private volatile FaultPump pump;
         private volatile boolean closed;
         private final AtomicBoolean reported = new AtomicBoolean();
-        private final Consumer<FaultPump> onClosed;
+        private final List<FaultQueue> queues;
+        private final Consumer<Pump> onClosed;
 
-        Pump(Consumer<FaultPump> onClosed) {
+        Pump(List<FaultQueue> queues, Consumer<Pump> onClosed) {
+            this.queues = queues;
             this.onClosed = onClosed;
+        }
+
+        List<FaultQueue> queues() {
+            return queues;
         }
 
         void started(FaultPump p) {
@@ -146,7 +152,7 @@ final class StressWorld {
             FaultPump p = pump;
             if (p != null) {
                 p.close();
-                if (reported.compareAndSet(false, true)) onClosed.accept(p);
+                if (reported.compareAndSet(false, true)) onClosed.accept(this);
             }
         }
     }
@@ -162,17 +168,20 @@ final class StressWorld {
         List<Throwable> errors = new ArrayList<>();
         List<Slots<? extends AutoCloseable>> order = List.of(pumps, accesses, faulting, devices, hwpts, queues, ioas);
         for (Slots<? extends AutoCloseable> s : order) {
-            for (AutoCloseable h : s.all()) {
-                try {
-                    h.close();
-                } catch (IommufdException e) {
-                    if (e.errnoName().equals("EBUSY")) refusedClose = true;
-                    else errors.add(e);
-                } catch (Exception e) {
-                    errors.add(e);
-                }
-            }
+            for (AutoCloseable h : s.all()) close(h, errors);
         }
         return errors;
+    }
+
+    /** Closes {@code h}; a refused close is noted, any other error added to {@code errors}. */
+    void close(AutoCloseable h, List<Throwable> errors) {
+        try {
+            h.close();
+        } catch (IommufdException e) {
+            if (e.errnoName().equals("EBUSY")) refusedClose = true;
+            else errors.add(e);
+        } catch (Exception e) {
+            errors.add(e);
+        }
     }
 }
