@@ -22,7 +22,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  *
  * <p><b>Memory.</b> A segment passed to {@code map} must be native memory (not heap), readable,
  * and writable when the device may write ({@link Access#WRITE}); otherwise
- * {@link IllegalArgumentException}, before any kernel call. The kernel pins its pages (charged
+ * {@link IllegalArgumentException} ({@link IllegalStateException} for a closed arena), before
+ * any kernel call. The kernel pins its pages (charged
  * to {@code RLIMIT_MEMLOCK}, see {@link Iommufd#rlimitModeIsProcess()}). This handle keeps the
  * segment reachable until it is unmapped, so an automatic arena cannot free memory a device
  * still uses; closing an explicit arena under a live mapping is the caller's error (the pages
@@ -67,8 +68,8 @@ public final class Ioas extends Handle {
      *         length is not a multiple of the IOAS alignment, and once a page table is attached
      *         (pages are pinned then): EFAULT for memory not mapped in the process, ENOMEM when
      *         pinning exceeds {@code RLIMIT_MEMLOCK}
-     * @throws IllegalArgumentException for heap, closed or read-only memory (read-only is refused only
-     *         when the device may write)
+     * @throws IllegalArgumentException for heap memory, or read-only memory the device may write
+     * @throws IllegalStateException when the memory's arena is closed
      */
     public long map(MemorySegment memory, Access access) throws IommufdException {
         return map(memory, 0, access, false);
@@ -85,8 +86,8 @@ public final class Ioas extends Handle {
      *         touches a reserved range or is unaligned, EOVERFLOW when it wraps, and once a page
      *         table is attached: EFAULT for memory not mapped in the process, ENOMEM when pinning
      *         exceeds {@code RLIMIT_MEMLOCK}
-     * @throws IllegalArgumentException for heap, closed or read-only memory (read-only is refused only
-     *         when the device may write)
+     * @throws IllegalArgumentException for heap memory, or read-only memory the device may write
+     * @throws IllegalStateException when the memory's arena is closed
      */
     public void map(MemorySegment memory, long iova, Access access) throws IommufdException {
         map(memory, iova, access, true);

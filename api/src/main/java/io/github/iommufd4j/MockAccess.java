@@ -42,7 +42,8 @@ public final class MockAccess extends Handle {
      * @throws IommufdException ENOENT when a byte of the range is not mapped (or the access is
      *         detached), EINVAL for an empty buffer, ENOMEM above 16 MiB, EPERM writing read-only
      *         mappings
-     * @throws IllegalArgumentException for heap or closed memory, or a read-only buffer when reading
+     * @throws IllegalArgumentException for heap memory, or a read-only buffer when reading
+     * @throws IllegalStateException when the buffer's arena is closed
      */
     public void rw(long iova, MemorySegment buffer, boolean write) throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD")) {

@@ -94,7 +94,8 @@ public final class VfioCompat {
      * @param access what devices may do through the mapping
      * @throws IommufdException ENODEV without a compat IOAS, EEXIST when the range is taken, EINVAL
      *         when unaligned, ENOMEM beyond {@code RLIMIT_MEMLOCK}
-     * @throws IllegalArgumentException for heap, closed or (when the device writes) read-only memory
+     * @throws IllegalArgumentException for heap memory, or read-only memory the device may write
+     * @throws IllegalStateException when the memory's arena is closed
      */
     public void mapDma(MemorySegment memory, long iova, Access access) throws IommufdException {
         mapDma(memory, iova, switch (access) {
@@ -113,7 +114,8 @@ public final class VfioCompat {
      *               refuses that with EINVAL once a page table is attached); others are EINVAL
      * @throws IommufdException ENODEV without a compat IOAS, EEXIST when the range is taken, EINVAL
      *         for unknown flags or misalignment
-     * @throws IllegalArgumentException for heap, closed or (with MAP_WRITE) read-only memory
+     * @throws IllegalArgumentException for heap memory, or read-only memory with MAP_WRITE
+     * @throws IllegalStateException when the memory's arena is closed
      */
     public void mapDma(MemorySegment memory, long iova, int flags) throws IommufdException {
         try (KernelCall k = KernelCall.begin(iommufd, "VFIO_IOMMU_MAP_DMA")) {
