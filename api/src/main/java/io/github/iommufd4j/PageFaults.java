@@ -31,16 +31,37 @@ public final class PageFaults {
     private final int capacity;
     private int count;
 
+    /** The largest capacity: a batch's bytes fit a read(2) count. */
+    public static final int MAX_CAPACITY = Integer.MAX_VALUE / RECORD;
+
     /** A batch of up to {@code capacity} records in its own (automatically freed) native memory. */
     public PageFaults(int capacity) {
-        this(Arena.ofAuto().allocate((long) capacity * RECORD, 8), capacity);
+        this(Arena.ofAuto().allocate((long) checkCapacity(capacity) * RECORD, 8), capacity);
     }
 
-    /** A batch over caller-provided native memory of at least {@code capacity * 40} bytes. */
+    /**
+     * A batch over caller-provided memory: native, writable, 8-byte aligned, at least
+     * {@code capacity * 40} bytes.
+     */
     public PageFaults(MemorySegment buffer, int capacity) {
-        if (buffer.byteSize() < (long) capacity * RECORD) throw new IllegalArgumentException("buffer too small");
+        checkCapacity(capacity);
+        if (buffer == null) throw new IllegalArgumentException("buffer is null");
+        if (!buffer.isNative()) throw new IllegalArgumentException("the kernel writes the records: native memory needed, not " + buffer);
+        if (buffer.isReadOnly()) throw new IllegalArgumentException("the kernel writes the records: " + buffer + " is read-only");
+        if (buffer.address() % 8 != 0) throw new IllegalArgumentException("buffer not 8-byte aligned: " + buffer);
+        if (buffer.byteSize() < (long) capacity * RECORD) {
+            throw new IllegalArgumentException("buffer of " + buffer.byteSize() + " bytes too small for " + capacity
+                    + " records of " + RECORD + " bytes");
+        }
         this.buffer = buffer;
         this.capacity = capacity;
+    }
+
+    private static int checkCapacity(int capacity) {
+        if (capacity < 1 || capacity > MAX_CAPACITY) {
+            throw new IllegalArgumentException("capacity must be 1.." + MAX_CAPACITY + " records: " + capacity);
+        }
+        return capacity;
     }
 
     public MemorySegment buffer() {
@@ -62,12 +83,14 @@ public final class PageFaults {
 
     /** Sets the number of valid records (for readers that fill {@link #buffer()} themselves). */
     public void setCount(int count) {
-        if (count < 0 || count > capacity) throw new IndexOutOfBoundsException(count);
+        if (count < 0 || count > capacity) {
+            throw new IndexOutOfBoundsException("count " + count + " outside 0.." + capacity + " (the batch's capacity)");
+        }
         this.count = count;
     }
 
     private long at(int i) {
-        if (i < 0 || i >= count) throw new IndexOutOfBoundsException(i);
+        if (i < 0 || i >= count) throw new IndexOutOfBoundsException("record " + i + " of a batch of " + count + " records read");
         return (long) i * RECORD;
     }
 
@@ -90,6 +113,14 @@ public final class PageFaults {
     public boolean pasidValid(int i) { return (flags(i) & FLAG_PASID_VALID) != 0; }
     /** True for the last record of a page request group: the group is answered once, after it. */
     public boolean lastPage(int i) { return (flags(i) & FLAG_LAST_PAGE) != 0; }
+
+    /** The batch's size and its records (the first 8 of them). */
+    @Override
+    public String toString() {
+        StringBuilder sb = new StringBuilder("PageFaults[").append(count).append(" of ").append(capacity);
+        for (int i = 0; i < Math.min(count, 8); i++) sb.append(i == 0 ? ": " : ", ").append(toString(i));
+        return sb.append(count > 8 ? ", ...]" : "]").toString();
+    }
 
     /** A readable form of record i, for logs and tests. */
     public String toString(int i) {

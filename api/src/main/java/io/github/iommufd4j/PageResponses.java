@@ -23,12 +23,22 @@ public final class PageResponses {
     private final int capacity;
     private int count;
 
+    /** The largest capacity: a batch's bytes fit a write(2) count. */
+    public static final int MAX_CAPACITY = Integer.MAX_VALUE / RECORD;
+
+    /** A batch of up to {@code capacity} answers in its own (automatically freed) native memory. */
     public PageResponses(int capacity) {
+        if (capacity < 1 || capacity > MAX_CAPACITY) {
+            throw new IllegalArgumentException("capacity must be 1.." + MAX_CAPACITY + " answers: " + capacity);
+        }
         this.buffer = Arena.ofAuto().allocate((long) capacity * RECORD, 8);
         this.capacity = capacity;
     }
 
-    /** Queues an answer; false when the batch is full (respond first). */
+    /**
+     * Queues an answer; false when the batch is full (respond first). The code is written as given
+     * (the kernel refuses anything but SUCCESS and INVALID with EINVAL).
+     */
     public boolean add(int cookie, int code) {
         if (count == capacity) return false;
         long at = (long) count * RECORD;
@@ -50,21 +60,46 @@ public final class PageResponses {
         return buffer;
     }
 
+    /** Answer i's cookie. */
     public int cookie(int i) {
-        return buffer.get(JAVA_INT, (long) i * RECORD + COOKIE);
+        return buffer.get(JAVA_INT, at(i) + COOKIE);
+    }
+
+    /** Answer i's code. */
+    public int code(int i) {
+        return buffer.get(JAVA_INT, at(i) + CODE);
+    }
+
+    private long at(int i) {
+        if (i < 0 || i >= count) throw new IndexOutOfBoundsException("answer " + i + " of " + count + " queued");
+        return (long) i * RECORD;
+    }
+
+    /** Drops the first {@code n} queued answers, e.g. one the kernel refused, so that the rest can be written. */
+    public void removeFirst(int n) {
+        if (n < 0 || n > count) throw new IndexOutOfBoundsException("cannot remove " + n + " of " + count + " queued answers");
+        MemorySegment.copy(buffer, (long) n * RECORD, buffer, 0, (long) (count - n) * RECORD);
+        count -= n;
     }
 
     /** Drops the first {@code n} queued answers (the ones written). */
     void consumed(int n) {
-        if (n >= count) {
-            count = 0;
-        } else {
-            MemorySegment.copy(buffer, (long) n * RECORD, buffer, 0, (long) (count - n) * RECORD);
-            count -= n;
-        }
+        removeFirst(Math.min(n, count));
     }
 
     public void clear() {
         count = 0;
+    }
+
+    /** The answers queued (the first 8 of them). */
+    @Override
+    public String toString() {
+        StringBuilder sb = new StringBuilder("PageResponses[").append(count).append(" of ").append(capacity);
+        for (int i = 0; i < Math.min(count, 8); i++) {
+            int code = code(i);
+            sb.append(i == 0 ? ": " : ", ").append("cookie ").append(cookie(i)).append(' ')
+                    .append(code == SUCCESS ? "SUCCESS" : code == INVALID ? "INVALID" : "code " + code);
+        }
+        return sb.append(count > 8 ? ", ...]" : "]").toString();
     }
 }

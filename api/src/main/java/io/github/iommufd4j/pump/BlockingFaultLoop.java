@@ -12,13 +12,19 @@ import io.github.iommufd4j.PageResponses;
  * handlers only ({@link FaultHandler#DEFERRED} is treated as INVALID).
  */
 public final class BlockingFaultLoop {
+    private static final int THREW = Integer.MIN_VALUE; // not a response code: counted as a handler error
     private final FaultQueue queue;
     private final FaultHandler handler;
     private final PageFaults records;
     private final PageResponses answers;
     private long faults, handlerErrors;
 
+    /** @param batch records read per read(2), 1..{@value FaultPump#MAX_BATCH} */
     public BlockingFaultLoop(FaultQueue queue, FaultHandler handler, int batch) {
+        if (queue == null || handler == null) throw new IllegalArgumentException("queue and handler are required");
+        if (batch < 1 || batch > FaultPump.MAX_BATCH) {
+            throw new IllegalArgumentException("batch must be 1.." + FaultPump.MAX_BATCH + " records: " + batch);
+        }
         this.queue = queue;
         this.handler = handler;
         this.records = new PageFaults(batch);
@@ -41,7 +47,10 @@ public final class BlockingFaultLoop {
                 try {
                     code = handler.onGroup(queue, records, first, i - first + 1, records.cookie(i) & 0xffffffffL);
                 } catch (Exception e) {
-                    handlerErrors++;
+                    code = THREW;
+                }
+                if (code != PageResponses.SUCCESS && code != PageResponses.INVALID && code != FaultHandler.DEFERRED) {
+                    handlerErrors++; // threw, or a code the kernel would refuse
                     code = PageResponses.INVALID;
                 }
                 answers.add(records.cookie(i), code == FaultHandler.DEFERRED ? PageResponses.INVALID : code);

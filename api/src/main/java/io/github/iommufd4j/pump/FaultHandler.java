@@ -14,9 +14,10 @@ public interface FaultHandler {
     int DEFERRED = -1;
 
     /**
-     * @param ticket identifies the group for a deferred answer (queue index and cookie)
+     * @param ticket identifies the group for a deferred answer; unique over the pump's life
      * @return the response code ({@code PageResponses.SUCCESS} or {@code INVALID}), or
-     *         {@link #DEFERRED} to answer later from any thread
+     *         {@link #DEFERRED} to answer later from any thread. Any other value (and a throw)
+     *         counts as a handler error and answers the group INVALID.
      */
     int onGroup(FaultQueue queue, PageFaults faults, int first, int count, long ticket) throws Exception;
 }

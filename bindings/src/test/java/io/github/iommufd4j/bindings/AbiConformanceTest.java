@@ -217,7 +217,7 @@ class AbiConformanceTest {
                 + "%d libc constants and errno values; %d checks, %d mismatches%n",
                 structs, fields, constants, strings, libcConstants, java.size(), bad.size());
         assertTrue(bad.isEmpty(), () -> bad.size() + " ABI mismatches:\n" + String.join("\n", bad));
-        assertTrue(structs >= 50 && constants >= 190, "too little was checked: " + structs + " structs, " + constants + " constants");
+        assertTrue(structs >= 50 && constants >= 150, "too little was checked: " + structs + " structs, " + constants + " constants");
     }
 
     @Test
