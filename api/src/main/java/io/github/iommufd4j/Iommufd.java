@@ -312,6 +312,40 @@ public final class Iommufd implements AutoCloseable {
         }
     }
 
+    // ---- objects made before this handle (sandboxed VMMs, README "Sandboxed VMMs") ----
+
+    /**
+     * A handle for an IOAS that already exists in this iommufd, e.g. one a privileged helper
+     * allocated before handing the iommufd over. The id is checked with IOMMU_IOAS_IOVA_RANGES
+     * without an output buffer (an IOAS answers 0 or EMSGSIZE); anything else is refused with the
+     * kernel's errno (ENOENT for no object or another kind of object).
+     *
+     * <p>Who destroys what: the handle owns the object exactly like one from {@link #allocIoas()}:
+     * closing it destroys the IOAS (IOMMU_DESTROY), whoever allocated it, so the maker must not
+     * destroy it as well (the helper only closes its copy of the iommufd fd, which destroys
+     * nothing while another process holds the iommufd); closing this iommufd frees it with every
+     * other object. An id that already has an open handle from this iommufd is refused with
+     * IllegalArgumentException (two owners would destroy it twice). Mappings made before adoption
+     * are the maker's: this handle keeps no memory of theirs reachable, though {@code unmap} can
+     * remove them.
+     */
+    public Ioas adoptIoas(int id) throws IommufdException {
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_IOVA_RANGES")) {
+            MemorySegment s = k.struct(iommu_ioas_iova_ranges.sizeof());
+            iommu_ioas_iova_ranges.ioas_id(s, id);
+            int rc = k.rawIoctl(Command.IOAS_IOVA_RANGES.request(), s);
+            if (rc < 0 && rc != -KernelCall.EMSGSIZE) throw failure(Command.IOAS_IOVA_RANGES, "ioas=" + id + " (adopt)", rc);
+            synchronized (handles) {
+                for (Handle h : handles) {
+                    if (h instanceof Ioas other && other.id() == id && !other.isClosed()) {
+                        throw new IllegalArgumentException("adoptIoas(" + id + "): " + other + " already owns it");
+                    }
+                }
+                return track(new Ioas(this, id));
+            }
+        }
+    }
+
     /**
      * IOMMU_FAULT_QUEUE_ALLOC (Linux 6.11+): a queue for I/O page faults and its file descriptor.
      * Pass it to {@link #allocHwpt(int, Ioas, FaultQueue, HwptFlag...)} (or a nested allocation) so

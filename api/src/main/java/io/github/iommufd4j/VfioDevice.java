@@ -50,21 +50,93 @@ public final class VfioDevice extends Handle {
      */
     public static VfioDevice open(Iommufd iommufd, Path cdev) throws IommufdException {
         try (KernelCall k = KernelCall.begin(iommufd, "VFIO_DEVICE_BIND_IOMMUFD")) {
-            if (iommufd.fd() < 0) {
-                throw new IommufdException(k.op(), "device=" + cdev, Errno.value("ENODEV"), "VFIO devices need the native backend");
-            }
+            requireNative(k, iommufd, cdev.toString());
             int fd = Libc.open(cdev.toString(), Libc.O_RDWR | Libc.O_CLOEXEC, 0);
             if (fd < 0) throw new IommufdException("open", cdev.toString(), -fd);
-            MemorySegment s = k.struct(vfio_device_bind_iommufd.sizeof());
-            vfio_device_bind_iommufd.iommufd(s, iommufd.fd());
             try {
-                k.ioctlOn(fd, VFIO_DEVICE_BIND_IOMMUFD(), s, x -> "device=" + cdev + ", iommufd=" + vfio_device_bind_iommufd.iommufd(x));
+                return bind(k, iommufd, cdev, fd);
             } catch (IommufdException e) {
                 Libc.close(fd);
                 throw e;
             }
-            return iommufd.track(new VfioDevice(iommufd, cdev, fd, vfio_device_bind_iommufd.out_devid(s)));
         }
+    }
+
+    private static void requireNative(KernelCall k, Iommufd iommufd, String device) throws IommufdException {
+        if (iommufd.fd() < 0) {
+            throw new IommufdException(k.op(), "device=" + device, Errno.value("ENODEV"), "VFIO devices need the native backend");
+        }
+    }
+
+    /** VFIO_DEVICE_BIND_IOMMUFD of an open cdev; on failure the fd is left to the caller. */
+    private static VfioDevice bind(KernelCall k, Iommufd iommufd, Path cdev, int fd) throws IommufdException {
+        MemorySegment s = k.struct(vfio_device_bind_iommufd.sizeof());
+        vfio_device_bind_iommufd.iommufd(s, iommufd.fd());
+        k.ioctlOn(fd, VFIO_DEVICE_BIND_IOMMUFD(), s, x -> "device=" + cdev + ", iommufd=" + vfio_device_bind_iommufd.iommufd(x));
+        return iommufd.track(new VfioDevice(iommufd, cdev, fd, vfio_device_bind_iommufd.out_devid(s)));
+    }
+
+    // ---- a cdev opened by someone else (sandboxed VMMs, README "Sandboxed VMMs") ----
+
+    /**
+     * Binds a VFIO device cdev that another process opened and passed over (e.g. a privileged
+     * helper through {@link FdChannel}), as {@link #open} does, and takes ownership of the fd:
+     * closing the device closes it. The fd is checked first: it must be a character device of the
+     * kernel's {@code vfio-dev} class (its major number in {@code /proc/devices}), i.e. an open
+     * {@code /dev/vfio/devices/vfioN}. Anything else is refused with ENODEV, a closed fd with
+     * EBADF, a failed bind with the kernel's errno (EINVAL when the cdev is bound already); on
+     * every refusal the fd stays open, owned by the caller.
+     */
+    public static VfioDevice fromFd(Iommufd iommufd, int cdevFd) throws IommufdException {
+        if (cdevFd < 0) throw new IllegalArgumentException("VfioDevice.fromFd: fd " + cdevFd);
+        try (KernelCall k = KernelCall.begin(iommufd, "VFIO_DEVICE_BIND_IOMMUFD")) {
+            Path cdev = checkVfioCdev(cdevFd);
+            requireNative(k, iommufd, cdev.toString());
+            return bind(k, iommufd, cdev, cdevFd);
+        }
+    }
+
+    /** The cdev's path if {@code fd} is an open VFIO device cdev; else the typed refusal. */
+    static Path checkVfioCdev(int fd) throws IommufdException {
+        Path link = Path.of("/proc/self/fd", Integer.toString(fd));
+        String what = "fd=" + fd;
+        String keep = " (the fd stays open, owned by the caller)";
+        Path target;
+        String refusal;
+        try {
+            // stat through the /proc link describes the open file itself, whatever its path.
+            var attrs = Files.readAttributes(link, "unix:mode,rdev");
+            int mode = (Integer) attrs.get("mode");
+            long rdev = (Long) attrs.get("rdev");
+            int major = (int) (((rdev >>> 8) & 0xfff) | ((rdev >>> 32) & ~0xfffL)); // glibc's major()
+            boolean charDevice = (mode & 0170000) == 0020000;
+            int vfio = charMajor("vfio-dev");
+            target = Files.readSymbolicLink(link);
+            refusal = charDevice && major == vfio ? null : target + (charDevice ? " is char device major " + major : " is no char device")
+                    + (vfio < 0 ? "; the kernel has no vfio-dev cdevs" : "; vfio-dev is major " + vfio);
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new IommufdException("VfioDevice.fromFd", what, Errno.value("EBADF"), "not an open file descriptor" + keep);
+        } catch (IOException e) {
+            throw new IommufdException("VfioDevice.fromFd", what, Errno.value("EIO"), e + keep);
+        }
+        if (refusal != null) {
+            throw new IommufdException("VfioDevice.fromFd", what, Errno.value("ENODEV"), "not a VFIO device cdev: " + refusal + keep);
+        }
+        return target;
+    }
+
+    /** The major number of a character device class in /proc/devices, or -1. */
+    private static int charMajor(String name) throws IOException {
+        boolean chars = false;
+        for (String line : Files.readAllLines(Path.of("/proc/devices"))) {
+            if (line.endsWith(":")) {
+                chars = line.startsWith("Character");
+                continue;
+            }
+            String[] f = line.trim().split("\\s+");
+            if (chars && f.length == 2 && f[1].equals(name)) return Integer.parseInt(f[0]);
+        }
+        return -1;
     }
 
     /**

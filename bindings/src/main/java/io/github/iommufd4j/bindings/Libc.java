@@ -89,6 +89,17 @@ public final class Libc {
     private static final MethodHandle FCNTL = bind("fcntl",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(2));
     private static final MethodHandle GETTID = bind("gettid", FunctionDescriptor.of(JAVA_INT));
+    // UNIX domain sockets, for passing file descriptors (SCM_RIGHTS).
+    private static final MethodHandle SOCKET = bind("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle BIND = bind("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle LISTEN = bind("listen", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle ACCEPT4 = bind("accept4", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+    private static final MethodHandle CONNECT = bind("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle SHUTDOWN = bind("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle SENDMSG = bind("sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle RECVMSG = bind("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle GETSOCKOPT = bind("getsockopt",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
 
     // Values from the kernel/glibc ABI on x86-64 (the ABI test checks them against the headers).
     public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000;
@@ -100,6 +111,12 @@ public final class Libc {
     public static final int EFD_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800, EFD_SEMAPHORE = 1;
     public static final int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_SEQPACKET = 5, SOCK_CLOEXEC = 0x80000;
     public static final int MFD_CLOEXEC = 1;
+    // Sockets: the same numbers on x86-64 and aarch64 (asm-generic socket options, LP64 structs).
+    public static final int SOCK_NONBLOCK = 0x800;
+    public static final int SOL_SOCKET = 1, SO_TYPE = 3, SO_PEERCRED = 17, SO_DOMAIN = 39, SCM_RIGHTS = 1;
+    public static final int MSG_CTRUNC = 0x8, MSG_TRUNC = 0x20, MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000,
+            MSG_CMSG_CLOEXEC = 0x40000000;
+    public static final int SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2;
 
     private static int errno(MemorySegment capture) {
         return (int) ERRNO.get(capture, 0L);
@@ -371,6 +388,125 @@ public final class Libc {
         }
     }
 
+    /** {@code socket(domain, type, protocol)}: a file descriptor, or {@code -errno}. */
+    public static int socket(int domain, int type, int protocol) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) SOCKET.invokeExact(c, domain, type, protocol);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code bind(fd, addr, addrlen)}: 0, or {@code -errno}. */
+    public static int bind(int fd, MemorySegment addr, int addrlen) {
+        checkBounds(addr, 0, addrlen);
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) BIND.invokeExact(c, fd, addr, addrlen);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code listen(fd, backlog)}: 0, or {@code -errno}. */
+    public static int listen(int fd, int backlog) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) LISTEN.invokeExact(c, fd, backlog);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code accept4(fd, NULL, NULL, flags)}: the connected socket, or {@code -errno}. */
+    public static int accept4(int fd, int flags) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) ACCEPT4.invokeExact(c, fd, MemorySegment.NULL, MemorySegment.NULL, flags);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code connect(fd, addr, addrlen)}: 0, or {@code -errno}. */
+    public static int connect(int fd, MemorySegment addr, int addrlen) {
+        checkBounds(addr, 0, addrlen);
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) CONNECT.invokeExact(c, fd, addr, addrlen);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code shutdown(fd, how)}: 0, or {@code -errno}. */
+    public static int shutdown(int fd, int how) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) SHUTDOWN.invokeExact(c, fd, how);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code sendmsg(fd, msg, flags)} with a {@link #MSGHDR}: bytes sent, or {@code -errno}. */
+    public static long sendmsg(int fd, MemorySegment msg, int flags) {
+        checkBounds(msg, 0, MSGHDR.byteSize());
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            long r = (long) SENDMSG.invokeExact(c, fd, msg, flags);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code recvmsg(fd, msg, flags)} with a {@link #MSGHDR}: bytes received (0 at end of stream), or {@code -errno}. */
+    public static long recvmsg(int fd, MemorySegment msg, int flags) {
+        checkBounds(msg, 0, MSGHDR.byteSize());
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            long r = (long) RECVMSG.invokeExact(c, fd, msg, flags);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code getsockopt(fd, level, name, value, &len)} into {@code value}: the length written, or {@code -errno}. */
+    public static int getsockopt(int fd, int level, int name, MemorySegment value) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment len = arena.allocateFrom(JAVA_INT, (int) value.byteSize());
+            int r = (int) GETSOCKOPT.invokeExact(c, fd, level, name, value, len);
+            return r < 0 ? -errno(c) : len.get(JAVA_INT, 0);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** {@code CMSG_ALIGN}: control data is aligned to {@code size_t}. */
+    public static long cmsgAlign(long length) {
+        return (length + 7) & ~7L;
+    }
+
+    /** {@code CMSG_LEN(n)}: a control message's {@code cmsg_len} for {@code n} bytes of data. */
+    public static long cmsgLen(long n) {
+        return cmsgAlign(CMSGHDR.byteSize()) + n;
+    }
+
+    /** {@code CMSG_SPACE(n)}: the buffer space a control message with {@code n} bytes of data takes. */
+    public static long cmsgSpace(long n) {
+        return cmsgAlign(CMSGHDR.byteSize()) + cmsgAlign(n);
+    }
+
     private static void checkBounds(MemorySegment seg, long offset, long count) {
         // The kernel would write past a too-small Java segment: refuse before the call.
         if (count < 0 || offset + count > seg.byteSize()) {
@@ -380,7 +516,35 @@ public final class Libc {
 
     /** {@code struct pollfd}: {int fd; short events; short revents}. */
     public static final MemoryLayout POLLFD = MemoryLayout.structLayout(
-            JAVA_INT.withName("fd"), ValueLayout.JAVA_SHORT.withName("events"), ValueLayout.JAVA_SHORT.withName("revents"));
+            JAVA_INT.withName("fd"), ValueLayout.JAVA_SHORT.withName("events"), ValueLayout.JAVA_SHORT.withName("revents"))
+            .withName("pollfd");
+
+    // Socket structs of Linux on x86-64 and aarch64 (both LP64, the same layout); the ABI test
+    // checks them against the C compiler. Written by hand: jextract binds only the kernel UAPI.
+
+    /** {@code struct iovec}: {void *iov_base; size_t iov_len}. */
+    public static final MemoryLayout IOVEC = MemoryLayout.structLayout(
+            ADDRESS.withName("iov_base"), JAVA_LONG.withName("iov_len")).withName("iovec");
+
+    /** {@code struct msghdr} of sendmsg/recvmsg. */
+    public static final MemoryLayout MSGHDR = MemoryLayout.structLayout(
+            ADDRESS.withName("msg_name"), JAVA_INT.withName("msg_namelen"), MemoryLayout.paddingLayout(4),
+            ADDRESS.withName("msg_iov"), JAVA_LONG.withName("msg_iovlen"),
+            ADDRESS.withName("msg_control"), JAVA_LONG.withName("msg_controllen"),
+            JAVA_INT.withName("msg_flags"), MemoryLayout.paddingLayout(4)).withName("msghdr");
+
+    /** {@code struct cmsghdr}: {size_t cmsg_len; int cmsg_level; int cmsg_type}, data follows at {@link #cmsgLen cmsgLen(0)}. */
+    public static final MemoryLayout CMSGHDR = MemoryLayout.structLayout(
+            JAVA_LONG.withName("cmsg_len"), JAVA_INT.withName("cmsg_level"), JAVA_INT.withName("cmsg_type")).withName("cmsghdr");
+
+    /** {@code struct sockaddr_un}: {sa_family_t sun_family; char sun_path[108]}. */
+    public static final MemoryLayout SOCKADDR_UN = MemoryLayout.structLayout(
+            ValueLayout.JAVA_SHORT.withName("sun_family"),
+            MemoryLayout.sequenceLayout(108, ValueLayout.JAVA_BYTE).withName("sun_path")).withName("sockaddr_un");
+
+    /** {@code struct ucred} of SO_PEERCRED: {pid_t pid; uid_t uid; gid_t gid}. */
+    public static final MemoryLayout UCRED = MemoryLayout.structLayout(
+            JAVA_INT.withName("pid"), JAVA_INT.withName("uid"), JAVA_INT.withName("gid")).withName("ucred");
 
     // ---- Safe access to memory that may be unmapped (appended) ----
 
@@ -396,9 +560,6 @@ public final class Libc {
     public static final int MS_ASYNC = 1;
     /** mmap(2) flag (Linux 4.17+): map exactly at the address given, EEXIST if anything is mapped there. */
     public static final int MAP_FIXED_NOREPLACE = 0x100000;
-
-    /** {@code struct iovec}: {void *iov_base; size_t iov_len}. */
-    public static final MemoryLayout IOVEC = MemoryLayout.structLayout(ADDRESS.withName("iov_base"), JAVA_LONG.withName("iov_len"));
 
     public static int getpid() {
         MemorySegment c = ERRNO_BUFFER.get();
