@@ -317,17 +317,20 @@ public final class Iommufd implements AutoCloseable {
     /**
      * A handle for an IOAS that already exists in this iommufd, e.g. one a privileged helper
      * allocated before handing the iommufd over. The id is checked with IOMMU_IOAS_IOVA_RANGES
-     * without an output buffer (an IOAS answers 0 or EMSGSIZE); anything else is refused with the
-     * kernel's errno (ENOENT for no object or another kind of object).
+     * without an output buffer (an IOAS answers 0 or EMSGSIZE).
      *
      * <p>Who destroys what: the handle owns the object exactly like one from {@link #allocIoas()}:
      * closing it destroys the IOAS (IOMMU_DESTROY), whoever allocated it, so the maker must not
      * destroy it as well (the helper only closes its copy of the iommufd fd, which destroys
      * nothing while another process holds the iommufd); closing this iommufd frees it with every
-     * other object. An id that already has an open handle from this iommufd is refused with
-     * IllegalArgumentException (two owners would destroy it twice). Mappings made before adoption
-     * are the maker's: this handle keeps no memory of theirs reachable, though {@code unmap} can
-     * remove them.
+     * other object. Mappings made before adoption are the maker's: this handle keeps no memory of
+     * theirs reachable, though {@code unmap} can remove them.
+     *
+     * @param id the IOAS's object id
+     * @return the handle, owning the IOAS
+     * @throws IommufdException ENOENT for no object or another kind of object
+     * @throws IllegalArgumentException when an open handle from this iommufd already owns the id (two
+     *         owners would destroy it twice)
      */
     public Ioas adoptIoas(int id) throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_IOVA_RANGES")) {

@@ -83,9 +83,15 @@ public final class VfioDevice extends Handle {
      * helper through {@link FdChannel}), as {@link #open} does, and takes ownership of the fd:
      * closing the device closes it. The fd is checked first: it must be a character device of the
      * kernel's {@code vfio-dev} class (its major number in {@code /proc/devices}), i.e. an open
-     * {@code /dev/vfio/devices/vfioN}. Anything else is refused with ENODEV, a closed fd with
-     * EBADF, a failed bind with the kernel's errno (EINVAL when the cdev is bound already); on
-     * every refusal the fd stays open, owned by the caller.
+     * {@code /dev/vfio/devices/vfioN}. On every refusal the fd stays open, owned by the caller.
+     *
+     * @param iommufd a native iommufd
+     * @param cdevFd  the open cdev's file descriptor
+     * @return the bound device, owning {@code cdevFd}
+     * @throws IommufdException ENODEV for an fd that is not a VFIO cdev (or the software backend),
+     *         EBADF for a closed fd, the kernel's errno of the bind (EINVAL when the cdev is bound
+     *         already)
+     * @throws IllegalArgumentException for a negative fd
      */
     public static VfioDevice fromFd(Iommufd iommufd, int cdevFd) throws IommufdException {
         if (cdevFd < 0) throw new IllegalArgumentException("VfioDevice.fromFd: fd " + cdevFd);
