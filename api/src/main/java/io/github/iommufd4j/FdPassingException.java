@@ -32,9 +32,7 @@ public final class FdPassingException extends IommufdException {
         }
     }
 
-    /**
-     * What went wrong.
-     */
+    /** What went wrong. */
     private final Reason reason;
 
     /**

@@ -134,9 +134,7 @@ public final class PageResponses {
         removeFirst(Math.min(n, count));
     }
 
-    /**
-     * Drops every queued answer.
-     */
+    /** Drops every queued answer. */
     public void clear() {
         count = 0;
     }
