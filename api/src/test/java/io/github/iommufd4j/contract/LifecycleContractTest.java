@@ -257,6 +257,18 @@ class LifecycleContractTest extends ContractTestBase {
     // ---- smaller items ----
 
     @Test
+    void theClosedErrorNamesTheOperationThatWasRefused() throws Exception {
+        FaultQueue q = fd.allocFaultQueue();
+        Ioas ioas = fd.allocIoas();
+        q.close();
+        ioas.close();
+        IommufdException read = assertErrno("EBADF", () -> q.read(new PageFaults(1)));
+        assertTrue(read.operation() != null && read.operation().startsWith("read"), read.getMessage());
+        IommufdException map = assertErrno("EBADF", () -> ioas.map(buffer(PAGE), Access.READ));
+        assertEquals("IOMMU_IOAS_MAP", map.operation(), map.getMessage());
+    }
+
+    @Test
     void supportsOnAClosedIommufdIsRefusedEvenWhenItsFdNumberWasReused() throws Exception {
         assertTrue(fd.supports(Command.IOAS_ALLOC)); // asked (and cached) while open
         fd.close();
