@@ -2,6 +2,7 @@
 # Builds (or finds in the cache) a lean guest kernel for the VM tests.
 #
 #   build-kernel.sh VERSION [DEBIAN_VERSION]      VERSION: 6.12 | 7.3
+#   build-kernel.sh --cached VERSION              only a ready or cached image (exit 1: none)
 #
 # Source: Debian's linux-source-VERSION (.deb fetched with scripts/debian-fetch.sh, never
 # installed). Config: `make allnoconfig KCONFIG_ALLCONFIG=guest.config`, checked by
@@ -22,9 +23,11 @@ exec 3>&1 1>&2            # stdout is reserved for the final path
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 fragment=$here/guest.config
-version=${1:?usage: build-kernel.sh 6.12|7.3 [DEBIAN_VERSION]}
+cached_only=0
+if [ "${1:-}" = --cached ]; then cached_only=1; shift; fi
+version=${1:?usage: build-kernel.sh [--cached] 6.12|7.3 [DEBIAN_VERSION]}
 pin=${2:-}
-log() { echo "[build-kernel $version] $*" >&2; }
+log() { [ $cached_only = 1 ] || echo "[build-kernel $version] $*" >&2; }
 
 case $version in
   7.3)  suite=trixie-backports ;;
@@ -57,21 +60,19 @@ if [ "${IOMMUFD4J_KERNEL_REFRESH:-0}" != 1 ] && [ -n "$(cached)" ]; then
   cached >&3; exit 0
 fi
 
+[ $cached_only = 0 ] || exit 1
+
 # One build per VERSION at a time (other callers wait, then find the cache filled).
 exec 9>"$cache/kernels/.lock-$version"
 if ! flock -n 9; then log "waiting for another build of $version"; flock 9; fi
 if [ "${IOMMUFD4J_KERNEL_REFRESH:-0}" != 1 ] && [ -n "$(cached)" ]; then cached >&3; exit 0; fi
 
-# 3. Build dependencies (installed only when absent).
-deps=(make gcc libc6-dev bc flex bison libelf-dev libssl-dev cpio xz-utils perl)
-absent=()
-for d in "${deps[@]}"; do
-  dpkg -s "$d" >/dev/null 2>&1 || absent+=("$d")
-done
-if ((${#absent[@]})); then
-  log "installing build dependencies: ${absent[*]}"
-  sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
-  "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${absent[@]}" >&2
+# 3. Build tools: this script installs nothing (vm-tests/setup-host.sh does, as root).
+absent=$("$repo/vm-tests/setup-host.sh" --missing tools | paste -sd' ' -)
+if [ -n "$absent" ]; then
+  log "the kernel build tools are missing: $absent"
+  log "install them with:  sudo $repo/vm-tests/setup-host.sh"
+  exit 1
 fi
 
 # 4. Source: fetch the Debian package, keep the extracted tree under the cache.
@@ -107,18 +108,28 @@ log "configuring (allnoconfig + guest.config) in $build"
 "${mk[@]}" olddefconfig >>"$buildlog" 2>&1
 "$here/check-config.sh" "$fragment" "$tree" "$build/.config"
 
-# 6. Build bzImage; the full make output goes to the log, a status line every 30 s here.
+# 6. Build bzImage; the full make output goes to the log. Progress: objects compiled against
+# the count of the last build of this version (or an estimate), redrawn in place every 2 s on
+# a terminal, a line every 30 s otherwise.
 jobs=${IOMMUFD4J_JOBS:-$(nproc)}
 log "building bzImage with -j$jobs (log: $buildlog)"
+objects() { grep -cE '^  (CC|AS|LD|AR)' "$1" 2>/dev/null || true; }
+last=$(ls -1d "$cache/kernels/"$version.*/build.log 2>/dev/null | sort -V | tail -1 || true)
+total=$( [ -n "$last" ] && objects "$last" || true)
+[ -n "$total" ] && [ "$total" -gt 0 ] || total=1700   # a lean 7.3 build had 1730
+tty=0; [ -t 2 ] && [ "${TERM:-dumb}" != dumb ] && tty=1
 tb=$SECONDS
 "${mk[@]}" -j"$jobs" bzImage >>"$buildlog" 2>&1 &
 makepid=$!
+tick=$([ $tty = 1 ] && echo 2 || echo 30)
 while kill -0 "$makepid" 2>/dev/null; do
-  for _ in $(seq 30); do kill -0 "$makepid" 2>/dev/null && sleep 1; done
+  for _ in $(seq $((tick * 2))); do kill -0 "$makepid" 2>/dev/null && sleep 0.5; done
   kill -0 "$makepid" 2>/dev/null || break
-  n=$(grep -cE '^  (CC|AS|LD|AR)' "$buildlog" || true)
-  log "$((SECONDS - tb))s, $n objects: $(tail -1 "$buildlog" | cut -c1-80)"
+  n=$(objects "$buildlog"); pct=$((n * 100 / total)); [ $pct -le 99 ] || pct=99
+  line="[build-kernel $version] $((SECONDS - tb))s, $n of ~$total objects ($pct%): $(tail -1 "$buildlog" | cut -c1-60)"
+  if [ $tty = 1 ]; then printf '\r\033[K%s' "$line" >&2; else echo "$line" >&2; fi
 done
+[ $tty = 0 ] || printf '\r\033[K' >&2
 if ! wait "$makepid"; then
   tail -40 "$buildlog" >&2
   log "build FAILED (log: $buildlog)"; exit 1
