@@ -66,7 +66,15 @@ public final class FdChannel implements AutoCloseable {
         this.name = name;
     }
 
-    /** Connects to a listening socket ({@link FdListener}, or a helper's) at {@code path}. */
+    /**
+     * Connects to a listening socket ({@link FdListener}, or a helper's) at {@code path}.
+     *
+     * @param path the socket file
+     * @return the connected channel, owning its socket
+     * @throws IommufdException ENOENT when nothing listens there, ECONNREFUSED, EACCES without write
+     *         permission on the socket file
+     * @throws IllegalArgumentException when the path does not fit {@code sun_path}
+     */
     public static FdChannel connect(Path path) throws IommufdException {
         String name = path.toString();
         try (Arena a = Arena.ofConfined()) {
@@ -84,8 +92,13 @@ public final class FdChannel implements AutoCloseable {
     /**
      * Wraps a connected socket the process inherited or made (e.g. one end of a socketpair a
      * launcher passed to the VMM) and takes ownership of it. It must be an {@code AF_UNIX}
-     * {@code SOCK_SEQPACKET} socket: anything else is refused (ENOTSOCK, EAFNOSUPPORT or
-     * EPROTOTYPE, EBADF for a closed fd) and stays open, owned by the caller.
+     * {@code SOCK_SEQPACKET} socket: anything else is refused and stays open, owned by the caller.
+     *
+     * @param socketFd the socket's file descriptor
+     * @return the channel, owning {@code socketFd}
+     * @throws IommufdException ENOTSOCK, EAFNOSUPPORT or EPROTOTYPE for another kind of fd, EBADF for
+     *         a closed one
+     * @throws IllegalArgumentException for a negative fd
      */
     public static FdChannel fromFd(int socketFd) throws IommufdException {
         if (socketFd < 0) throw new IllegalArgumentException("FdChannel.fromFd: fd " + socketFd);
@@ -140,14 +153,31 @@ public final class FdChannel implements AutoCloseable {
         return addr;
     }
 
-    /** The socket's file descriptor, still owned by this channel. */
+    /**
+     * The socket's file descriptor, still owned by this channel: do not close it.
+     *
+     * @return the fd
+     */
     public int fd() {
         return fd;
     }
 
-    /** Who is at the other end (SO_PEERCRED): the peer process's pid, uid and gid when it connected. */
+    /**
+     * Who is at the other end (SO_PEERCRED), as of when it connected.
+     *
+     * @param pid the peer process's pid
+     * @param uid its user id
+     * @param gid its group id
+     */
     public record Peer(int pid, int uid, int gid) {}
 
+    /**
+     * The credentials of the process at the other end, e.g. for a helper to check which user it
+     * serves.
+     *
+     * @return the peer's pid, uid and gid when it connected
+     * @throws IommufdException EBADF "handle is closed" after {@link #close()}
+     */
     public Peer peer() throws IommufdException {
         enter("SO_PEERCRED");
         try (Arena a = Arena.ofConfined()) {
@@ -161,9 +191,15 @@ public final class FdChannel implements AutoCloseable {
     }
 
     /**
-     * Sends one message: {@code payload} (at least one byte) and the descriptors, which stay open
-     * and owned by the caller (the peer receives its own duplicates). Waits while the socket's
-     * buffer is full. A closed descriptor in {@code fds} fails with EBADF, a vanished peer with EPIPE.
+     * Sends one message: {@code payload} and the descriptors, which stay open and owned by the
+     * caller (the peer receives its own duplicates). Waits while the socket's buffer is full.
+     *
+     * @param payload at least one byte
+     * @param fds     up to {@link #MAX_FDS} open descriptors
+     * @throws IommufdException EBADF for a closed descriptor in {@code fds}, EPIPE when the peer is
+     *         gone, EBADF "handle is closed" after {@link #close()}
+     * @throws IllegalArgumentException for an empty payload, a negative descriptor or more than
+     *         {@value #MAX_FDS}
      */
     public void send(byte[] payload, int... fds) throws IommufdException {
         Objects.requireNonNull(payload, "payload");
@@ -212,11 +248,20 @@ public final class FdChannel implements AutoCloseable {
     }
 
     /**
-     * Receives one message with between 0 and {@code maxFds} descriptors, waiting at most
-     * {@code timeout} ({@code null}: without limit). More descriptors than {@code maxFds} fail
-     * with {@link FdPassingException.Reason#CONTROL_TRUNCATED} (the kernel discards those that
-     * did not fit; this closes the rest), a payload longer than {@code maxPayload} with
-     * PAYLOAD_TRUNCATED, a peer that closed with PEER_CLOSED.
+     * Receives one message with between 0 and {@code maxFds} descriptors. More descriptors than
+     * {@code maxFds} fail with {@link FdPassingException.Reason#CONTROL_TRUNCATED} (the kernel
+     * discards those that did not fit; this closes the rest).
+     *
+     * @param maxPayload the most payload bytes expected
+     * @param maxFds     the most descriptors expected, up to {@link #MAX_FDS}
+     * @param timeout    the longest wait, or {@code null} for no limit
+     * @return the message; close it to close the descriptors not taken
+     * @throws FdPassingException PEER_CLOSED, TIMED_OUT, CONTROL_TRUNCATED or PAYLOAD_TRUNCATED (what
+     *         arrived is closed)
+     * @throws IommufdException the errno of recvmsg(2), or EBADF "handle is closed" when the channel
+     *         is or gets closed
+     * @throws IllegalArgumentException for {@code maxPayload} below 1 or {@code maxFds} outside
+     *         0..{@value #MAX_FDS}
      */
     public ReceivedFds receive(int maxPayload, int maxFds, Duration timeout) throws IommufdException {
         if (maxFds < 0 || maxFds > MAX_FDS) throw new IllegalArgumentException("receive: maxFds " + maxFds + " not in 0.." + MAX_FDS);
@@ -224,9 +269,18 @@ public final class FdChannel implements AutoCloseable {
     }
 
     /**
-     * Receives one message that must carry exactly {@code fds} descriptors; any other count fails
-     * with {@link FdPassingException.Reason#WRONG_FD_COUNT} (or CONTROL_TRUNCATED for far more),
-     * all of them closed. Otherwise as {@link #receive}.
+     * Receives one message that must carry exactly {@code fds} descriptors; otherwise as
+     * {@link #receive}.
+     *
+     * @param maxPayload the most payload bytes expected
+     * @param fds        the number of descriptors expected
+     * @param timeout    the longest wait, or {@code null} for no limit
+     * @return the message; close it to close the descriptors not taken
+     * @throws FdPassingException WRONG_FD_COUNT (or CONTROL_TRUNCATED for far more) with all of them
+     *         closed, and as {@link #receive}
+     * @throws IommufdException as {@link #receive}
+     * @throws IllegalArgumentException for {@code maxPayload} below 1 or {@code fds} outside
+     *         0..{@value #MAX_FDS}
      */
     public ReceivedFds receiveExactly(int maxPayload, int fds, Duration timeout) throws IommufdException {
         if (fds < 0 || fds > MAX_FDS) throw new IllegalArgumentException("receiveExactly: fds " + fds + " not in 0.." + MAX_FDS);
@@ -339,6 +393,11 @@ public final class FdChannel implements AutoCloseable {
         if (!state.enter()) throw IommufdException.closed(op, "socket=" + name);
     }
 
+    /**
+     * Whether {@link #close()} has been called.
+     *
+     * @return true once closing has begun
+     */
     public boolean isClosed() {
         return state.isClosed();
     }
@@ -369,6 +428,11 @@ public final class FdChannel implements AutoCloseable {
         }
     }
 
+    /**
+     * Names the socket and whether it is closed.
+     *
+     * @return e.g. {@code FdChannel[/run/vmm/iommufd.sock]}
+     */
     @Override
     public String toString() {
         return "FdChannel[" + name + (isClosed() ? ", closed" : "") + "]";

@@ -28,7 +28,15 @@ public final class FdListener implements AutoCloseable {
         this.path = path;
     }
 
-    /** Creates the socket file at {@code path} (EADDRINUSE if a file is there) and listens. */
+    /**
+     * Creates the socket file at {@code path} and listens.
+     *
+     * @param path where to create the socket file (its directory must exist)
+     * @return the listener, owning the socket and the file
+     * @throws IommufdException EADDRINUSE if a file is there, EACCES without write permission on the
+     *         directory
+     * @throws IllegalArgumentException when the path does not fit {@code sun_path}
+     */
     public static FdListener bind(Path path) throws IommufdException {
         String name = path.toString();
         try (Arena a = Arena.ofConfined()) {
@@ -50,13 +58,23 @@ public final class FdListener implements AutoCloseable {
         }
     }
 
+    /**
+     * The socket file's path.
+     *
+     * @return the path
+     */
     public Path path() {
         return path;
     }
 
     /**
-     * Waits at most {@code timeout} ({@code null}: without limit) for a client and returns its
-     * connection; a timeout is {@link FdPassingException.Reason#TIMED_OUT}.
+     * Waits for a client and returns its connection.
+     *
+     * @param timeout the longest wait, or {@code null} for no limit
+     * @return the connected channel, owning its socket
+     * @throws FdPassingException TIMED_OUT
+     * @throws IommufdException the errno of accept4(2), or EBADF "handle is closed" when the listener is
+     *         or gets closed
      */
     public FdChannel accept(Duration timeout) throws IommufdException {
         String args = "socket=" + path;
@@ -77,6 +95,11 @@ public final class FdListener implements AutoCloseable {
         }
     }
 
+    /**
+     * Whether {@link #close()} has been called.
+     *
+     * @return true once closing has begun
+     */
     public boolean isClosed() {
         return state.isClosed();
     }
@@ -95,6 +118,11 @@ public final class FdListener implements AutoCloseable {
         }
     }
 
+    /**
+     * Names the socket file and whether it is closed.
+     *
+     * @return e.g. {@code FdListener[/run/vmm/iommufd.sock]}
+     */
     @Override
     public String toString() {
         return "FdListener[" + path + (isClosed() ? ", closed" : "") + "]";

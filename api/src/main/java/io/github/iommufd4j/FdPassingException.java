@@ -32,14 +32,28 @@ public final class FdPassingException extends IommufdException {
         }
     }
 
+    /** What went wrong. */
     private final Reason reason;
 
+    /**
+     * An exception whose errno is the reason's nearest errno.
+     *
+     * @param operation the operation, e.g. {@code recvmsg}
+     * @param arguments the socket and what was expected
+     * @param reason    what went wrong
+     * @param detail    more detail, or empty
+     */
     public FdPassingException(String operation, String arguments, Reason reason, String detail) {
         super(operation, arguments, reason.errno, reason.text + (detail.isEmpty() ? "" : ": " + detail)
                 + " (" + Errno.name(reason.errno) + ")");
         this.reason = reason;
     }
 
+    /**
+     * What went wrong.
+     *
+     * @return the reason
+     */
     public Reason reason() {
         return reason;
     }

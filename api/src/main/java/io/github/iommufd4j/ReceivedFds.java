@@ -33,23 +33,46 @@ public final class ReceivedFds implements AutoCloseable {
         Arrays.fill(owned, true);
     }
 
-    /** The message's bytes (a copy). */
+    /**
+     * The message's bytes.
+     *
+     * @return a copy
+     */
     public byte[] payload() {
         return payload.clone();
     }
 
-    /** How many descriptors the message carried. */
+    /**
+     * How many descriptors the message carried.
+     *
+     * @return the count
+     */
     public int count() {
         return fds.length;
     }
 
-    /** Descriptor {@code i}, still owned by this holder (closed by {@link #close()} unless taken). */
+    /**
+     * Descriptor {@code i}, still owned by this holder (closed by {@link #close()} unless taken).
+     *
+     * @param i the index, below {@link #count()}
+     * @return the fd
+     * @throws IndexOutOfBoundsException for an index outside {@code 0 .. count()-1}
+     * @throws IllegalStateException when closed or already taken
+     */
     public synchronized int fd(int i) {
         check(i);
         return fds[i];
     }
 
-    /** Descriptor {@code i}, now owned by the caller: {@link #close()} leaves it open. Once per descriptor. */
+    /**
+     * Descriptor {@code i}, now owned by the caller: {@link #close()} leaves it open. Once per
+     * descriptor.
+     *
+     * @param i the index, below {@link #count()}
+     * @return the fd
+     * @throws IndexOutOfBoundsException for an index outside {@code 0 .. count()-1}
+     * @throws IllegalStateException when closed or already taken
+     */
     public synchronized int take(int i) {
         check(i);
         owned[i] = false;
@@ -75,6 +98,11 @@ public final class ReceivedFds implements AutoCloseable {
         for (int i = 0; i < fds.length; i++) if (which == null || which[i]) Libc.close(fds[i]);
     }
 
+    /**
+     * The payload size, the descriptors and whether closed.
+     *
+     * @return e.g. {@code ReceivedFds[1 bytes, fds=[7, 8]]}
+     */
     @Override
     public synchronized String toString() {
         return "ReceivedFds[" + payload.length + " bytes, fds=" + Arrays.toString(fds) + (closed ? ", closed" : "") + "]";

@@ -14,7 +14,22 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Moves I/O page faults from one or more fault queues to a {@link FaultHandler} on one platform
- * thread ({@code iommufd4j-fault-pump-N}), in batches, without allocating per fault.
+ * thread ({@code iommufd4j-fault-pump-N}), in batches, without allocating per fault: the part of
+ * a VMM that keeps devices doing DMA into memory that is not there yet (post-copy migration,
+ * lazily populated guest RAM, SVA). The handler makes the pages present and answers each page
+ * request group:
+ *
+ * {@snippet class=io.github.iommufd4j.snippets.Snippets region=pump}
+ *
+ * <p>A group whose resolution takes time (e.g. fetching a page over the network) is deferred and
+ * answered later from any thread, so the pump keeps serving other groups meanwhile:
+ *
+ * {@snippet class=io.github.iommufd4j.snippets.Snippets region=deferred}
+ *
+ * <p>The counters ({@link #faults()}, {@link #groups()}, {@link #batches()},
+ * {@link #outstanding()}, {@link #handlerErrors()} ...) are cheap to read from any thread, and
+ * {@link #toString()} prints them; with JFR enabled the pump also records an
+ * {@code io.github.iommufd4j.FaultBatch} event per batch.
  *
  * <p>How: an io_uring multiplexes readiness (a multishot POLL_ADD per queue, armed once, and one
  * on an eventfd that wakes the pump for deferred answers and shutdown); records are moved with
@@ -57,7 +72,10 @@ public final class FaultPump implements AutoCloseable {
     public static final int MAX_OUTSTANDING = AnswerQueue.MAX_SLOTS;
     private static final AtomicInteger PUMPS = new AtomicInteger();
 
-    /** How the records of fault queues move once the ring reported them readable. */
+    /**
+     * How the records of fault queues move once the ring reported them readable; answers go by
+     * write(2) either way. Both handle the same faults; they differ in system calls and latency.
+     */
     public enum RecordPath {
         /** read(2) and write(2) from the pump thread: one syscall each per batch (the default). */
         SYSCALLS,
@@ -86,7 +104,18 @@ public final class FaultPump implements AutoCloseable {
         this.thread = thread;
     }
 
-    /** A pump over one queue with batches of 64 and up to 1024 deferred groups. */
+    /**
+     * A pump over one queue with batches of 64 and up to 1024 deferred groups.
+     *
+     * {@snippet class=io.github.iommufd4j.snippets.Snippets region=pump}
+     *
+     * @param queue   the fault queue to serve
+     * @param handler answers each group, on the pump's thread
+     * @return the running pump; close it before the queue
+     * @throws IommufdException EBADF for a closed queue; the io_uring or eventfd error if the pump
+     *         cannot be set up
+     * @throws IllegalArgumentException for a null queue or handler
+     */
     public static FaultPump start(FaultQueue queue, FaultHandler handler) throws IommufdException {
         if (queue == null) throw new IllegalArgumentException("queue is null");
         return start(List.of(queue), handler, 64, 1024);
@@ -95,8 +124,14 @@ public final class FaultPump implements AutoCloseable {
     /**
      * Starts a pump over fault queues.
      *
+     * @param queues         the fault queues, not empty, each listed once
+     * @param handler        answers each group, on the pump's thread
      * @param batch          records read per read(2), 1..{@value #MAX_BATCH}
      * @param maxOutstanding groups that may wait for a deferred answer at once, 1..{@value #MAX_OUTSTANDING}
+     * @return the running pump; close it before the queues
+     * @throws IommufdException EBADF for a closed queue; the io_uring or eventfd error if the pump
+     *         cannot be set up
+     * @throws IllegalArgumentException for a bad argument (nothing was opened)
      */
     public static FaultPump start(List<FaultQueue> queues, FaultHandler handler, int batch, int maxOutstanding)
             throws IommufdException {
@@ -104,10 +139,20 @@ public final class FaultPump implements AutoCloseable {
     }
 
     /**
-     * Starts a pump over fault queues and vIOMMU event queues (either list may be empty, not both).
+     * Starts a pump over fault queues and vIOMMU event queues (either list may be empty, not both),
+     * served by the same thread.
      *
+     * @param queues         the fault queues, each listed once (may be empty)
+     * @param handler        answers each group, on the pump's thread (null when there are no fault queues)
+     * @param eventQueues    the event queues, each listed once (may be empty)
+     * @param eventHandler   takes each batch of events, on the pump's thread (null when there are no
+     *                       event queues)
      * @param batch          records read per read(2), 1..{@value #MAX_BATCH}
      * @param maxOutstanding groups that may wait for a deferred answer at once, 1..{@value #MAX_OUTSTANDING}
+     * @return the running pump; close it before the queues
+     * @throws IommufdException         EBADF for a queue that is closed; the io_uring or eventfd
+     *                                  error if the pump cannot be set up
+     * @throws IllegalArgumentException for a bad argument (nothing was opened)
      */
     public static FaultPump start(List<FaultQueue> queues, FaultHandler handler, List<EventQueue> eventQueues,
                                   EventHandler eventHandler, int batch, int maxOutstanding) throws IommufdException {
@@ -119,6 +164,15 @@ public final class FaultPump implements AutoCloseable {
      * path. {@link RecordPath#RING} needs the kernel's fds: the software backend's records are
      * taken through its model (whole groups, cookies), so it refuses RING.
      *
+     * @param queues         the fault queues, each listed once (may be empty)
+     * @param handler        answers each group, on the pump's thread (null when there are no fault queues)
+     * @param eventQueues    the event queues, each listed once (may be empty)
+     * @param eventHandler   takes each batch of events, on the pump's thread (null when there are no
+     *                       event queues)
+     * @param batch          records read per read(2), 1..{@value #MAX_BATCH}
+     * @param maxOutstanding groups that may wait for a deferred answer at once, 1..{@value #MAX_OUTSTANDING}
+     * @param path           how fault records move: {@link RecordPath#SYSCALLS} or {@link RecordPath#RING}
+     * @return the running pump; close it before the queues
      * @throws IllegalArgumentException for a bad argument (nothing was opened)
      * @throws IommufdException         EBADF for a queue that is closed; the io_uring or eventfd
      *                                  error if the pump cannot be set up
@@ -225,56 +279,128 @@ public final class FaultPump implements AutoCloseable {
         return loop.answers.respond(ticket, code);
     }
 
-    /** Fault records handed to the handler. */
+    /**
+     * Fault records handed to the handler (a group of n records counts n).
+     *
+     * @return the count so far; final once the pump is closed
+     */
     public long faults() { return loop.faults.get(); }
-    /** Page request groups handed to the handler. */
+    /**
+     * Page request groups handed to the handler.
+     *
+     * @return the count so far; final once the pump is closed
+     */
     public long groups() { return loop.groups.get(); }
-    /** Reads that brought records or events. */
+    /**
+     * Reads that brought records or events: {@code faults() / batches()} is the mean batch size.
+     *
+     * @return the count so far
+     */
     public long batches() { return loop.batches.get(); }
-    /** Handler calls that threw or returned a code other than SUCCESS, INVALID or DEFERRED. */
+    /**
+     * Handler calls that threw or returned a code other than SUCCESS, INVALID or DEFERRED; their
+     * groups were answered INVALID.
+     *
+     * @return the count so far
+     */
     public long handlerErrors() { return loop.handlerErrors.get(); }
-    /** vEVENT records handed to the event handler (lost-events headers included). */
+    /**
+     * vEVENT records handed to the event handler (lost-events headers included).
+     *
+     * @return the count so far
+     */
     public long events() { return loop.events.get(); }
-    /** Places where an event queue overflowed (lost-events headers and sequence gaps). */
+    /**
+     * Places where an event queue overflowed (lost-events headers and sequence gaps).
+     *
+     * @return the count so far
+     */
     public long lossMarks() { return loop.lossMarks.get(); }
-    /** Groups deferred by the handler and not answered yet. */
+    /**
+     * Groups deferred by the handler and not answered yet (at most {@code maxOutstanding}; at that
+     * many, the pump stops handing out groups until one is answered).
+     *
+     * @return the count now
+     */
     public int outstanding() { return loop.answers.outstanding(); }
-    /** {@link #respond} calls refused: the ticket was unknown, answered already or of a dropped queue. */
+    /**
+     * {@link #respond} calls refused: the ticket was unknown, answered already or of a dropped queue.
+     *
+     * @return the count so far
+     */
     public long rejectedAnswers() { return loop.answers.rejected(); }
-    /** Answers the kernel refused (EINVAL: the group was answered already, e.g. after its device was detached). */
+    /**
+     * Answers the kernel refused (EINVAL: the group was answered already, e.g. after its device was
+     * detached).
+     *
+     * @return the count so far
+     */
     public long refusedAnswers() { return loop.refusedAnswers.get(); }
-    /** Queues the pump stopped serving (see {@link #queueFailure}). */
+    /**
+     * Queues the pump stopped serving (see {@link #queueFailure}).
+     *
+     * @return the count so far
+     */
     public long droppedQueues() { return loop.droppedQueues.get(); }
 
-    /** Why the pump stopped serving {@code queue}, or null while it serves it. */
+    /**
+     * Why the pump stopped serving a fault queue.
+     *
+     * @param queue one of the pump's fault queues
+     * @return the error that dropped it (e.g. EBADF when it was closed), or null while it is served
+     * @throws IllegalArgumentException if the pump does not serve {@code queue}
+     */
     public Throwable queueFailure(FaultQueue queue) {
         int i = queues.indexOf(queue);
         if (i < 0) throw new IllegalArgumentException("not a queue of this pump: " + queue);
         return loop.faultSources[i].failure();
     }
 
-    /** Why the pump stopped serving event queue {@code queue}, or null while it serves it. */
+    /**
+     * Why the pump stopped serving an event queue.
+     *
+     * @param queue one of the pump's event queues
+     * @return the error that dropped it, or null while it is served
+     * @throws IllegalArgumentException if the pump does not serve {@code queue}
+     */
     public Throwable queueFailure(EventQueue queue) {
         int i = eventQueues.indexOf(queue);
         if (i < 0) throw new IllegalArgumentException("not an event queue of this pump: " + queue);
         return loop.eventSources[i].failure();
     }
 
-    /** The error of the ring that stopped the pump, if any (a queue's own errors only drop that queue). */
+    /**
+     * The error of the ring that stopped the pump, if any (a queue's own errors only drop that queue).
+     *
+     * @return the error, or null while the pump runs or after a clean close
+     */
     public Throwable failure() {
         return loop.failure;
     }
 
+    /**
+     * The path fault records take.
+     *
+     * @return {@link RecordPath#SYSCALLS} unless started with RING
+     */
     public RecordPath recordPath() {
         return path;
     }
 
-    /** The pump thread's name, {@code iommufd4j-fault-pump-N}. */
+    /**
+     * The pump thread's name, e.g. for thread dumps and profilers.
+     *
+     * @return {@code iommufd4j-fault-pump-N}
+     */
     public String threadName() {
         return thread.getName();
     }
 
-    /** Whether {@link #close()} was called or the pump stopped. */
+    /**
+     * Whether {@link #close()} was called or the pump stopped.
+     *
+     * @return true once the pump no longer serves
+     */
     public boolean isClosed() {
         return loop.stopping || !thread.isAlive();
     }
@@ -283,6 +409,8 @@ public final class FaultPump implements AutoCloseable {
      * io-wq worker threads of the pump's thread alive now ({@code iou-wrk-<tid>}): the kernel
      * creates them only for ring requests it could not perform inline. With {@link RecordPath#RING}
      * a non-zero count means the ring's reads were punted (slow); with SYSCALLS it stays 0.
+     *
+     * @return the count, or -1 if {@code /proc/self/task} cannot be read
      */
     public int ioWorkers() {
         String name = "iou-wrk-" + loop.tid;
@@ -315,6 +443,11 @@ public final class FaultPump implements AutoCloseable {
         if (!self) joinUninterruptibly(thread);
     }
 
+    /**
+     * The pump's thread, state, path, queues and counters, for logs.
+     *
+     * @return e.g. {@code FaultPump[iommufd4j-fault-pump-1, running, SYSCALLS, 1 fault queues, batch 64, faults 10, ...]}
+     */
     @Override
     public String toString() {
         Throwable f = loop.failure;

@@ -61,6 +61,13 @@ public final class Handoff implements AutoCloseable {
     /**
      * Connects to the helper's socket, waiting for it to appear (the VMM may start first), and
      * receives the handoff; all within {@code timeout}.
+     *
+     * @param socket  the helper's socket file ({@code --socket})
+     * @param timeout the longest wait for the socket and the message
+     * @return the handoff, owning the received descriptors until they are adopted
+     * @throws IommufdException the errno of connecting (e.g. EACCES) or receiving; an
+     *         {@link io.github.iommufd4j.FdPassingException} for a timeout, a closed peer or a message
+     *         that is no handoff (every descriptor it carried closed)
      */
     public static Handoff receive(Path socket, Duration timeout) throws IommufdException {
         long deadline = System.nanoTime() + java.util.Objects.requireNonNull(timeout, "timeout").toNanos();
@@ -86,7 +93,16 @@ public final class Handoff implements AutoCloseable {
         }
     }
 
-    /** Receives the handoff on an open channel (e.g. an inherited socket, {@link FdChannel#fromFd}). */
+    /**
+     * Receives the handoff on an open channel (e.g. an inherited socket, {@link FdChannel#fromFd}).
+     *
+     * @param channel the connection to the helper
+     * @param timeout the longest wait, or {@code null} for no limit
+     * @return the handoff, owning the received descriptors until they are adopted
+     * @throws IommufdException the errno of receiving; an {@link io.github.iommufd4j.FdPassingException}
+     *         for a timeout, a closed peer or a message that is no handoff (BAD_PAYLOAD,
+     *         WRONG_FD_COUNT; every descriptor it carried closed)
+     */
     public static Handoff receive(FdChannel channel, Duration timeout) throws IommufdException {
         ReceivedFds m = channel.receive(MAX_PAYLOAD, FdChannel.MAX_FDS, timeout);
         try {
@@ -146,6 +162,10 @@ public final class Handoff implements AutoCloseable {
     /**
      * The iommufd, adopted ({@link Iommufd#fromFd}, which checks it): the returned handle owns
      * the descriptor from now on. Refused: the descriptor stays here, closed with the Handoff.
+     *
+     * @return the iommufd
+     * @throws IommufdException as {@link Iommufd#fromFd}
+     * @throws IllegalStateException when it was adopted already or the Handoff is closed
      */
     public Iommufd iommufd() throws IommufdException {
         synchronized (fds) {
@@ -155,7 +175,11 @@ public final class Handoff implements AutoCloseable {
         }
     }
 
-    /** The devices' names as the helper opened them (cdev paths), in the order of their descriptors. */
+    /**
+     * The devices' names as the helper opened them (cdev paths), in the order of their descriptors.
+     *
+     * @return the names, unmodifiable
+     */
     public List<String> devices() {
         return devices;
     }
@@ -163,6 +187,14 @@ public final class Handoff implements AutoCloseable {
     /**
      * The device the helper opened as {@code name}, bound to {@code iommufd}
      * ({@link VfioDevice#fromFd}, which checks it); the device owns the descriptor from now on.
+     * Refused: the descriptor stays here, closed with the Handoff.
+     *
+     * @param iommufd the iommufd to bind it to (the handed-over one)
+     * @param name    one of {@link #devices()}
+     * @return the bound device
+     * @throws IommufdException as {@link VfioDevice#fromFd}
+     * @throws IllegalArgumentException when the helper sent no such device
+     * @throws IllegalStateException when it was adopted already or the Handoff is closed
      */
     public VfioDevice device(Iommufd iommufd, String name) throws IommufdException {
         int i = devices.indexOf(name);
@@ -174,12 +206,23 @@ public final class Handoff implements AutoCloseable {
         }
     }
 
-    /** The id of the IOAS the helper allocated in the iommufd, if it did. */
+    /**
+     * The id of the IOAS the helper allocated in the iommufd, if it did ({@code --ioas}).
+     *
+     * @return the id, or empty
+     */
     public OptionalInt ioasId() {
         return ioas;
     }
 
-    /** A handle owning the helper's IOAS ({@link Iommufd#adoptIoas}: closing it destroys the IOAS). */
+    /**
+     * A handle owning the helper's IOAS ({@link Iommufd#adoptIoas}: closing it destroys the IOAS).
+     *
+     * @param iommufd the handed-over iommufd
+     * @return the IOAS
+     * @throws IommufdException as {@link Iommufd#adoptIoas}
+     * @throws IllegalStateException when the helper allocated no IOAS
+     */
     public Ioas adoptIoas(Iommufd iommufd) throws IommufdException {
         return iommufd.adoptIoas(ioas.orElseThrow(() -> new IllegalStateException("the helper allocated no IOAS")));
     }
@@ -190,6 +233,11 @@ public final class Handoff implements AutoCloseable {
         fds.close();
     }
 
+    /**
+     * The devices, the IOAS and the descriptors.
+     *
+     * @return a one-line description
+     */
     @Override
     public String toString() {
         return "Handoff[devices=" + devices + ", ioas=" + ioas + ", " + fds + "]";

@@ -49,11 +49,23 @@ public final class Helper {
     /** The parsed command line. */
     record Options(Path socket, int socketFd, List<String> devices, boolean ioas, int clientUid, Duration timeout) {}
 
+    /**
+     * Runs the helper with the command line above and exits with its status.
+     *
+     * @param args the command line
+     */
     public static void main(String[] args) {
         System.exit(run(System.out, System.err, args));
     }
 
-    /** Runs the helper; returns the exit status (for callers that run it in-process). */
+    /**
+     * Runs the helper in-process (e.g. from a launcher or a test) and returns instead of exiting.
+     *
+     * @param out  where the result line goes
+     * @param err  where errors and the usage go
+     * @param args the command line
+     * @return the exit status: 0 served, 1 failed, 2 bad arguments
+     */
     public static int run(PrintStream out, PrintStream err, String... args) {
         Options o;
         try {
