@@ -28,6 +28,7 @@ final class EventSource extends Source {
     @Override
     void serve() throws IommufdException {
         while (ready && !loop.stopping) {
+            loop.reads.incrementAndGet();
             int n = queue.read(batch);
             if (n == 0) {
                 ready = false;

@@ -31,12 +31,14 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@link #toString()} prints them; with JFR enabled the pump also records an
  * {@code io.github.iommufd4j.FaultBatch} event per batch.
  *
- * <p>How: an io_uring multiplexes readiness (a multishot POLL_ADD per queue, armed once, and one
- * on an eventfd that wakes the pump for deferred answers and shutdown); records are moved with
- * direct read(2)/write(2) of whole batches ({@link RecordPath#SYSCALLS}, the default: the faster
- * path on 6.12 and 7.3 at every load we measured, see the README). {@link RecordPath#RING} keeps
- * an IORING_OP_READ per fault queue in flight instead. vIOMMU event queues ({@link EventQueue})
- * are served by the same ring and thread.
+ * <p>How: an io_uring multiplexes readiness (a POLL_ADD per fault queue, armed again in the same
+ * io_uring_enter that waits, and a multishot one on an eventfd that wakes the pump for deferred
+ * answers and shutdown); records are read with read(2) of whole batches until a read comes back
+ * short ({@link RecordPath#SYSCALLS}, the default: the faster path on 6.12 and 7.3 at every load we
+ * measured, see the README), and on the kernel's queues the answers go back as an IORING_OP_WRITE
+ * submitted by that same enter: a batch costs one io_uring_enter and one read(2)
+ * ({@link #systemCalls()}). {@link RecordPath#RING} keeps an IORING_OP_READ per fault queue in
+ * flight instead. vIOMMU event queues ({@link EventQueue}) are served by the same ring and thread.
  *
  * <p>Contract:
  * <ul>
@@ -342,6 +344,31 @@ public final class FaultPump implements AutoCloseable {
      * @return the count so far
      */
     public long droppedQueues() { return loop.droppedQueues.get(); }
+    /**
+     * System calls the pump's thread made: io_uring_enter, read(2) and write(2) together
+     * ({@code systemCalls() / faults()} is the cost per fault; the ring's writes are no write(2)).
+     *
+     * @return the count so far
+     */
+    public long systemCalls() { return loop.ring.enters() + loop.reads.get() + loop.writes.get(); }
+    /**
+     * The pump thread's io_uring_enter calls.
+     *
+     * @return the count so far
+     */
+    public long ringEnters() { return loop.ring.enters(); }
+    /**
+     * The pump thread's read(2) calls (fault and event queues, its wake-up eventfd).
+     *
+     * @return the count so far
+     */
+    public long reads() { return loop.reads.get(); }
+    /**
+     * The pump thread's write(2) calls of answers: answers that could not go through the ring.
+     *
+     * @return the count so far
+     */
+    public long writes() { return loop.writes.get(); }
 
     /**
      * Why the pump stopped serving a fault queue.
@@ -455,6 +482,7 @@ public final class FaultPump implements AutoCloseable {
         return "FaultPump[" + thread.getName() + ", " + state + ", " + path + ", " + queues.size() + " fault queues"
                 + (eventQueues.isEmpty() ? "" : ", " + eventQueues.size() + " event queues") + ", batch " + batch
                 + ", faults " + faults() + ", groups " + groups() + ", outstanding " + outstanding() + "/" + maxOutstanding
-                + ", handler errors " + handlerErrors() + ", dropped queues " + droppedQueues() + "]";
+                + ", handler errors " + handlerErrors() + ", dropped queues " + droppedQueues()
+                + ", system calls " + ringEnters() + " enter + " + reads() + " read + " + writes() + " write]";
     }
 }

@@ -1,26 +1,47 @@
 package io.github.iommufd4j.pump;
 
+import io.github.iommufd4j.Backend;
 import io.github.iommufd4j.FaultQueue;
 import io.github.iommufd4j.IommufdException;
 import io.github.iommufd4j.PageFaults;
 import io.github.iommufd4j.PageResponses;
+import io.github.iommufd4j.bindings.Libc;
+import io.github.iommufd4j.internal.uring.IoUringException;
 
 /**
  * A fault queue under the pump: the records read and not yet handed to the handler, and the
  * answers not yet written. How records arrive is the record path: {@link SyscallFaultSource}
  * (readiness from the ring, read(2)) or {@link RingFaultSource} (a ring read in flight).
+ *
+ * <p>On the kernel's queues the answers go out as an IORING_OP_WRITE queued for the ring's next
+ * io_uring_enter, the one that also waits for the next readiness, so answering costs no system
+ * call of its own. The fault fd has only a {@code .write} file operation, which io_uring performs
+ * inline only when the file has O_NONBLOCK (otherwise an io-wq worker does it,
+ * docs/kernel-behaviour.md §5.3); the fault fd never blocks anyway, so the pump sets O_NONBLOCK
+ * while it serves the queue and restores the flags when it lets go. Two answer buffers take
+ * turns: one in flight, one filling; answers that cannot wait for the ring (a write still in
+ * flight, the pump stopping, the ring failing) go out with write(2).
  */
 abstract sealed class FaultSource extends Source permits SyscallFaultSource, RingFaultSource {
     /** The largest page request group the pump reads: a read buffer grows up to this many records. */
     static final int MAX_GROUP = 1 << 16;
     private static final System.Logger LOG = System.getLogger(FaultPump.class.getName());
-    private static final int EINVAL = 22;
+    private static final int EINTR = 4, EAGAIN = 11, EINVAL = 22, ECANCELED = 125;
 
     final FaultQueue queue;
     PageFaults records;
     /** The next record of {@link #records} to hand to the handler. */
     int next;
-    final PageResponses answers;
+    /** The answers not written yet. */
+    PageResponses answers;
+    /** Answers are written by the ring (the kernel's queues, once O_NONBLOCK is set), else by write(2). */
+    private final boolean ringWrites;
+    /** The answers of the ring write in flight (null if none), and the other buffer while none is. */
+    private PageResponses writing, spare;
+    /** Set while the source lets go: answers are written with write(2) (its fd is about to close). */
+    private boolean retiring;
+    /** The file status flags before the pump added O_NONBLOCK (-1: unchanged). */
+    private int savedFlags = -1;
 
     /** @param answers answers written per write(2) at most: a batch's and the deferred ones that came back */
     FaultSource(PumpLoop loop, int index, FaultQueue queue, int batch, int answers) throws IommufdException {
@@ -28,6 +49,17 @@ abstract sealed class FaultSource extends Source permits SyscallFaultSource, Rin
         this.queue = queue;
         this.records = new PageFaults(batch);
         this.answers = new PageResponses(answers);
+        if (queue.backend() == Backend.NATIVE) {
+            int flags = Libc.fcntl(fd, Libc.F_GETFL, 0);
+            if (flags >= 0 && Libc.fcntl(fd, Libc.F_SETFL, flags | Libc.O_NONBLOCK) == 0) savedFlags = flags;
+        }
+        this.ringWrites = savedFlags >= 0;
+        this.spare = ringWrites ? new PageResponses(answers) : null;
+    }
+
+    /** Whether the fd has O_NONBLOCK from the pump (the kernel's queues). */
+    final boolean nonBlocking() {
+        return savedFlags >= 0;
     }
 
     @Override
@@ -104,26 +136,75 @@ abstract sealed class FaultSource extends Source permits SyscallFaultSource, Rin
     }
 
     /**
-     * Writes the queued answers. An answer the kernel refuses (EINVAL: its group was answered
-     * already, e.g. INVALID when its device was detached, docs/kernel-behaviour.md §5.4, §5.5) is
-     * counted and skipped; any other error drops the queue.
+     * Writes the queued answers: queues a ring write when it can (see the class comment),
+     * otherwise writes them now.
      */
     final void flush() {
-        while (answers.count() > 0 && failure() == null) {
+        if (answers.count() == 0) return;
+        if (ringWrites && writing == null && failure() == null && !retiring && !loop.stopping) {
             try {
-                if (queue.respond(answers) == 0) drop(new IllegalStateException("write(fault fd) took no answer: " + describe()));
+                loop.ring.write(fd, answers.buffer(), (long) answers.count() * PageResponses.RECORD, 0, PumpLoop.WRITE | index);
+                loop.writesInFlight++;
+                writing = answers;
+                answers = spare;
+                spare = null;
+                return;
+            } catch (IoUringException | RuntimeException e) {
+                // The ring failed (the loop stops at its next wait): these answers go out with write(2).
+            }
+        }
+        writeNow(answers);
+    }
+
+    /**
+     * The ring write completed with {@code res} (bytes or -errno). What the kernel did not take
+     * goes out with write(2), by the same rules as {@link #writeNow}; another error drops the queue.
+     */
+    final void writeCompleted(int res) {
+        PageResponses w = writing;
+        writing = null;
+        loop.writesInFlight--;
+        if (w == null) return;
+        if (res >= 0) {
+            w.removeFirst(Math.min(res / PageResponses.RECORD, w.count())); // short: the kernel stopped at an answer it refused
+        } else if (res == -EINVAL) {
+            w.removeFirst(1); // its group was answered already (see writeNow)
+            loop.refusedAnswers.incrementAndGet();
+        } else if (res != -EAGAIN && res != -EINTR && res != -ECANCELED) {
+            drop(new IommufdException("io_uring write(fault fd)", describe(), -res));
+        }
+        writeNow(w);
+        w.clear();
+        spare = w;
+    }
+
+    /** A ring write is in flight: its buffer must stay until it completes. */
+    final boolean writeInFlight() {
+        return writing != null;
+    }
+
+    /**
+     * Writes {@code batch} with write(2). An answer the kernel refuses (EINVAL: its group was
+     * answered already, e.g. INVALID when its device was detached, docs/kernel-behaviour.md §5.4,
+     * §5.5) is counted and skipped; any other error drops the queue.
+     */
+    private void writeNow(PageResponses batch) {
+        while (batch.count() > 0 && failure() == null) {
+            try {
+                loop.writes.incrementAndGet();
+                if (queue.respond(batch) == 0) drop(new IllegalStateException("write(fault fd) took no answer: " + describe()));
             } catch (IommufdException e) {
                 if (e.errno() != EINVAL) {
                     drop(e);
                 } else {
-                    answers.removeFirst(1);
+                    batch.removeFirst(1);
                     loop.refusedAnswers.incrementAndGet();
                 }
             } catch (RuntimeException e) {
                 drop(e);
             }
         }
-        if (failure() != null) answers.clear();
+        if (failure() != null) batch.clear();
     }
 
     /** Answers INVALID the groups of {@code n} records read but never handed to the handler. */
@@ -138,11 +219,27 @@ abstract sealed class FaultSource extends Source permits SyscallFaultSource, Rin
     @Override
     void retire() {
         if (retired) return;
+        retiring = true;
         int from = next;
         next = records.count();
         answerUnhandled(records, from, next);
         if (failure() != null) loop.answers.dropQueue(index); // later answers for its groups are refused
         super.retire();
+    }
+
+    /** Restores the fd's flags; a ring write queued and not submitted yet is submitted first (it names our fd). */
+    @Override
+    void release() {
+        if (writing != null && fd >= 0 && !loop.ring.isClosed()) {
+            try {
+                loop.ring.submit();
+            } catch (IoUringException | RuntimeException e) {
+                // The ring failed: its operations end with it.
+            }
+        }
+        if (savedFlags >= 0 && fd >= 0) Libc.fcntl(fd, Libc.F_SETFL, savedFlags);
+        savedFlags = -1;
+        super.release();
     }
 
     @Override

@@ -23,7 +23,7 @@ import java.util.concurrent.atomic.AtomicLong;
 final class PumpLoop implements Runnable, CompletionHandler, AnswerQueue.Sink {
     private static final System.Logger LOG = System.getLogger(FaultPump.class.getName());
     /** user_data: the kind in the upper half, the source index in the lower. */
-    static final long FAULT = 1L << 32, EVENT = 2L << 32, WAKE = 3L << 32, CANCEL = 4L << 32;
+    static final long FAULT = 1L << 32, EVENT = 2L << 32, WAKE = 3L << 32, CANCEL = 4L << 32, WRITE = 5L << 32;
     private static final long KIND = ~0xffff_ffffL;
     private static final int EBADF = 9;
 
@@ -41,10 +41,14 @@ final class PumpLoop implements Runnable, CompletionHandler, AnswerQueue.Sink {
     volatile int tid;
     /** The wake eventfd's poll is armed / fired since the last drain (pump thread only). */
     private boolean wakeArmed, woken;
+    /** Ring writes of answers submitted or queued and not completed (pump thread only). */
+    int writesInFlight;
 
     final AtomicLong faults = new AtomicLong(), groups = new AtomicLong(), batches = new AtomicLong(),
             handlerErrors = new AtomicLong(), events = new AtomicLong(), lossMarks = new AtomicLong(),
             droppedQueues = new AtomicLong(), refusedAnswers = new AtomicLong();
+    /** The pump thread's read(2) and write(2) calls (its io_uring_enter calls: {@link IoUring#enters()}). */
+    final AtomicLong reads = new AtomicLong(), writes = new AtomicLong();
 
     /** Opens the ring, the answer queue and a source per queue; on failure closes what it opened. */
     PumpLoop(String name, List<FaultQueue> queues, FaultHandler handler, List<EventQueue> eventQueues,
@@ -106,10 +110,12 @@ final class PumpLoop implements Runnable, CompletionHandler, AnswerQueue.Sink {
 
     private void loop() throws IoUringException {
         while (!stopping) {
-            ring.submitAndWait(1);
+            // The ring writes queued in the last turn complete inline in this enter: wait for one completion more.
+            ring.submitAndWait(1 + writesInFlight);
             ring.processCompletions(this);
             if (woken) { // only then: an empty eventfd would cost a read(2) per turn for nothing
                 woken = false;
+                reads.incrementAndGet();
                 answers.drainWake();
             }
             answers.take(this);
@@ -147,6 +153,8 @@ final class PumpLoop implements Runnable, CompletionHandler, AnswerQueue.Sink {
         int i = (int) userData;
         if (kind == FAULT) {
             faultSources[i].completed(res, flags);
+        } else if (kind == WRITE) {
+            faultSources[i].writeCompleted(res);
         } else if (kind == EVENT) {
             eventSources[i].completed(res, flags);
         } else if (kind == WAKE) {
@@ -219,7 +227,7 @@ final class PumpLoop implements Runnable, CompletionHandler, AnswerQueue.Sink {
     }
 
     private boolean anyBusy() {
-        for (Source s : faultSources) if (s.busy) return true;
+        for (FaultSource s : faultSources) if (s.busy || s.writeInFlight()) return true;
         for (Source s : eventSources) if (s.busy) return true;
         return false;
     }

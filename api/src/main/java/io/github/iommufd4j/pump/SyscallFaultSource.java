@@ -2,10 +2,17 @@ package io.github.iommufd4j.pump;
 
 import io.github.iommufd4j.FaultQueue;
 import io.github.iommufd4j.IommufdException;
+import io.github.iommufd4j.bindings.Libc;
+import io.github.iommufd4j.internal.uring.IoUringException;
 
 /**
- * {@link FaultPump.RecordPath#SYSCALLS}: a multishot poll on the ring says when the queue is
- * readable; records are read with read(2) (through {@link FaultQueue#read}) until it is empty.
+ * {@link FaultPump.RecordPath#SYSCALLS}: a one-shot poll on the ring says when the queue is
+ * readable; records are read with read(2) (through {@link FaultQueue#read}) until a read comes back
+ * short. A short read does not prove the queue empty (the kernel also stops before a group that
+ * does not fit), so instead of a further read(2) that would mostly return 0, the poll is armed
+ * again in the ring's next io_uring_enter: the kernel checks readiness when it takes the poll and
+ * completes it at once if records are left. A batch thus costs one enter and one read, and the
+ * answers of the batches read in one turn go out in one ring write (see {@link FaultSource}).
  */
 final class SyscallFaultSource extends FaultSource {
     private static final int EINVAL = 22;
@@ -15,26 +22,31 @@ final class SyscallFaultSource extends FaultSource {
     }
 
     @Override
+    void arm() throws IoUringException {
+        loop.ring.pollAdd(fd, Libc.POLLIN, userData);
+        busy = true;
+    }
+
+    @Override
     void serve() throws IommufdException {
         for (;;) {
             handleRead();
-            flush(); // a batch's answers go out before the next batch is read
             if (next < records.count() || !ready || !loop.answers.hasFreeSlot() || loop.stopping) break;
             FaultBatchEvent event = Jfr.PRESENT ? FaultBatchEvent.started() : null; // null unless a JFR recording wants it
             int n = readWhole();
-            if (n == 0) {
-                ready = false;
-                break;
-            }
+            if (n < records.capacity()) ready = false; // short: the poll armed below tells whether records are left
+            if (n == 0) break;
             if (event != null) FaultBatchEvent.commit(event, queue.id(), n, handleRead());
         }
-        rearmPoll();
+        flush(); // the answers of every batch read in this turn, in one write
+        if (!ready) rearmPoll(); // while records are waiting for a free slot, the wake-up of an answer serves them
     }
 
     /** One read(2); a group larger than the buffer grows it and reads again. */
     private int readWhole() throws IommufdException {
         for (;;) {
             try {
+                loop.reads.incrementAndGet();
                 int n = queue.read(records);
                 read(n);
                 return n;

@@ -26,7 +26,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * The io_uring the fault pump runs on: a submission queue (SQ) and a completion queue (CQ) shared
  * with the kernel, driven from Java without liburing (whose API is static inline functions that
  * jextract cannot bind) and without allocating in steady state. Only the operations the pump
- * uses: {@link #read}, {@link #pollAddMultishot} and {@link #cancel}.
+ * uses: {@link #read}, {@link #write}, {@link #pollAdd}, {@link #pollAddMultishot} and {@link #cancel}.
  *
  * <p>Threading: a ring is used by one thread (the preparation methods, {@link #submitAndWait} and
  * {@link #processCompletions} keep unsynchronised state). Only {@link #close()} may be called from
@@ -63,7 +63,7 @@ public final class IoUring implements AutoCloseable {
 
     private static final int EINTR = 4, EBADF = 9, EBUSY = 16, ETIME = 62, EOPNOTSUPP = 95;
 
-    private static final int OP_READ = Uapi.IORING_OP_READ(), OP_POLL_ADD = Uapi.IORING_OP_POLL_ADD(),
+    private static final int OP_READ = Uapi.IORING_OP_READ(), OP_WRITE = Uapi.IORING_OP_WRITE(), OP_POLL_ADD = Uapi.IORING_OP_POLL_ADD(),
             OP_ASYNC_CANCEL = Uapi.IORING_OP_ASYNC_CANCEL();
 
     // SQE field offsets from the generated layout (the unions are flattened by jextract).
@@ -98,6 +98,7 @@ public final class IoUring implements AutoCloseable {
     private int localSqTail;            // next SQE slot to fill; published to the kernel on submit
     private int localCqHead;            // next CQE to read; published to the kernel after a batch
     private boolean inHandler;          // guards against processCompletions inside a handler
+    private volatile long enters;       // io_uring_enter calls made (written by the owning thread only)
 
     /**
      * Opens a ring with {@code entries} SQEs (rounded up to a power of two by the kernel) and twice as
@@ -211,6 +212,11 @@ public final class IoUring implements AutoCloseable {
         return cqEntries;
     }
 
+    /** The io_uring_enter system calls this ring made so far (any thread may read it). */
+    public long enters() {
+        return enters;
+    }
+
     /** Whether a completion has {@link #CQE_F_MORE}: a multishot operation stays armed. */
     public static boolean hasMore(int cqeFlags) {
         return (cqeFlags & CQE_F_MORE) != 0;
@@ -243,6 +249,32 @@ public final class IoUring implements AutoCloseable {
         }
         if (buf.byteSize() > Integer.MAX_VALUE) throw new IllegalArgumentException("buffer larger than 2 GiB: " + buf.byteSize());
         prepare(OP_READ, fd, buf.address(), (int) buf.byteSize(), offset, 0, userData);
+    }
+
+    /**
+     * Queues {@code IORING_OP_WRITE} of the first {@code length} bytes of {@code buf} at
+     * {@code offset}; completes with the byte count or {@code -errno}. The buffer must stay
+     * unchanged until the completion arrives.
+     *
+     * @throws IllegalArgumentException for heap memory or a length outside the buffer or over 2 GiB
+     */
+    public void write(int fd, MemorySegment buf, long length, long offset, long userData) throws IoUringException {
+        if (!buf.isNative()) {
+            throw new IllegalArgumentException("io_uring needs native memory (the kernel keeps the address), not " + buf);
+        }
+        if (length < 0 || length > buf.byteSize() || length > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("length " + length + " outside the buffer of " + buf.byteSize() + " bytes or over 2 GiB");
+        }
+        prepare(OP_WRITE, fd, buf.address(), (int) length, offset, 0, userData);
+    }
+
+    /**
+     * Queues a one-shot {@code IORING_OP_POLL_ADD}: the kernel checks readiness when it takes the
+     * SQE and completes at once if {@code events} are ready, otherwise on the next wake-up that
+     * makes them ready; one completion.
+     */
+    public void pollAdd(int fd, int events, long userData) throws IoUringException {
+        prepare(OP_POLL_ADD, fd, 0, 0, 0, events, userData);
     }
 
     /**
@@ -336,6 +368,7 @@ public final class IoUring implements AutoCloseable {
         } else if (toSubmit == 0 && (!wait || completionsReady() >= minComplete)) {
             return 0; // nothing to submit and nothing to wait for: spare the system call
         }
+        enters++;
         long r = Libc.syscall(NR_ENTER, ringFd, toSubmit, minComplete, flags, arg, argSize);
         if (r < 0) {
             // A wait that ended by signal or timeout is not a failure (only returned when nothing
@@ -371,6 +404,7 @@ public final class IoUring implements AutoCloseable {
         if (head == tail && (((int) INT.getAcquire(sqRing, sqFlags)) & (SQ_CQ_OVERFLOW | SQ_TASKRUN)) != 0) {
             // Completions that did not fit are kept by the kernel (IORING_FEAT_NODROP); an
             // io_uring_enter(GETEVENTS) moves them into the CQ.
+            enters++;
             long r = Libc.syscall(NR_ENTER, ringFd, 0, 0, ENTER_GETEVENTS, 0, 0);
             if (r < 0 && r != -EINTR) throw new IoUringException("io_uring_enter", describe(), (int) -r, null);
             tail = (int) INT.getAcquire(cqRing, cqTail);

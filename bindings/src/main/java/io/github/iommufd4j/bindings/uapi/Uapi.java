@@ -581,6 +581,15 @@ public class Uapi extends Uapi$shared {
     public static int IORING_OP_READ() {
         return IORING_OP_READ;
     }
+    private static final int IORING_OP_WRITE = (int)23L;
+    /**
+     * {@snippet lang=c :
+     * enum io_uring_op.IORING_OP_WRITE = 23
+     * }
+     */
+    public static int IORING_OP_WRITE() {
+        return IORING_OP_WRITE;
+    }
     private static final int IOMMU_TEST_OP_ADD_RESERVED = (int)1L;
     /**
      * {@snippet lang=c :
