@@ -8,9 +8,16 @@
  *               batch (the link keeps an empty queue from spinning: the fault fd's read returns 0
  *               when nothing is pending), answers with write(2)
  *   uring-poll  one thread, one io_uring: a multishot POLL_ADD per queue armed once, then direct
- *               read(2)/write(2) of batches until the queue is empty (what FaultPump does)
+ *               read(2)/write(2) of batches until the queue is empty (FaultPump before it
+ *               answered through the ring)
+ *   uring-write one thread, one io_uring: a one-shot POLL_ADD per queue, read(2) of batches until
+ *               one comes back short, the answers as an IORING_OP_WRITE (fault fd O_NONBLOCK, so
+ *               performed inline), both submitted by the io_uring_enter that waits for the next
+ *               completion: one enter and one read per batch (what FaultPump does)
  *   faults --mode M --queues Q --triggers T --faults N --batch B --window W
- * prints: faults mode=M queues=Q triggers=T faults=N batch=B faults_per_s=X
+ * prints: faults mode=M queues=Q triggers=T faults=N batch=B faults_per_s=X syscalls_per_fault=Y
+ * (system calls of the handler threads in the timed round; io_uring_enter counted where liburing
+ * makes one: a submit that submitted something, a wait when no completion was ready)
  */
 #include "bench.h"
 #include <liburing.h>
@@ -22,12 +29,13 @@
 #define MAXQ 64
 #define PGFAULT sizeof(struct iommu_hwpt_pgfault)
 #define POLL_TAG (1ull << 32)
+#define WRITE_TAG (2ull << 32)
 
 static int iommufd, nq, ntrig, batch;
 static long total, window;
 static uint32_t dev_ids[MAXQ];
 static int qfd[MAXQ];
-static _Atomic long next_fault, handled;
+static _Atomic long next_fault, handled, syscalls;
 
 static void *trigger(void *unused)
 {
@@ -47,7 +55,7 @@ static void *trigger(void *unused)
 }
 
 /* Answers the groups of n records SUCCESS with one write(2); counts them as handled. */
-static void respond(int fd, struct iommu_hwpt_pgfault *rec, int n, struct iommu_hwpt_page_response *resp)
+static void respond(int fd, struct iommu_hwpt_pgfault *rec, int n, struct iommu_hwpt_page_response *resp, long *calls)
 {
     int k = 0;
     for (int i = 0; i < n; i++)
@@ -55,14 +63,16 @@ static void respond(int fd, struct iommu_hwpt_pgfault *rec, int n, struct iommu_
             resp[k++] = (struct iommu_hwpt_page_response){ .cookie = rec[i].cookie, .code = IOMMUFD_PAGE_RESP_SUCCESS };
     for (int done = 0; done < k;) {
         ssize_t w = write(fd, resp + done, (k - done) * sizeof(*resp));
+        (*calls)++;
         CHECK(w);
         done += w / sizeof(*resp);
     }
     atomic_fetch_add(&handled, n);
 }
 
-static int read_batch(int fd, struct iommu_hwpt_pgfault *rec)
+static int read_batch(int fd, struct iommu_hwpt_pgfault *rec, long *calls)
 {
+    (*calls)++;
     ssize_t r = read(fd, rec, batch * PGFAULT);
     CHECK(r);
     return r / PGFAULT;
@@ -73,15 +83,18 @@ static void *blocking(void *arg)
     int fd = qfd[(intptr_t)arg];
     struct iommu_hwpt_pgfault rec[batch];
     struct iommu_hwpt_page_response resp[batch];
+    long calls = 0;
     while (atomic_load(&handled) < total) {
-        int n = read_batch(fd, rec);
+        int n = read_batch(fd, rec, &calls);
         if (n == 0) {
             struct pollfd p = { .fd = fd, .events = POLLIN };
+            calls++;
             CHECK(poll(&p, 1, 100));
             continue;
         }
-        respond(fd, rec, n, resp);
+        respond(fd, rec, n, resp, &calls);
     }
+    atomic_fetch_add(&syscalls, calls);
     return NULL;
 }
 
@@ -113,9 +126,11 @@ static void *ring_handler(void *arg)
     struct iommu_hwpt_page_response resp[batch];
     for (int q = 0; q < nq; q++) reads ? queue_read(&ring, q, rec[q]) : arm_poll(&ring, q);
     struct __kernel_timespec tick = { .tv_nsec = 100 * 1000 * 1000 };
+    long calls = 0;
     while (atomic_load(&handled) < total) {
         struct io_uring_cqe *cqe;
-        io_uring_submit(&ring);
+        if (io_uring_submit(&ring) > 0) calls++;
+        if (io_uring_peek_cqe(&ring, &cqe) != 0) calls++; /* no completion ready: the wait enters */
         rc = io_uring_wait_cqe_timeout(&ring, &cqe, &tick);
         if (rc == -ETIME || rc == -EINTR) continue;
         if (rc < 0) { fprintf(stderr, "io_uring_wait_cqe: %s\n", strerror(-rc)); exit(1); }
@@ -128,17 +143,132 @@ static void *ring_handler(void *arg)
                 if (ud & POLL_TAG) continue; /* the linked read reports */
                 if (cqe->res < 0) { fprintf(stderr, "ring read: %s\n", strerror(-cqe->res)); exit(1); }
                 int n = cqe->res / PGFAULT;
-                if (n > 0) respond(qfd[q], rec[q], n, resp);
+                if (n > 0) respond(qfd[q], rec[q], n, resp, &calls);
                 queue_read(&ring, q, rec[q]);
             } else {
                 if (cqe->res < 0) { fprintf(stderr, "ring poll: %s\n", strerror(-cqe->res)); exit(1); }
-                for (int n; (n = read_batch(qfd[q], rec[q])) > 0;) respond(qfd[q], rec[q], n, resp);
+                for (int n; (n = read_batch(qfd[q], rec[q], &calls)) > 0;) respond(qfd[q], rec[q], n, resp, &calls);
                 if (!(cqe->flags & IORING_CQE_F_MORE)) arm_poll(&ring, q);
             }
         }
         io_uring_cq_advance(&ring, seen);
     }
+    atomic_fetch_add(&syscalls, calls);
     io_uring_queue_exit(&ring);
+    free(rec);
+    return NULL;
+}
+
+/* Per queue for uring-write: the answers filling, and those of the ring write in flight. */
+struct answers { struct iommu_hwpt_page_response *fill, *flight; int n, writing, flight_bytes; };
+
+/* Queues the answers of q as a ring write, or writes them now while its last ring write is in flight. */
+static void send_answers(struct io_uring *ring, int q, struct answers *a, int *inflight, long *calls)
+{
+    if (a->n == 0) return;
+    if (a->writing) {
+        for (int done = 0; done < a->n;) {
+            ssize_t w = write(qfd[q], a->fill + done, (a->n - done) * sizeof(*a->fill));
+            (*calls)++;
+            CHECK(w);
+            done += w / sizeof(*a->fill);
+        }
+        a->n = 0;
+        return;
+    }
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+    io_uring_prep_write(sqe, qfd[q], a->fill, a->n * sizeof(*a->fill), 0);
+    io_uring_sqe_set_data64(sqe, WRITE_TAG | q);
+    a->flight_bytes = a->n * sizeof(*a->fill);
+    struct iommu_hwpt_page_response *t = a->flight;
+    a->flight = a->fill;
+    a->fill = t;
+    a->n = 0;
+    a->writing = 1;
+    (*inflight)++;
+}
+
+static void arm_oneshot(struct io_uring *ring, int q)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+    io_uring_prep_poll_add(sqe, qfd[q], POLLIN);
+    io_uring_sqe_set_data64(sqe, POLL_TAG | q);
+}
+
+static void *ring_write_handler(void *unused)
+{
+    (void)unused;
+    struct io_uring ring;
+    int rc = io_uring_queue_init(4 * MAXQ, &ring, 0);
+    if (rc < 0) { fprintf(stderr, "io_uring_queue_init: %s\n", strerror(-rc)); exit(1); }
+    int cap = window + batch; /* at most window faults in flight: answers of one turn fit */
+    struct iommu_hwpt_pgfault (*rec)[batch] = calloc(nq, sizeof(*rec));
+    struct answers a[MAXQ];
+    int ready[MAXQ], inflight = 0;
+    for (int q = 0; q < nq; q++) {
+        a[q] = (struct answers){ calloc(cap, sizeof(*a[q].fill)), calloc(cap, sizeof(*a[q].fill)), 0, 0, 0 };
+        ready[q] = 0;
+        arm_oneshot(&ring, q);
+    }
+    struct __kernel_timespec tick = { .tv_nsec = 100 * 1000 * 1000 };
+    long calls = 0;
+    while (atomic_load(&handled) < total) {
+        struct io_uring_cqe *cqe;
+        /* One enter: submits the writes and polls queued last turn (the writes complete inline)
+           and waits for one completion more than the writes in flight (liburing enters only then). */
+        if (io_uring_sq_ready(&ring) > 0 || io_uring_cq_ready(&ring) < (unsigned)inflight + 1) calls++;
+        rc = io_uring_submit_and_wait_timeout(&ring, &cqe, inflight + 1, &tick, NULL);
+        if (rc < 0 && rc != -ETIME && rc != -EINTR) { fprintf(stderr, "io_uring_submit_and_wait: %s\n", strerror(-rc)); exit(1); }
+        unsigned head, seen = 0;
+        io_uring_for_each_cqe(&ring, head, cqe) {
+            seen++;
+            uint64_t ud = io_uring_cqe_get_data64(cqe);
+            int q = (int)(ud & 0xffff);
+            if (ud & WRITE_TAG) {
+                if (cqe->res != a[q].flight_bytes) {
+                    fprintf(stderr, "ring write: %s (%d)\n", cqe->res < 0 ? strerror(-cqe->res) : "short", cqe->res);
+                    exit(1);
+                }
+                a[q].writing = 0;
+                inflight--;
+            } else {
+                if (cqe->res < 0) { fprintf(stderr, "ring poll: %s\n", strerror(-cqe->res)); exit(1); }
+                ready[q] = 1;
+            }
+        }
+        io_uring_cq_advance(&ring, seen);
+        for (int q = 0; q < nq; q++) {
+            if (!ready[q]) continue;
+            ready[q] = 0;
+            for (int n = batch; n == batch;) {
+                n = read_batch(qfd[q], rec[q], &calls);
+                for (int i = 0; i < n; i++)
+                    if (rec[q][i].flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE)
+                        a[q].fill[a[q].n++] = (struct iommu_hwpt_page_response){ .cookie = rec[q][i].cookie,
+                                                                                 .code = IOMMUFD_PAGE_RESP_SUCCESS };
+                atomic_fetch_add(&handled, n); /* counted when handled, as the Java pump counts */
+                if (a[q].n + batch > cap) send_answers(&ring, q, &a[q], &inflight, &calls);
+            }
+            send_answers(&ring, q, &a[q], &inflight, &calls);
+            arm_oneshot(&ring, q);
+        }
+    }
+    /* The last answers: submitted and waited for (the next round's faults need none of them). */
+    while (inflight > 0) {
+        struct io_uring_cqe *cqe;
+        calls++;
+        rc = io_uring_submit_and_wait(&ring, 1);
+        if (rc < 0 && rc != -EINTR) { fprintf(stderr, "io_uring_submit_and_wait: %s\n", strerror(-rc)); exit(1); }
+        unsigned head, seen = 0;
+        io_uring_for_each_cqe(&ring, head, cqe) {
+            seen++;
+            if (io_uring_cqe_get_data64(cqe) & WRITE_TAG) inflight--;
+        }
+        io_uring_cq_advance(&ring, seen);
+    }
+    atomic_fetch_add(&syscalls, calls);
+    io_uring_queue_exit(&ring);
+    for (int q = 0; q < nq; q++) { free(a[q].fill); free(a[q].flight); }
     free(rec);
     return NULL;
 }
@@ -149,10 +279,13 @@ static double round_faults_per_s(const char *mode, long n)
     total = n;
     atomic_store(&next_fault, 0);
     atomic_store(&handled, 0);
+    atomic_store(&syscalls, 0);
     pthread_t h[MAXQ], t[MAXQ];
     int nh = 0;
     if (!strcmp(mode, "blocking")) {
         for (; nh < nq; nh++) pthread_create(&h[nh], NULL, blocking, (void *)(intptr_t)nh);
+    } else if (!strcmp(mode, "uring-write")) {
+        pthread_create(&h[nh++], NULL, ring_write_handler, NULL);
     } else {
         pthread_create(&h[nh++], NULL, ring_handler, (void *)(intptr_t)!strcmp(mode, "uring-read"));
     }
@@ -174,15 +307,20 @@ int main(int argc, char **argv)
     batch = arg_long(argc, argv, "--batch", 64);
     window = arg_long(argc, argv, "--window", 1024);
     if (nq < 1 || nq > MAXQ || ntrig < 1 || ntrig > MAXQ || batch < 1
-        || (strcmp(mode, "blocking") && strcmp(mode, "uring-read") && strcmp(mode, "uring-poll"))) {
-        fprintf(stderr, "usage: faults --mode blocking|uring-read|uring-poll --queues Q --triggers T --faults N --batch B --window W\n");
+        || (strcmp(mode, "blocking") && strcmp(mode, "uring-read") && strcmp(mode, "uring-poll") && strcmp(mode, "uring-write"))) {
+        fprintf(stderr, "usage: faults --mode blocking|uring-read|uring-poll|uring-write --queues Q --triggers T --faults N --batch B --window W\n");
         return 2;
     }
     iommufd = iommufd_open();
     uint32_t ioas = ioas_alloc(iommufd);
-    for (int q = 0; q < nq; q++) dev_ids[q] = faulting_device(iommufd, ioas, &qfd[q]);
+    for (int q = 0; q < nq; q++) {
+        dev_ids[q] = faulting_device(iommufd, ioas, &qfd[q]);
+        /* The fault fd never blocks; O_NONBLOCK lets io_uring perform its write inline (else io-wq). */
+        if (!strcmp(mode, "uring-write")) CHECK(fcntl(qfd[q], F_SETFL, fcntl(qfd[q], F_GETFL) | O_NONBLOCK));
+    }
     round_faults_per_s(mode, n / 4 + 1); /* warm-up, as on the Java side */
     double fps = round_faults_per_s(mode, n);
-    printf("faults mode=%s queues=%d triggers=%d faults=%ld batch=%d faults_per_s=%.0f\n", mode, nq, ntrig, n, batch, fps);
+    printf("faults mode=%s queues=%d triggers=%d faults=%ld batch=%d faults_per_s=%.0f syscalls_per_fault=%.3f\n", mode, nq, ntrig,
+           n, batch, fps, (double)atomic_load(&syscalls) / n);
     return 0;
 }

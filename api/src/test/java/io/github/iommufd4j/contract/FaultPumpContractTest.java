@@ -91,8 +91,13 @@ class FaultPumpContractTest extends ContractTestBase {
             assertEquals(0, pump.handlerErrors());
             assertNull(pump.failure());
             assertEquals(path, pump.recordPath());
-            System.out.printf("fault pump (%s, %s): %d faults in %d batches, io-wq workers of the pump thread: %d%n",
-                    fd.backend(), path, pump.faults(), pump.batches(), pump.ioWorkers());
+            System.out.printf("fault pump (%s, %s): %d faults in %d batches, io-wq workers of the pump thread: %d; %s%n",
+                    fd.backend(), path, pump.faults(), pump.batches(), pump.ioWorkers(), pump);
+            if (fd.backend() == Backend.NATIVE) {
+                // O_NONBLOCK on the fault fd: the ring performs its reads and writes inline, no io-wq worker.
+                assertEquals(0, pump.ioWorkers());
+                assertEquals(0, pump.writes(), "every answer went out through the ring, none with write(2)");
+            }
         }
         assertEquals(FAULTS, seen.total);
         assertEquals(0, seen.duplicates);

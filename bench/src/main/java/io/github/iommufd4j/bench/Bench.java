@@ -25,7 +25,7 @@ import static io.github.iommufd4j.bench.Row.Target.ratioAtMost;
 public final class Bench {
     /** Fault loads: (queues, trigger threads); several = Sizes.severalTriggers. */
     private static final int[][] LOADS = {{1, 1}, {1, 0}, {8, 1}, {8, 0}};
-    private static final String[] C_STYLES = {"blocking", "uring-read", "uring-poll"};
+    private static final String[] C_STYLES = {"blocking", "uring-read", "uring-poll", "uring-write"};
     /** "0 bytes" per operation: less than one byte on average over the timed loop. */
     private static final Row.Target ZERO = atMost(0.99, "0 (< 1)");
 
@@ -109,12 +109,14 @@ public final class Bench {
         return ns4k;
     }
 
-    /** One fault load: the three C handler styles, the Java pump and the Java blocking loops. */
+    /** One fault load: the C handler styles, the Java pump and the Java blocking loops. */
     private void faults(Iommufd fd, String backend, int queues, int triggers) throws Exception {
         String load = queues + (queues == 1 ? " queue, " : " queues, ") + triggers + (triggers == 1 ? " trigger" : " triggers");
         log.printf("bench: faults, %s, %d faults, best of %d: C %s, Java pump (read(2); ring reads on the kernel), Java blocking%n", load, sizes.faults(),
                 sizes.reps(), String.join(", ", C_STYLES));
-        double[] cFps = {Double.NEGATIVE_INFINITY, Double.NEGATIVE_INFINITY, Double.NEGATIVE_INFINITY};
+        double[] cFps = new double[C_STYLES.length], cCalls = new double[C_STYLES.length];
+        java.util.Arrays.fill(cFps, Double.NEGATIVE_INFINITY);
+        java.util.Arrays.fill(cCalls, Double.NaN);
         FaultLoad.Result pump = null, blocking = null, ring = null;
         boolean kernel = fd.backend() == io.github.iommufd4j.Backend.NATIVE; // RING needs the kernel's fds
         for (int rep = 0; rep < sizes.reps(); rep++) { // alternating, best of each (as for map+unmap)
@@ -122,6 +124,7 @@ public final class Bench {
                 var r = c.run("faults", "--mode", C_STYLES[i], "--queues", queues, "--triggers", triggers,
                         "--faults", sizes.faults(), "--batch", Sizes.BATCH, "--window", Sizes.WINDOW);
                 unavailable(r);
+                if (r.number("faults_per_s") > cFps[i]) cCalls[i] = r.number("syscalls_per_fault"); // of the best repetition
                 cFps[i] = Math.max(cFps[i], r.number("faults_per_s"));
             }
             int warm = rep == 0 ? sizes.warmupMillis() : 0;
@@ -141,6 +144,11 @@ public final class Bench {
         String javaPump = "Java " + backend + " pump";
         rows.add(Row.pair("faults, " + load + ": Java pump vs best C", "ns/fault", javaPump, 1e9 / pump.faultsPerSecond(),
                 "C " + (best < 0 ? "best" : C_STYLES[best]), best < 0 ? Double.NaN : 1e9 / cFps[best], ratioAtMost(1.05), null));
+        int poll = List.of(C_STYLES).indexOf("uring-poll");
+        rows.add(Row.pair("system calls per fault, " + load + ": Java pump vs C uring-poll", "calls/fault", javaPump,
+                pump.syscallsPerFault(), "C uring-poll", cCalls[poll], ratioAtMost(1.0),
+                String.format(Locale.ROOT, "C uring-write %.3f, C blocking %.3f; io-wq workers of the pump thread: %d",
+                        cCalls[C_STYLES.length - 1], cCalls[0], pump.ioWorkers())));
         if (ring != null) {
             rows.add(Row.pair("faults, " + load + ": Java pump, ring reads vs read(2)", "ns/fault", javaPump + " (ring reads)",
                     1e9 / ring.faultsPerSecond(), javaPump, 1e9 / pump.faultsPerSecond(), null, null));

@@ -32,7 +32,11 @@ final class FaultLoad {
     /** PUMP_RING: the pump with {@link FaultPump.RecordPath#RING} (the kernel's fds only). */
     enum Style { PUMP, PUMP_RING, BLOCKING }
 
-    record Result(double faultsPerSecond, double bytesPerFault) {}
+    /**
+     * @param syscallsPerFault the handler thread's system calls per fault (the pump's counters), NaN if not counted
+     * @param ioWorkers        io-wq workers of the pump's thread after the timed round, -1 if not counted
+     */
+    record Result(double faultsPerSecond, double bytesPerFault, double syscallsPerFault, int ioWorkers) {}
 
     private static final FaultHandler SUCCESS = (q, f, first, count, ticket) -> PageResponses.SUCCESS;
 
@@ -58,10 +62,12 @@ final class FaultLoad {
                 AtomicLong next = new AtomicLong();
                 long until = System.nanoTime() + warmupMillis * 1_000_000L;
                 do round(devs, triggers, next, faults / 4 + 1, h.handled()); while (System.nanoTime() < until);
-                long bytes = h.allocatedBytes();
+                long bytes = h.allocatedBytes(), calls = h.systemCalls();
                 long t = round(devs, triggers, next, faults, h.handled());
                 bytes = h.allocatedBytes() - bytes;
-                return new Result(faults / (t / 1e9), bytes / (double) faults);
+                calls = h.systemCalls() - calls;
+                return new Result(faults / (t / 1e9), bytes / (double) faults, calls < 0 ? Double.NaN : calls / (double) faults,
+                        h.ioWorkers());
             }
         }
     }
@@ -101,6 +107,16 @@ final class FaultLoad {
 
         long allocatedBytes();
 
+        /** System calls of the handler thread so far, or a negative number if not counted. */
+        default long systemCalls() {
+            return Long.MIN_VALUE / 2;
+        }
+
+        /** io-wq workers of the handler thread, -1 if not counted. */
+        default int ioWorkers() {
+            return -1;
+        }
+
         @Override
         void close() throws InterruptedException;
     }
@@ -126,6 +142,16 @@ final class FaultLoad {
         public long allocatedBytes() {
             if (pump.failure() != null) throw new IllegalStateException("fault pump failed", pump.failure());
             return Allocations.ofThread(thread.threadId());
+        }
+
+        @Override
+        public long systemCalls() {
+            return pump.systemCalls();
+        }
+
+        @Override
+        public int ioWorkers() {
+            return pump.ioWorkers();
         }
 
         @Override
