@@ -251,9 +251,8 @@ public final class Ioas extends Handle {
      * refusing; their segments stay referenced until close, which is safe.)
      */
     private void forgetUnmapped(long iova, long length, long removed) {
-        MemorySegment exact = mapped.get(iova);
-        if (exact != null && exact.byteSize() == removed) {
-            mapped.remove(iova);
+        MemorySegment exact = mapped.removeIfSize(iova, removed);
+        if (exact != null) {
             iommufd.raw().unregisterMemory(exact);
             return;
         }

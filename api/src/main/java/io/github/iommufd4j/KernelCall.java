@@ -7,7 +7,6 @@ import io.github.iommufd4j.internal.IommufdBackend;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
-import java.util.Objects;
 
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
@@ -158,7 +157,7 @@ final class KernelCall implements AutoCloseable {
 
     /** The checks of {@link #kernelReads}/{@link #kernelWrites}, for memory checked before a call. */
     static void check(String op, MemorySegment m, long bytes, boolean written, String what) {
-        Objects.requireNonNull(m, () -> op + ": " + what + " is null");
+        if (m == null) throw new NullPointerException(op + ": " + what + " is null"); // no message supplier to build per call
         if (!m.scope().isAlive()) throw new IllegalStateException(op + ": " + what + ": the segment's arena is closed");
         if (m.byteSize() == 0 && bytes == 0) return;
         if (!m.isNative()) throw new IllegalArgumentException(op + ": " + what + " must be native memory, not a heap segment");

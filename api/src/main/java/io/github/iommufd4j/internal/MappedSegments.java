@@ -60,6 +60,30 @@ public final class MappedSegments {
         return null;
     }
 
+    /**
+     * Removes the entry at exactly {@code iova} if its segment is {@code size} bytes long (an unmap
+     * of one whole mapping: one lock instead of a lookup and a removal); returns that segment, or
+     * null with nothing removed.
+     */
+    public synchronized MemorySegment removeIfSize(long iova, long size) {
+        if (iova == EMPTY) {
+            MemorySegment v = atEmptyKey;
+            if (v == null || v.byteSize() != size) return null;
+            atEmptyKey = null;
+            return v;
+        }
+        int mask = keys.length - 1;
+        for (int i = hash(iova, mask); keys[i] != EMPTY; i = (i + 1) & mask) {
+            if (keys[i] == iova) {
+                MemorySegment v = values[i];
+                if (v.byteSize() != size) return null;
+                deleteAt(i);
+                return v;
+            }
+        }
+        return null;
+    }
+
     /** Removes the entry at exactly {@code iova}; returns its segment or null. */
     public synchronized MemorySegment remove(long iova) {
         if (iova == EMPTY) {

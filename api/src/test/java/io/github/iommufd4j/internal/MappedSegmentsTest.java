@@ -13,7 +13,7 @@ import java.util.TreeMap;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-/** MappedSegments behaves like a sorted map under random puts, removes and range removals. */
+/** MappedSegments behaves like a sorted map under random puts, removes (by key, by key and size) and range removals. */
 class MappedSegmentsTest {
 
     @Property(tries = 200)
@@ -29,7 +29,14 @@ class MappedSegmentsTest {
                     table.put(iova, seg);
                     model.put(iova, seg);
                 }
-                case 2 -> assertEquals(model.remove(iova), table.remove(iova));
+                case 2 -> {
+                    if (op % 2 == 0) {
+                        assertEquals(model.remove(iova), table.remove(iova));
+                    } else { // every segment is 0x1000 bytes: a wrong size removes nothing
+                        long size = op % 3 == 0 ? 0x2000 : 0x1000;
+                        assertEquals(size == 0x1000 ? model.remove(iova) : null, table.removeIfSize(iova, size));
+                    }
+                }
                 default -> {
                     long first = iova, last = iova + (op % 7) * 0x1000L + 0xfff;
                     List<MemorySegment> removed = new ArrayList<>();
@@ -52,6 +59,9 @@ class MappedSegmentsTest {
         table.put(odd, seg);
         assertEquals(seg, table.get(odd));
         assertEquals(1, table.size());
+        assertEquals(null, table.removeIfSize(odd, 32));
+        assertEquals(seg, table.removeIfSize(odd, 16));
+        table.put(odd, seg);
         assertEquals(seg, table.remove(odd));
         assertEquals(0, table.size());
     }

@@ -106,6 +106,15 @@ public final class Bench {
                     j.bytesPerPair(), ZERO, null));
             if (small) ns4k = j.nsPerPair();
         }
+        if (fd.backend() == Backend.NATIVE) {
+            log.printf("bench: map+unmap 4 KiB, where Java's time goes: %d pairs per variant%n", sizes.mapPairs4k());
+            var c = MapUnmap.cost(fd, sizes.mapPairs4k(), sizes.warmupMillis() / 2);
+            rows.add(Row.pair("map+unmap 4 KiB, Java API vs the same ioctls by bare FFM", "ns/pair", "Java API", c.api(),
+                    "bare FFM", c.ffm(), null, String.format(Locale.ROOT, "per pair: bare FFM without errno capture %.0f ns,"
+                            + " errno capture %.0f ns; alone: call frames (busy marking, struct set-up) %.0f ns, memory checks"
+                            + " %.0f ns, mapping bookkeeping %.0f ns", c.ffmNoErrno(), c.ffm() - c.ffmNoErrno(), c.frame(),
+                            c.check(), c.bookkeeping())));
+        }
         return ns4k;
     }
 

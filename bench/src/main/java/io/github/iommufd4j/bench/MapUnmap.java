@@ -4,6 +4,7 @@ import io.github.iommufd4j.Access;
 import io.github.iommufd4j.Ioas;
 import io.github.iommufd4j.Iommufd;
 import io.github.iommufd4j.IommufdException;
+import io.github.iommufd4j.MapUnmapCost;
 import io.github.iommufd4j.testing.Allocations;
 import io.github.iommufd4j.bindings.Errno;
 import io.github.iommufd4j.bindings.Libc;
@@ -21,6 +22,27 @@ final class MapUnmap {
     private MapUnmap() {}
 
     static Result run(Iommufd fd, long size, int pairs, int warmup, int warmupMillis) throws IommufdException {
+        return withBuffer(size, buffer -> measure(fd, buffer, pairs, warmup, warmupMillis));
+    }
+
+    /** The breakdown of a 4 KiB pair (see {@link MapUnmapCost}), on the same kind of buffer and IOAS. */
+    static MapUnmapCost.Result cost(Iommufd fd, int pairs, int warmupMillis) throws IommufdException {
+        return withBuffer(4096, buffer -> {
+            Ioas ioas = fd.allocIoas();
+            fd.mock().addDevice(ioas);
+            try {
+                return MapUnmapCost.measure(fd, ioas, buffer, pairs, warmupMillis);
+            } finally {
+                ioas.close();
+            }
+        });
+    }
+
+    private interface OnBuffer<T> {
+        T apply(MemorySegment buffer) throws IommufdException;
+    }
+
+    private static <T> T withBuffer(long size, OnBuffer<T> body) throws IommufdException {
         long region = size + HUGE;
         long addr = Libc.mmap(0, region, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0);
         if (addr < 0) throw new IllegalStateException("mmap: " + Errno.name((int) -addr));
@@ -32,7 +54,7 @@ final class MapUnmap {
             Libc.madvise(aligned, size, Libc.MADV_HUGEPAGE);
             MemorySegment buffer = MemorySegment.ofAddress(aligned).reinterpret(size);
             buffer.fill((byte) 0);
-            return measure(fd, buffer, pairs, warmup, warmupMillis);
+            return body.apply(buffer);
         } finally {
             Libc.munmap(addr, region);
         }
