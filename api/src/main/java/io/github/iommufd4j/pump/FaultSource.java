@@ -38,6 +38,8 @@ abstract sealed class FaultSource extends Source permits SyscallFaultSource, Rin
     private final boolean ringWrites;
     /** The answers of the ring write in flight (null if none), and the other buffer while none is. */
     private PageResponses writing, spare;
+    /** The loop's turn in which the ring write in flight was queued (submitted by the enter after it). */
+    private long writeTurn;
     /** Set while the source lets go: answers are written with write(2) (its fd is about to close). */
     private boolean retiring;
     /** The file status flags before the pump added O_NONBLOCK (-1: unchanged). */
@@ -132,28 +134,56 @@ abstract sealed class FaultSource extends Source permits SyscallFaultSource, Rin
     final void answer(int cookie, int code) {
         if (answers.add(cookie, code)) return;
         flush();
-        if (failure() == null) answers.add(cookie, code);
+        if (failure() == null && !answers.add(cookie, code)) { // still full: the ring write of this turn holds the other buffer
+            writeNow(answers);
+            if (failure() == null) answers.add(cookie, code);
+        }
     }
 
     /**
-     * Writes the queued answers: queues a ring write when it can (see the class comment),
-     * otherwise writes them now.
+     * Writes the queued answers: queues a ring write when none is in flight (see the class
+     * comment). While the ring write queued in this turn waits for the next enter, the answers
+     * wait too, and that enter does not block ({@link PumpLoop#noWait}). Otherwise (a ring write
+     * an io-wq worker still runs, the pump stopping, the ring failing, the software backend)
+     * they are written now.
      */
     final void flush() {
         if (answers.count() == 0) return;
-        if (ringWrites && writing == null && failure() == null && !retiring && !loop.stopping) {
-            try {
-                loop.ring.write(fd, answers.buffer(), (long) answers.count() * PageResponses.RECORD, 0, PumpLoop.WRITE | index);
-                loop.writesInFlight++;
-                writing = answers;
-                answers = spare;
-                spare = null;
+        if (ringWrites && failure() == null && !retiring && !loop.stopping) {
+            if (writing == null) {
+                try {
+                    loop.ring.write(fd, answers.buffer(), (long) answers.count() * PageResponses.RECORD, 0, PumpLoop.WRITE | index);
+                    loop.writesInFlight++;
+                    writeTurn = loop.turn;
+                    writing = answers;
+                    answers = spare;
+                    spare = null;
+                    return;
+                } catch (IoUringException | RuntimeException e) {
+                    // The ring failed (the loop stops at its next wait): these answers go out with write(2).
+                }
+            } else if (writeTurn == loop.turn) {
+                loop.noWait = true;
                 return;
-            } catch (IoUringException | RuntimeException e) {
-                // The ring failed (the loop stops at its next wait): these answers go out with write(2).
             }
         }
         writeNow(answers);
+    }
+
+    /**
+     * Whether the answers of a further batch fit without a write(2) (flushing first if needed):
+     * false while they must wait for the ring's next enter. The software backend's answers are
+     * written batch by batch.
+     */
+    final boolean roomForBatch() {
+        if (!ringWrites) {
+            flush();
+            return true;
+        }
+        int need = Math.min(records.capacity(), answers.capacity()); // a batch holds at most that many groups
+        if (answers.capacity() - answers.count() >= need) return true;
+        flush();
+        return answers.capacity() - answers.count() >= need;
     }
 
     /**

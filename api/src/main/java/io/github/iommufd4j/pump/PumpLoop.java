@@ -43,6 +43,10 @@ final class PumpLoop implements Runnable, CompletionHandler, AnswerQueue.Sink {
     private boolean wakeArmed, woken;
     /** Ring writes of answers submitted or queued and not completed (pump thread only). */
     int writesInFlight;
+    /** The loop's turns so far; a turn starts after the ring's enter (pump thread only). */
+    long turn;
+    /** Answers wait for the next enter: it submits without waiting (pump thread only). */
+    boolean noWait;
 
     final AtomicLong faults = new AtomicLong(), groups = new AtomicLong(), batches = new AtomicLong(),
             handlerErrors = new AtomicLong(), events = new AtomicLong(), lossMarks = new AtomicLong(),
@@ -111,7 +115,9 @@ final class PumpLoop implements Runnable, CompletionHandler, AnswerQueue.Sink {
     private void loop() throws IoUringException {
         while (!stopping) {
             // The ring writes queued in the last turn complete inline in this enter: wait for one completion more.
-            ring.submitAndWait(1 + writesInFlight);
+            ring.submitAndWait(noWait ? 0 : 1 + writesInFlight);
+            noWait = false;
+            turn++;
             ring.processCompletions(this);
             if (woken) { // only then: an empty eventfd would cost a read(2) per turn for nothing
                 woken = false;

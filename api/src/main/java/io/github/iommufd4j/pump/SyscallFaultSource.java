@@ -32,6 +32,7 @@ final class SyscallFaultSource extends FaultSource {
         for (;;) {
             handleRead();
             if (next < records.count() || !ready || !loop.answers.hasFreeSlot() || loop.stopping) break;
+            if (!roomForBatch()) break; // the next turn comes at once (noWait) and reads on
             FaultBatchEvent event = Jfr.PRESENT ? FaultBatchEvent.started() : null; // null unless a JFR recording wants it
             int n = readWhole();
             if (n < records.capacity()) ready = false; // short: the poll armed below tells whether records are left
