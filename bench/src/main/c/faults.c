@@ -14,7 +14,8 @@
  *               one comes back short, the answers as an IORING_OP_WRITE (fault fd O_NONBLOCK, so
  *               performed inline), both submitted by the io_uring_enter that waits for the next
  *               completion: one enter and one read per batch (what FaultPump does)
- *   faults --mode M --queues Q --triggers T --faults N --batch B --window W
+ *   faults --mode M --queues Q --triggers T --faults N --batch B --window W [--cold 1]
+ * (--cold 1: no warm-up round, the first N faults are timed)
  * prints: faults mode=M queues=Q triggers=T faults=N batch=B faults_per_s=X syscalls_per_fault=Y
  * (system calls of the handler threads in the timed round; io_uring_enter counted where liburing
  * makes one: a submit that submitted something, a wait when no completion was ready)
@@ -318,7 +319,7 @@ int main(int argc, char **argv)
         /* The fault fd never blocks; O_NONBLOCK lets io_uring perform its write inline (else io-wq). */
         if (!strcmp(mode, "uring-write")) CHECK(fcntl(qfd[q], F_SETFL, fcntl(qfd[q], F_GETFL) | O_NONBLOCK));
     }
-    round_faults_per_s(mode, n / 4 + 1); /* warm-up, as on the Java side */
+    if (!arg_long(argc, argv, "--cold", 0)) round_faults_per_s(mode, n / 4 + 1); /* warm-up, as on the Java side */
     double fps = round_faults_per_s(mode, n);
     printf("faults mode=%s queues=%d triggers=%d faults=%ld batch=%d faults_per_s=%.0f syscalls_per_fault=%.3f\n", mode, nq, ntrig,
            n, batch, fps, (double)atomic_load(&syscalls) / n);

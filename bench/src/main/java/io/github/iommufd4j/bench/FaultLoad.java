@@ -42,6 +42,7 @@ final class FaultLoad {
 
     private FaultLoad() {}
 
+    /** @param warmupMillis the least warm-up time; negative for none (the first {@code faults} are timed) */
     static Result run(Backend backend, Style style, int queues, int triggers, long faults, int warmupMillis) throws Exception {
         // A fresh iommufd per run, closed as a whole: destroying a fault queue right after its
         // pump closed can fail with EBUSY (the ring's teardown is asynchronous and its armed
@@ -61,7 +62,9 @@ final class FaultLoad {
             }) {
                 AtomicLong next = new AtomicLong();
                 long until = System.nanoTime() + warmupMillis * 1_000_000L;
-                do round(devs, triggers, next, faults / 4 + 1, h.handled()); while (System.nanoTime() < until);
+                if (warmupMillis >= 0) { // negative: cold, the first faults are timed
+                    do round(devs, triggers, next, faults / 4 + 1, h.handled()); while (System.nanoTime() < until);
+                }
                 long bytes = h.allocatedBytes(), calls = h.systemCalls();
                 long t = round(devs, triggers, next, faults, h.handled());
                 bytes = h.allocatedBytes() - bytes;
