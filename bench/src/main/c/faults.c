@@ -11,9 +11,10 @@
  *               read(2)/write(2) of batches until the queue is empty (FaultPump before it
  *               answered through the ring)
  *   uring-write one thread, one io_uring: a one-shot POLL_ADD per queue, read(2) of batches until
- *               one comes back short, the answers as an IORING_OP_WRITE (fault fd O_NONBLOCK, so
- *               performed inline), both submitted by the io_uring_enter that waits for the next
- *               completion: one enter and one read per batch (what FaultPump does)
+ *               one comes back short, each batch's answers as an IORING_OP_WRITE (fault fd
+ *               O_NONBLOCK, so performed inline) submitted by the next io_uring_enter, which waits
+ *               for the next completion unless records or answers are waiting: one enter and one
+ *               read per batch (what FaultPump does)
  *   faults --mode M --queues Q --triggers T --faults N --batch B --window W [--cold 1]
  * (--cold 1: no warm-up round, the first N faults are timed)
  * prints: faults mode=M queues=Q triggers=T faults=N batch=B faults_per_s=X syscalls_per_fault=Y
@@ -160,13 +161,18 @@ static void *ring_handler(void *arg)
     return NULL;
 }
 
-/* Per queue for uring-write: the answers filling, and those of the ring write in flight. */
-struct answers { struct iommu_hwpt_page_response *fill, *flight; int n, writing, flight_bytes; };
+/* Per queue for uring-write: the answers filling, and those of the ring write in flight (queued in turn write_turn). */
+struct answers { struct iommu_hwpt_page_response *fill, *flight; int n, writing, flight_bytes; long write_turn; };
 
-/* Queues the answers of q as a ring write, or writes them now while its last ring write is in flight. */
-static void send_answers(struct io_uring *ring, int q, struct answers *a, int *inflight, long *calls)
+/*
+ * Hands the answers of q to the ring (a write the next enter submits), unless the write of this
+ * turn holds the other buffer (returns 0: they wait for the next enter); a ring write of an
+ * earlier turn still running (punted to io-wq, which O_NONBLOCK avoids) is not waited for: write(2).
+ */
+static int send_answers(struct io_uring *ring, int q, struct answers *a, long turn, int *inflight, long *calls)
 {
-    if (a->n == 0) return;
+    if (a->n == 0) return 1;
+    if (a->writing && a->write_turn == turn) return 0;
     if (a->writing) {
         for (int done = 0; done < a->n;) {
             ssize_t w = write(qfd[q], a->fill + done, (a->n - done) * sizeof(*a->fill));
@@ -175,7 +181,7 @@ static void send_answers(struct io_uring *ring, int q, struct answers *a, int *i
             done += w / sizeof(*a->fill);
         }
         a->n = 0;
-        return;
+        return 1;
     }
     struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
     io_uring_prep_write(sqe, qfd[q], a->fill, a->n * sizeof(*a->fill), 0);
@@ -186,7 +192,9 @@ static void send_answers(struct io_uring *ring, int q, struct answers *a, int *i
     a->fill = t;
     a->n = 0;
     a->writing = 1;
+    a->write_turn = turn;
     (*inflight)++;
+    return 1;
 }
 
 static void arm_oneshot(struct io_uring *ring, int q)
@@ -202,13 +210,13 @@ static void *ring_write_handler(void *unused)
     struct io_uring ring;
     int rc = io_uring_queue_init(4 * MAXQ, &ring, 0);
     if (rc < 0) { fprintf(stderr, "io_uring_queue_init: %s\n", strerror(-rc)); exit(1); }
-    int cap = window + batch; /* at most window faults in flight: answers of one turn fit */
     struct iommu_hwpt_pgfault (*rec)[batch] = calloc(nq, sizeof(*rec));
     struct answers a[MAXQ];
-    int ready[MAXQ], inflight = 0;
+    int ready[MAXQ], more[MAXQ], inflight = 0, no_wait = 0;
+    long turn = 0;
     for (int q = 0; q < nq; q++) {
-        a[q] = (struct answers){ calloc(cap, sizeof(*a[q].fill)), calloc(cap, sizeof(*a[q].fill)), 0, 0, 0 };
-        ready[q] = 0;
+        a[q] = (struct answers){ calloc(batch, sizeof(*a[q].fill)), calloc(batch, sizeof(*a[q].fill)), 0, 0, 0, -1 };
+        ready[q] = more[q] = 0;
         arm_oneshot(&ring, q);
     }
     struct __kernel_timespec tick = { .tv_nsec = 100 * 1000 * 1000 };
@@ -216,10 +224,17 @@ static void *ring_write_handler(void *unused)
     while (atomic_load(&handled) < total) {
         struct io_uring_cqe *cqe;
         /* One enter: submits the writes and polls queued last turn (the writes complete inline)
-           and waits for one completion more than the writes in flight (liburing enters only then). */
-        if (io_uring_sq_ready(&ring) > 0 || io_uring_cq_ready(&ring) < (unsigned)inflight + 1) calls++;
-        rc = io_uring_submit_and_wait_timeout(&ring, &cqe, inflight + 1, &tick, NULL);
-        if (rc < 0 && rc != -ETIME && rc != -EINTR) { fprintf(stderr, "io_uring_submit_and_wait: %s\n", strerror(-rc)); exit(1); }
+           and waits for one completion more than the writes in flight, unless answers or records
+           are waiting (liburing enters only when it has to). */
+        if (no_wait) {
+            if (io_uring_submit(&ring) > 0) calls++;
+        } else {
+            if (io_uring_sq_ready(&ring) > 0 || io_uring_cq_ready(&ring) < (unsigned)inflight + 1) calls++;
+            rc = io_uring_submit_and_wait_timeout(&ring, &cqe, inflight + 1, &tick, NULL);
+            if (rc < 0 && rc != -ETIME && rc != -EINTR) { fprintf(stderr, "io_uring_submit_and_wait: %s\n", strerror(-rc)); exit(1); }
+        }
+        no_wait = 0;
+        turn++;
         unsigned head, seen = 0;
         io_uring_for_each_cqe(&ring, head, cqe) {
             seen++;
@@ -239,22 +254,26 @@ static void *ring_write_handler(void *unused)
         }
         io_uring_cq_advance(&ring, seen);
         for (int q = 0; q < nq; q++) {
-            if (!ready[q]) continue;
-            ready[q] = 0;
-            for (int n = batch; n == batch;) {
-                n = read_batch(qfd[q], rec[q], &calls);
-                for (int i = 0; i < n; i++)
-                    if (rec[q][i].flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE)
-                        a[q].fill[a[q].n++] = (struct iommu_hwpt_page_response){ .cookie = rec[q][i].cookie,
-                                                                                 .code = IOMMUFD_PAGE_RESP_SUCCESS };
-                atomic_fetch_add(&handled, n); /* counted when handled, as the Java pump counts */
-                if (a[q].n + batch > cap) send_answers(&ring, q, &a[q], &inflight, &calls);
+            if (ready[q] || more[q]) {
+                ready[q] = more[q] = 0;
+                for (;;) {
+                    /* A batch's answers go to the ring before the next batch is read. */
+                    if (!send_answers(&ring, q, &a[q], turn, &inflight, &calls)) { more[q] = 1; break; }
+                    int n = read_batch(qfd[q], rec[q], &calls);
+                    for (int i = 0; i < n; i++)
+                        if (rec[q][i].flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE)
+                            a[q].fill[a[q].n++] = (struct iommu_hwpt_page_response){ .cookie = rec[q][i].cookie,
+                                                                                     .code = IOMMUFD_PAGE_RESP_SUCCESS };
+                    atomic_fetch_add(&handled, n); /* counted when handled, as the Java pump counts */
+                    if (n < batch) break; /* short: the one-shot poll armed below says whether records are left */
+                }
+                if (!more[q]) arm_oneshot(&ring, q);
             }
-            send_answers(&ring, q, &a[q], &inflight, &calls);
-            arm_oneshot(&ring, q);
+            if (!send_answers(&ring, q, &a[q], turn, &inflight, &calls) || more[q]) no_wait = 1;
         }
     }
     /* The last answers: submitted and waited for (the next round's faults need none of them). */
+    for (int q = 0; q < nq; q++) a[q].write_turn = -1; /* a write still queued is submitted below, then waited for */
     while (inflight > 0) {
         struct io_uring_cqe *cqe;
         calls++;
@@ -263,9 +282,11 @@ static void *ring_write_handler(void *unused)
         unsigned head, seen = 0;
         io_uring_for_each_cqe(&ring, head, cqe) {
             seen++;
-            if (io_uring_cqe_get_data64(cqe) & WRITE_TAG) inflight--;
+            uint64_t ud = io_uring_cqe_get_data64(cqe);
+            if (ud & WRITE_TAG) { a[ud & 0xffff].writing = 0; inflight--; }
         }
         io_uring_cq_advance(&ring, seen);
+        for (int q = 0; q < nq; q++) send_answers(&ring, q, &a[q], turn, &inflight, &calls);
     }
     atomic_fetch_add(&syscalls, calls);
     io_uring_queue_exit(&ring);

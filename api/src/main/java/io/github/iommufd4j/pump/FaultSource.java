@@ -171,19 +171,15 @@ abstract sealed class FaultSource extends Source permits SyscallFaultSource, Rin
     }
 
     /**
-     * Whether the answers of a further batch fit without a write(2) (flushing first if needed):
-     * false while they must wait for the ring's next enter. The software backend's answers are
-     * written batch by batch.
+     * Whether the next batch may be read: once the answers read so far are written, or queued as
+     * a ring write (flushing first). False while they must wait for the ring's next enter, which
+     * then comes at once: a batch's answers go out before, or with the enter after, the next
+     * batch is read.
      */
     final boolean roomForBatch() {
-        if (!ringWrites) {
-            flush();
-            return true;
-        }
-        int need = Math.min(records.capacity(), answers.capacity()); // a batch holds at most that many groups
-        if (answers.capacity() - answers.count() >= need) return true;
+        if (answers.count() == 0) return true;
         flush();
-        return answers.capacity() - answers.count() >= need;
+        return answers.count() == 0;
     }
 
     /**

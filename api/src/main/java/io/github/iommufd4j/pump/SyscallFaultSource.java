@@ -11,8 +11,9 @@ import io.github.iommufd4j.internal.uring.IoUringException;
  * short. A short read does not prove the queue empty (the kernel also stops before a group that
  * does not fit), so instead of a further read(2) that would mostly return 0, the poll is armed
  * again in the ring's next io_uring_enter: the kernel checks readiness when it takes the poll and
- * completes it at once if records are left. A batch thus costs one enter and one read, and the
- * answers of the batches read in one turn go out in one ring write (see {@link FaultSource}).
+ * completes it at once if records are left. A batch's answers are queued as a ring write before
+ * the next batch is read (see {@link FaultSource}); while one is queued and not submitted, the
+ * loop's next enter submits it without waiting. A batch thus costs one enter and one read.
  */
 final class SyscallFaultSource extends FaultSource {
     private static final int EINVAL = 22;
@@ -39,7 +40,7 @@ final class SyscallFaultSource extends FaultSource {
             if (n == 0) break;
             if (event != null) FaultBatchEvent.commit(event, queue.id(), n, handleRead());
         }
-        flush(); // the answers of every batch read in this turn, in one write
+        flush();
         if (!ready) rearmPoll(); // while records are waiting for a free slot, the wake-up of an answer serves them
     }
 

@@ -16,7 +16,15 @@ record Sizes(String mode, int reps, int mapPairs4k, int mapPairs2m, int mapWarmu
     /** Records per read and answers per write (the same in Java and C). */
     static final int BATCH = 64;
 
+    /** The sizes of {@code mode}; {@code -Diommufd4j.bench.warmupMillis=N} sets the least Java warm-up (a loaded host needs more). */
     static Sizes of(String mode) {
+        Sizes s = sized(mode);
+        Integer w = Integer.getInteger("iommufd4j.bench.warmupMillis");
+        return w == null ? s : new Sizes(s.mode, s.reps, s.mapPairs4k, s.mapPairs2m, s.mapWarmup, w, s.faults, s.severalTriggers,
+                s.scaleMappings, s.translateMappings, s.jmhWarmups, s.jmhIterations, s.jmhMillis, s.jmhForks);
+    }
+
+    private static Sizes sized(String mode) {
         return switch (mode) {
             case "smoke" -> new Sizes(mode, 1, 2_000, 200, 2_000, 0, 2_000, 2, 100_000, 4_096, 1, 1, 200, 0);
             case "quick" -> new Sizes(mode, 3, 30_000, 3_000, 20_000, 4_000, 10_000, 4, 1_000_000, 1 << 20, 2, 3, 1000, 1);
