@@ -66,28 +66,19 @@ public final class MappedSegments {
      * null with nothing removed.
      */
     public synchronized MemorySegment removeIfSize(long iova, long size) {
-        if (iova == EMPTY) {
-            MemorySegment v = atEmptyKey;
-            if (v == null || v.byteSize() != size) return null;
-            atEmptyKey = null;
-            return v;
-        }
-        int mask = keys.length - 1;
-        for (int i = hash(iova, mask); keys[i] != EMPTY; i = (i + 1) & mask) {
-            if (keys[i] == iova) {
-                MemorySegment v = values[i];
-                if (v.byteSize() != size) return null;
-                deleteAt(i);
-                return v;
-            }
-        }
-        return null;
+        return removeAt(iova, size);
     }
 
     /** Removes the entry at exactly {@code iova}; returns its segment or null. */
     public synchronized MemorySegment remove(long iova) {
+        return removeAt(iova, -1);
+    }
+
+    /** The removal of both: {@code size} -1 matches any segment. */
+    private MemorySegment removeAt(long iova, long size) {
         if (iova == EMPTY) {
             MemorySegment v = atEmptyKey;
+            if (v == null || size >= 0 && v.byteSize() != size) return null;
             atEmptyKey = null;
             return v;
         }
@@ -95,6 +86,7 @@ public final class MappedSegments {
         for (int i = hash(iova, mask); keys[i] != EMPTY; i = (i + 1) & mask) {
             if (keys[i] == iova) {
                 MemorySegment v = values[i];
+                if (size >= 0 && v.byteSize() != size) return null;
                 deleteAt(i);
                 return v;
             }

@@ -144,7 +144,8 @@ final class FaultLoad {
         @Override
         public long allocatedBytes() {
             if (pump.failure() != null) throw new IllegalStateException("fault pump failed", pump.failure());
-            return Allocations.ofThread(thread.threadId());
+            Thread t = thread;
+            return t == null ? 0 : Allocations.ofThread(t.threadId()); // null: no fault handled yet (a cold run)
         }
 
         @Override
