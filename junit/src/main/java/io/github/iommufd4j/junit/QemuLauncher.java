@@ -1,40 +1,32 @@
-package io.github.iommufd4j.vm;
+package io.github.iommufd4j.junit;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
-/** Runs QEMU directly on this host through {@code vm-tests/guest/run-vm.sh}. */
+/** Runs QEMU directly on this host through run-vm.sh (see {@link GuestScripts}). */
 public final class QemuLauncher implements VmLauncher {
     private final Path runVm;
 
-    public QemuLauncher(Path vmTestsDir) {
-        this.runVm = vmTestsDir.resolve("guest/run-vm.sh").toAbsolutePath();
+    public QemuLauncher(Path scriptsDir) {
+        this.runVm = scriptsDir.resolve("run-vm.sh").toAbsolutePath();
     }
 
     @Override
     public String unavailableReason() {
-        if (!Files.isExecutable(runVm)) return "no " + runVm;
+        if (!Files.isRegularFile(runVm)) return "no " + runVm;
         for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin").split(":")) {
             if (Files.isExecutable(Path.of(dir, "qemu-system-x86_64"))) return null;
         }
-        return "qemu-system-x86_64 is not installed (vm-tests/setup-host.sh installs it)";
+        return "qemu-system-x86_64 is not installed (Debian: apt-get install qemu-system-x86)";
     }
 
     @Override
     public Result run(Spec spec) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of("bash", runVm.toString(),
-                "--kernel", spec.kernel().toString(), "--profile", spec.profile().scriptName(),
-                "--results", spec.results().toAbsolutePath().toString(), "--cmd", spec.script().toAbsolutePath().toString(),
-                "--timeout", Long.toString(spec.timeout().toSeconds())));
-        spec.env().forEach((k, v) -> {
-            cmd.add("--env");
-            cmd.add(k + "=" + v);
-        });
+        List<String> cmd = spec.command(runVm);
         Files.createDirectories(spec.results());
         Path log = spec.results().resolve("run-vm.log");
         long start = System.nanoTime();

@@ -1,4 +1,4 @@
-package io.github.iommufd4j.vm;
+package io.github.iommufd4j.junit;
 
 import io.github.iommufd4j.Availability;
 import io.github.iommufd4j.Iommufd;
@@ -20,7 +20,7 @@ public final class IommufdCondition implements ExecutionCondition {
         if (!a.available()) return ConditionEvaluationResult.disabled("kernel iommufd unavailable: " + a.reason());
         String vfio = annotation.get().vfioDevice();
         if (!vfio.isEmpty() && !Files.exists(Path.of(vfio))) {
-            return ConditionEvaluationResult.disabled("no " + vfio + " (runs in the VM tests' intel and virtio guests)");
+            return ConditionEvaluationResult.disabled("no " + vfio + " (e.g. in a @GuestTest guest of the intel or virtio profile)");
         }
         return ConditionEvaluationResult.enabled(a.reason());
     }
