@@ -78,7 +78,7 @@ public final class GuestRun {
         env.put("JAVA_OPTS", String.join(" ", jvm));
         var spec = new VmLauncher.Spec(kernel, config.profile(), GuestScripts.dir().resolve("guest-run.sh"), env, results,
                 config.timeout(), config.runVmOptions());
-        System.err.printf("[iommufd4j] booting %s for %s (results: %s)%n", config.describe(), name, results);
+        System.err.printf("[iommufd4j] booting a guest: %s (results: %s)%n", name, results);
         VmLauncher.Result r = launcher.run(spec);
         GuestReport report = GuestReport.read(name, r, results);
         System.err.printf("[iommufd4j] %s: %d guest tests, guest exit %d, wall %ds%n", report.name(),

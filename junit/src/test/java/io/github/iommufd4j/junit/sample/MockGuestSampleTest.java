@@ -6,6 +6,7 @@ import io.github.iommufd4j.Ioas;
 import io.github.iommufd4j.Iommufd;
 import io.github.iommufd4j.IommufdException;
 import io.github.iommufd4j.MockDevice;
+import io.github.iommufd4j.MockDriver;
 import io.github.iommufd4j.junit.GuestTest;
 import io.github.iommufd4j.junit.Profile;
 import org.junit.jupiter.api.AfterEach;
@@ -25,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @GuestTest(kernel = "7.3", profile = Profile.MOCK, memory = "2G", cpus = 2)
 class MockGuestSampleTest {
-    static final long PAGE = 4096, IOVA = 0x100000;
+    static final long PAGE = 4096, IOVA = MockDriver.APERTURE_START; // the mock domain maps only in its aperture
     final Arena arena = Arena.ofShared();
     Iommufd fd;
 
