@@ -20,6 +20,6 @@ class FailingGuestSample {
 
     @Test
     void failsInTheGuest() {
-        assertEquals("6.12", System.getProperty("os.version").substring(0, 4), "the guest runs Linux 7.3, not 6.12");
+        assertEquals("6.12", System.getProperty("os.version").replaceAll("^(\\d+\\.\\d+).*", "$1"), "the guest kernel");
     }
 }
