@@ -30,7 +30,11 @@ public final class GuestKernels {
             Process p = new ProcessBuilder("bash", GuestScripts.dir().resolve("build-kernel.sh").toString(), "--probe", kernel)
                     .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
             String err = new String(p.getErrorStream().readAllBytes()).trim();
-            return p.waitFor() == 0 ? null : err.isEmpty() ? "cannot build the " + kernel + " guest kernel" : err;
+            if (p.waitFor() == 0) {
+                if (err.contains("built on first use")) System.err.println(err); // say so before the wait
+                return null;
+            }
+            return err.isEmpty() ? "cannot build the " + kernel + " guest kernel" : err;
         } catch (IOException e) {
             return "cannot run build-kernel.sh: " + e.getMessage();
         } catch (InterruptedException e) {
