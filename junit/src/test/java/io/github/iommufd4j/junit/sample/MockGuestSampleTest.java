@@ -12,6 +12,8 @@ import io.github.iommufd4j.junit.Profile;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -57,6 +59,18 @@ class MockGuestSampleTest {
         IommufdException e = assertThrows(IommufdException.class,
                 () -> ioas.map(arena.allocate(PAGE, PAGE), IOVA + PAGE, Access.READ));
         assertEquals("EEXIST", e.errnoName(), e.getMessage());
+    }
+
+    @ParameterizedTest
+    @ValueSource(longs = {1, 2, 16})
+    void aMapOfNPagesIsSeenPageByPage(long pages) throws Exception {
+        Ioas ioas = fd.allocIoas();
+        MockDevice device = fd.mock().addDevice(ioas);
+        MemorySegment buffer = arena.allocate(pages * PAGE, PAGE);
+        ioas.map(buffer, IOVA, Access.READ_WRITE);
+        for (long i = 0; i < pages; i++) {
+            fd.mock().checkMap(device.hwptId(), IOVA + i * PAGE, buffer.asSlice(i * PAGE, PAGE));
+        }
     }
 
     @Test
