@@ -92,7 +92,11 @@ public final class GuestRun {
      */
     static String testClassPath() throws IOException {
         String cp = System.getProperty("surefire.test.class.path", "");
-        if (cp.isBlank()) cp = System.getProperty("java.class.path");
+        return expand(cp.isBlank() ? System.getProperty("java.class.path") : cp);
+    }
+
+    /** A class path, with a single manifest-only jar replaced by the entries its manifest lists. */
+    static String expand(String cp) throws IOException {
         String[] entries = cp.split(java.io.File.pathSeparator);
         if (entries.length == 1 && entries[0].endsWith(".jar") && Files.isRegularFile(Path.of(entries[0]))) {
             try (JarFile jar = new JarFile(entries[0])) {
