@@ -3,7 +3,6 @@ package io.github.iommufd4j.junit;
 import io.github.iommufd4j.Iommufd;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.ConditionEvaluationResult;
-import org.junit.jupiter.api.extension.DynamicTestInvocationContext;
 import org.junit.jupiter.api.extension.ExecutionCondition;
 import org.junit.jupiter.api.extension.ExtensionContext;
 import org.junit.jupiter.api.extension.InvocationInterceptor;
@@ -45,7 +44,9 @@ public final class GuestExtension implements ExecutionCondition, BeforeAllCallba
     public void beforeAll(ExtensionContext context) throws Exception {
         if (direct() || context.getStore(NS).get(REPORT) != null) return; // an enclosing class's guest ran it
         Class<?> c = context.getRequiredTestClass();
-        GuestConfig config = GuestConfig.of(annotation(c).orElseThrow());
+        Optional<GuestTest> t = annotation(c);
+        if (t.isEmpty()) return; // registered without @GuestTest: nothing to run in a guest
+        GuestConfig config = GuestConfig.of(t.get());
         context.getStore(NS).put(REPORT, GuestRun.run(config, c.getName() + ", " + config.describe(),
                 List.of("--select-class=" + c.getName())));
     }
@@ -72,12 +73,6 @@ public final class GuestExtension implements ExecutionCondition, BeforeAllCallba
     public void interceptTestTemplateMethod(Invocation<Void> invocation, ReflectiveInvocationContext<Method> ic,
                                             ExtensionContext context) throws Throwable {
         replay(invocation, context);
-    }
-
-    @Override
-    public void interceptDynamicTest(Invocation<Void> invocation, DynamicTestInvocationContext ic,
-                                     ExtensionContext context) throws Throwable {
-        invocation.proceed(); // our replaying dynamic tests, or the guest's own
     }
 
     @Override
