@@ -4,8 +4,9 @@
  */
 module io.github.iommufd4j.api {
     requires transitive io.github.iommufd4j.bindings;
-    requires jdk.jfr;
+    requires static jdk.jfr; // FaultBatchEvent only when the runtime has it (pump.Jfr)
     exports io.github.iommufd4j;
-    exports io.github.iommufd4j.uring;
     exports io.github.iommufd4j.pump;
+    // The ring is internal: the pump runs on it; the cli's fault-modes measures raw ring reads.
+    exports io.github.iommufd4j.internal.uring to io.github.iommufd4j.cli;
 }

@@ -2,10 +2,16 @@ package io.github.iommufd4j;
 
 import io.github.iommufd4j.bindings.uapi.Uapi;
 
-/** What a device may do through a mapping (IOMMU_IOAS_MAP_READABLE / _WRITEABLE). */
+/**
+ * What a device may do through a mapping (IOMMU_IOAS_MAP_READABLE / _WRITEABLE). Memory a
+ * device may write must be writable in the process; the kernel pins it for write.
+ */
 public enum Access {
+    /** The device may read the memory (DMA to the device). */
     READ(Uapi.IOMMU_IOAS_MAP_READABLE()),
+    /** The device may write the memory (DMA from the device); it may not read it. */
     WRITE(Uapi.IOMMU_IOAS_MAP_WRITEABLE()),
+    /** The device may read and write the memory: guest RAM. */
     READ_WRITE(Uapi.IOMMU_IOAS_MAP_READABLE() | Uapi.IOMMU_IOAS_MAP_WRITEABLE());
 
     final int flags;

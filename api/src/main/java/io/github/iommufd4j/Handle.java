@@ -37,12 +37,25 @@ abstract sealed class Handle implements AutoCloseable
         }
     }
 
-    /** Whether {@link #close()} has been called (or the iommufd was closed). */
+    /**
+     * Whether {@link #close()} has been called on this handle, or on a handle or iommufd that
+     * closed it.
+     *
+     * @return true once closing has begun
+     */
     public final boolean isClosed() {
         return state.isClosed();
     }
 
-    /** Closes dependents (newest first), then destroys this object in the kernel. See the class comment. */
+    /**
+     * Closes the handles that depend on this one (newest first), then destroys this object in the
+     * kernel and closes the file descriptors it owns. Idempotent and thread-safe; see the class
+     * comment for the full contract.
+     *
+     * @throws IommufdException the kernel refused the destroy (e.g. EBUSY: an object made outside this
+     *         handle, or a mapping of {@link Viommu#mapRegion}, still uses it); the handle stays
+     *         closed and the kernel object lives until the iommufd closes
+     */
     @Override
     public final void close() throws IommufdException {
         if (!shut()) {

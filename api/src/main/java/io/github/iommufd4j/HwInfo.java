@@ -14,21 +14,42 @@ import java.nio.ByteOrder;
  * @param maxPasidLog2 the PASID width, 0 without PASID support
  */
 public record HwInfo(int type, byte[] data, long capabilities, int maxPasidLog2) {
+    /**
+     * Whether the IOMMU is Intel VT-d ({@link #data()} is a {@code struct iommu_hw_info_vtd}).
+     *
+     * @return true for VT-d
+     */
     public boolean isIntelVtd() {
         return type == Uapi.IOMMU_HW_INFO_TYPE_INTEL_VTD();
     }
 
+    /**
+     * IOMMU_HW_CAP_DIRTY_TRACKING: page tables of this IOMMU can track dirty pages
+     * ({@link HwptFlag#DIRTY_TRACKING}).
+     *
+     * @return true if they can
+     */
     public boolean dirtyTracking() {
         return (capabilities & Uapi.IOMMU_HW_CAP_DIRTY_TRACKING()) != 0;
     }
 
-    /** VT-d: the capability register (cap_reg), from {@code struct iommu_hw_info_vtd}. */
+    /**
+     * VT-d: the capability register (cap_reg), from {@code struct iommu_hw_info_vtd}.
+     *
+     * @return the register's value
+     * @throws IllegalStateException when this is not VT-d info
+     */
     public long vtdCapReg() {
         requireVtd();
         return ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN).getLong(8);
     }
 
-    /** VT-d: the extended capability register (ecap_reg). */
+    /**
+     * VT-d: the extended capability register (ecap_reg).
+     *
+     * @return the register's value
+     * @throws IllegalStateException when this is not VT-d info
+     */
     public long vtdEcapReg() {
         requireVtd();
         return ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN).getLong(16);
@@ -38,6 +59,11 @@ public record HwInfo(int type, byte[] data, long capabilities, int maxPasidLog2)
         if (!isIntelVtd() || data.length < 24) throw new IllegalStateException("not VT-d info: type " + type);
     }
 
+    /**
+     * The type, capabilities and PASID width.
+     *
+     * @return e.g. {@code HwInfo[type=INTEL_VTD, capabilities=0x1, maxPasidLog2=20]}
+     */
     @Override
     public String toString() {
         String t = isIntelVtd() ? "INTEL_VTD" : type == 0xfeedbeef ? "SELFTEST" : "0x" + Integer.toHexString(type);

@@ -15,11 +15,20 @@ public final class HwQueue extends Handle {
         this.index = index;
     }
 
+    /**
+     * The kernel's object id.
+     *
+     * @return the HW queue id
+     */
     public int id() {
         return id;
     }
 
-    /** The queue's index in its vIOMMU. */
+    /**
+     * The queue's index in its vIOMMU.
+     *
+     * @return the index
+     */
     public int index() {
         return index;
     }
@@ -34,6 +43,11 @@ public final class HwQueue extends Handle {
         return "hw_queue=" + id;
     }
 
+    /**
+     * Names the queue by id and index.
+     *
+     * @return e.g. {@code HwQueue[9, index=0]}
+     */
     @Override
     public String toString() {
         return "HwQueue[" + id + ", index=" + index + "]";

@@ -11,6 +11,14 @@ import java.nio.file.Path;
 public final class Info {
     private Info() {}
 
+    /**
+     * Prints the availability of the kernel's iommufd, the backend {@link Iommufd#open()} picks and
+     * why, the running kernel, each {@link Command} as supported or missing, the mock driver and the
+     * VFIO cdevs, then allocates an IOAS as a probe.
+     *
+     * @param args ignored
+     * @throws IOException when opening or probing the iommufd fails
+     */
     public static void main(String[] args) throws IOException {
         Availability a = Iommufd.availability();
         System.out.println("kernel iommufd: " + (a.available() ? "available" : "not available") + " (" + a.reason() + ")");

@@ -13,11 +13,30 @@ import static io.github.iommufd4j.bindings.uapi.Uapi.*;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * An IO address space (IOMMU_IOAS_ALLOC): user memory mapped at IO virtual addresses.
+ * An IO address space (IOMMU_IOAS_ALLOC): the map from IO virtual addresses (IOVAs, what a
+ * device puts on the bus) to user memory, typically the guest's RAM at guest physical addresses.
+ * Devices reach it through page tables ({@link HwPagetable}) made on it or through their auto
+ * domain when attached to it directly.
  *
- * <p>A segment passed to {@code map} is kept reachable by this handle until it is unmapped, so
- * an automatic arena cannot free memory the kernel (or a device) still uses. Map and unmap
- * allocate nothing per call beyond that bookkeeping entry.
+ * {@snippet class=io.github.iommufd4j.snippets.Snippets region=map}
+ *
+ * <p><b>Memory.</b> A segment passed to {@code map} must be native memory (not heap), readable,
+ * and writable when the device may write ({@link Access#WRITE}); otherwise
+ * {@link IllegalArgumentException} ({@link IllegalStateException} for a closed arena), before
+ * any kernel call. The kernel pins its pages (charged
+ * to {@code RLIMIT_MEMLOCK}, see {@link Iommufd#rlimitModeIsProcess()}). This handle keeps the
+ * segment reachable until it is unmapped, so an automatic arena cannot free memory a device
+ * still uses; closing an explicit arena under a live mapping is the caller's error (the pages
+ * stay pinned, the device keeps reaching them). Map and unmap allocate nothing per call beyond
+ * that bookkeeping entry.
+ *
+ * <p><b>IOVAs</b> are unsigned 64-bit values; lengths are in bytes. Both must be multiples of
+ * the IOAS alignment ({@link IovaRanges#alignment()}: the smallest page size of the attached
+ * IOMMUs, e.g. 4 KiB on x86), else EINVAL.
+ *
+ * <p><b>Errors</b> name the command and the ids:
+ *
+ * {@snippet class=io.github.iommufd4j.snippets.Snippets region=errors}
  */
 public final class Ioas extends Handle {
     private final int id;
@@ -29,17 +48,47 @@ public final class Ioas extends Handle {
         this.id = id;
     }
 
-    /** The kernel's object id. */
+    /**
+     * The kernel's object id: what {@code pt_id} of attach and allocation commands takes.
+     *
+     * @return the IOAS id
+     */
     public int id() {
         return id;
     }
 
-    /** IOMMU_IOAS_MAP at an IOVA the kernel chooses; returns it. */
+    /**
+     * IOMMU_IOAS_MAP at an IOVA the kernel chooses (inside the allowed ranges, outside the
+     * reserved ones, aligned like the memory where it can).
+     *
+     * @param memory the memory to map: native, page aligned, its whole size mapped
+     * @param access what devices may do through the mapping
+     * @return the IOVA of the mapping's first byte
+     * @throws IommufdException ENOSPC when no free IOVA range is large enough, EINVAL when the
+     *         length is not a multiple of the IOAS alignment, and once a page table is attached
+     *         (pages are pinned then): EFAULT for memory not mapped in the process, ENOMEM when
+     *         pinning exceeds {@code RLIMIT_MEMLOCK}
+     * @throws IllegalArgumentException for heap memory, or read-only memory the device may write
+     * @throws IllegalStateException when the memory's arena is closed
+     */
     public long map(MemorySegment memory, Access access) throws IommufdException {
         return map(memory, 0, access, false);
     }
 
-    /** IOMMU_IOAS_MAP at a fixed IOVA (FIXED_IOVA). */
+    /**
+     * IOMMU_IOAS_MAP at a fixed IOVA (FIXED_IOVA), e.g. at the guest physical address of this
+     * piece of guest RAM.
+     *
+     * @param memory the memory to map: native, page aligned, its whole size mapped
+     * @param iova   where to map it
+     * @param access what devices may do through the mapping
+     * @throws IommufdException EEXIST when part of the range is already mapped, EINVAL when it
+     *         touches a reserved range or is unaligned, EOVERFLOW when it wraps, and once a page
+     *         table is attached: EFAULT for memory not mapped in the process, ENOMEM when pinning
+     *         exceeds {@code RLIMIT_MEMLOCK}
+     * @throws IllegalArgumentException for heap memory, or read-only memory the device may write
+     * @throws IllegalStateException when the memory's arena is closed
+     */
     public void map(MemorySegment memory, long iova, Access access) throws IommufdException {
         map(memory, iova, access, true);
     }
@@ -70,24 +119,48 @@ public final class Ioas extends Handle {
     }
 
     /**
-     * IOMMU_IOAS_MAP_FILE (Linux 6.13+): maps {@code [start, start+length)} of a file (a memfd, or a
-     * dma-buf) at an IOVA the kernel chooses (aligned like {@code start}); returns it. The kernel
-     * pins the file's pages, not this process's mapping of them, so such mappings survive
-     * {@link Iommufd#changeProcess()}. The caller keeps the fd; the kernel holds its own reference
-     * to the file while mapped. A dma-buf (e.g. a {@link MockDmabuf}) is not pinned: the range
-     * must lie inside it (EINVAL), it must not be revoked (ENODEV), and its mappings neither move
-     * with CHANGE_PROCESS nor serve accesses (EINVAL).
+     * IOMMU_IOAS_MAP_FILE (Linux 6.13+): maps {@code [start, start+length)} of a file (a memfd, or
+     * a dma-buf) at an IOVA the kernel chooses (aligned like {@code start}). The kernel pins the
+     * file's pages, not this process's mapping of them, so such mappings survive
+     * {@link Iommufd#changeProcess()}. The caller keeps the fd (and may close it); the kernel holds
+     * its own reference to the file while mapped. A dma-buf (e.g. a {@link MockDmabuf}) is not
+     * pinned: the range must lie inside it (EINVAL), it must not be revoked (ENODEV), and its
+     * mappings neither move with CHANGE_PROCESS nor serve accesses (EINVAL).
+     *
+     * @param fileFd the file's descriptor, still owned by the caller
+     * @param start  offset in the file, in bytes (page aligned)
+     * @param length bytes to map (page aligned)
+     * @param access what devices may do through the mapping
+     * @return the IOVA of the mapping's first byte
+     * @throws IommufdException EBADF for a bad fd, EINVAL for a range beyond the file or unaligned,
+     *         ENOSPC when no IOVA range is large enough, {@link UnsupportedCommandException} before 6.13
      */
     public long mapFile(int fileFd, long start, long length, Access access) throws IommufdException {
         return mapFile(fileFd, start, length, 0, access, false);
     }
 
-    /** IOMMU_IOAS_MAP_FILE at a fixed IOVA (FIXED_IOVA). */
+    /**
+     * IOMMU_IOAS_MAP_FILE at a fixed IOVA (FIXED_IOVA); see
+     * {@link #mapFile(int, long, long, Access)}.
+     *
+     * @param fileFd the file's descriptor, still owned by the caller
+     * @param start  offset in the file, in bytes (page aligned)
+     * @param length bytes to map (page aligned)
+     * @param iova   where to map it
+     * @param access what devices may do through the mapping
+     * @throws IommufdException EEXIST when part of the range is mapped, EBADF for a bad fd, EINVAL
+     *         for a range beyond the file or unaligned
+     */
     public void mapFile(int fileFd, long start, long length, long iova, Access access) throws IommufdException {
         mapFile(fileFd, start, length, iova, access, true);
     }
 
-    /** A physically contiguous run: its first physical address and its length in bytes. */
+    /**
+     * A physically contiguous run of mapped memory.
+     *
+     * @param address its first physical address
+     * @param length  its length in bytes
+     */
     public record PhysicalRun(long address, long length) {}
 
     private long mapFile(int fileFd, long start, long length, long iova, Access access, boolean fixed) throws IommufdException {
@@ -113,8 +186,13 @@ public final class Ioas extends Handle {
     /**
      * IOMMU_IOAS_NOIOMMU_GET_PA (Linux 7.3): the physical address behind {@code iova} and how many
      * bytes from there (at most {@code length}) are physically contiguous, for no-IOMMU devices
-     * doing unsafe DMA. Kernels built without {@code CONFIG_IOMMUFD_NOIOMMU} refuse it with
-     * EOPNOTSUPP.
+     * doing unsafe DMA.
+     *
+     * @param iova   a mapped IOVA
+     * @param length the most bytes to report
+     * @return the physical run
+     * @throws IommufdException EOPNOTSUPP on kernels built without {@code CONFIG_IOMMUFD_NOIOMMU},
+     *         ENOENT when nothing is mapped at {@code iova}
      */
     public PhysicalRun noiommuGetPa(long iova, long length) throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_NOIOMMU_GET_PA")) {
@@ -128,7 +206,17 @@ public final class Ioas extends Handle {
         }
     }
 
-    /** IOMMU_IOAS_UNMAP of whole mappings inside {@code [iova, iova+length)}; returns the bytes unmapped. */
+    /**
+     * IOMMU_IOAS_UNMAP of the whole mappings inside {@code [iova, iova+length)}; a range that cuts
+     * a mapping is refused. Our references to the unmapped memory are dropped.
+     *
+     * @param iova   the first IOVA of the range
+     * @param length the range's length in bytes
+     * @return the bytes unmapped
+     * @throws IommufdException ENOENT when the range cuts a mapping or nothing is mapped there
+     *         (whole mappings before the offending one may already be gone), EINVAL for length 0,
+     *         EBUSY while a {@link HwQueue} holds a mapping
+     */
     public long unmap(long iova, long length) throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_UNMAP")) {
             MemorySegment s = k.struct(iommu_ioas_unmap.sizeof());
@@ -146,7 +234,12 @@ public final class Ioas extends Handle {
         return "ioas=" + iommu_ioas_unmap.ioas_id(s) + ", iova=" + hex(iommu_ioas_unmap.iova(s)) + ", length=" + hex(iommu_ioas_unmap.length(s));
     }
 
-    /** IOMMU_IOAS_UNMAP of everything (iova 0, length U64_MAX); returns the bytes unmapped. */
+    /**
+     * IOMMU_IOAS_UNMAP of everything (iova 0, length U64_MAX).
+     *
+     * @return the bytes unmapped (0 when nothing was mapped)
+     * @throws IommufdException EBUSY while a {@link HwQueue} holds a mapping
+     */
     public long unmapAll() throws IommufdException {
         return unmap(0, -1L);
     }
@@ -168,12 +261,34 @@ public final class Ioas extends Handle {
         mapped.removeWithin(iova, last, iommufd.raw()::unregisterMemory);
     }
 
-    /** IOMMU_IOAS_COPY: maps what is mapped at {@code [srcIova, +length)} here into {@code dst}; returns the IOVA in dst. */
+    /**
+     * IOMMU_IOAS_COPY: maps the memory mapped at {@code [srcIova, srcIova+length)} here into
+     * {@code dst} as well, at an IOVA the kernel chooses, without pinning it again from user space
+     * (e.g. to give a second device the same guest RAM). {@code dst} keeps the memory reachable too.
+     *
+     * @param dst     the IOAS to map into (may be this one)
+     * @param srcIova the first IOVA of whole mappings here
+     * @param length  bytes to copy
+     * @param access  what devices may do through the new mapping
+     * @return the IOVA in {@code dst}
+     * @throws IommufdException ENOENT when the source range is not fully mapped, ENOSPC when
+     *         {@code dst} has no room, EPERM for write access to memory mapped read-only
+     */
     public long copyTo(Ioas dst, long srcIova, long length, Access access) throws IommufdException {
         return copy(dst, srcIova, length, 0, access, false);
     }
 
-    /** IOMMU_IOAS_COPY to a fixed IOVA in {@code dst}. */
+    /**
+     * IOMMU_IOAS_COPY to a fixed IOVA in {@code dst}; see {@link #copyTo(Ioas, long, long, Access)}.
+     *
+     * @param dst     the IOAS to map into
+     * @param srcIova the first IOVA of whole mappings here
+     * @param length  bytes to copy
+     * @param dstIova where to map them in {@code dst}
+     * @param access  what devices may do through the new mapping
+     * @throws IommufdException ENOENT when the source range is not fully mapped, EEXIST when the
+     *         destination range is taken, EPERM for write access to memory mapped read-only
+     */
     public void copyTo(Ioas dst, long srcIova, long length, long dstIova, Access access) throws IommufdException {
         copy(dst, srcIova, length, dstIova, access, true);
     }
@@ -217,10 +332,24 @@ public final class Ioas extends Handle {
         }
     }
 
-    /** The usable IOVA ranges and the required IOVA alignment (IOMMU_IOAS_IOVA_RANGES). */
+    /**
+     * What IOMMU_IOAS_IOVA_RANGES reports.
+     *
+     * @param ranges    the IOVA ranges outside every reserved range (attached IOMMUs' apertures,
+     *                  reserved regions such as the MSI window), ascending; mappings and
+     *                  {@link #allowIovas} do not change them
+     * @param alignment the IOVA and length alignment every mapping needs, in bytes: 1 without
+     *                  attached page tables, else the largest smallest page size among them
+     */
     public record IovaRanges(List<IovaRange> ranges, long alignment) {}
 
-    /** IOMMU_IOAS_IOVA_RANGES; grows its buffer when the kernel answers EMSGSIZE. */
+    /**
+     * IOMMU_IOAS_IOVA_RANGES: where mappings may go. Attaching a device can narrow them, so ask
+     * after attaching.
+     *
+     * @return the usable ranges and the required alignment
+     * @throws IommufdException EBADF "handle is closed" after {@link #close()}
+     */
     public IovaRanges iovaRanges() throws IommufdException {
         for (int capacity = 8; ; ) {
             try (Arena arena = Arena.ofConfined(); KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_IOVA_RANGES")) {
@@ -246,7 +375,16 @@ public final class Ioas extends Handle {
         }
     }
 
-    /** IOMMU_IOAS_ALLOW_IOVAS: limits automatic IOVA allocation to these ranges (empty: no limit). */
+    /**
+     * IOMMU_IOAS_ALLOW_IOVAS: limits the IOVAs the kernel picks for {@link #map(MemorySegment, Access)}
+     * to these ranges (fixed IOVAs are not limited), e.g. to keep automatic mappings away from the
+     * guest's RAM layout.
+     *
+     * @param ranges inclusive ranges ({@code start < last}), not overlapping; empty removes the
+     *               limit; existing mappings are not checked
+     * @throws IommufdException EINVAL for overlapping ranges or one with {@code start >= last},
+     *         EADDRINUSE when one intersects a reserved range (the old list stays)
+     */
     public void allowIovas(List<IovaRange> ranges) throws IommufdException {
         try (Arena arena = Arena.ofConfined(); KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_ALLOW_IOVAS")) {
             MemorySegment array = arena.allocate(iommu_iova_range.layout(), Math.max(1, ranges.size()));
@@ -263,12 +401,24 @@ public final class Ioas extends Handle {
         }
     }
 
-    /** IOMMU_OPTION HUGE_PAGES GET: whether huge IOMMU pages may be used for this IOAS. */
+    /**
+     * IOMMU_OPTION HUGE_PAGES GET.
+     *
+     * @return whether the IOAS may use huge IOMMU pages (true by default)
+     * @throws IommufdException EBADF "handle is closed" after {@link #close()}
+     */
     public boolean hugePages() throws IommufdException {
         return iommufd.option(IOMMU_OPTION_HUGE_PAGES(), IOMMU_OPTION_OP_GET(), id, 0) == 1;
     }
 
-    /** IOMMU_OPTION HUGE_PAGES SET. */
+    /**
+     * IOMMU_OPTION HUGE_PAGES SET: with huge pages off, every mapping is made of base pages, so an
+     * unmap may later cut any mapping (what the VFIO type1 API needs).
+     *
+     * @param enabled whether huge IOMMU pages may be used
+     * @throws IommufdException EINVAL (turning them off) once the IOAS has both a page table and a
+     *         mapping, EADDRINUSE when an existing mapping is not page aligned
+     */
     public void setHugePages(boolean enabled) throws IommufdException {
         iommufd.option(IOMMU_OPTION_HUGE_PAGES(), IOMMU_OPTION_OP_SET(), id, enabled ? 1 : 0);
     }
@@ -288,6 +438,11 @@ public final class Ioas extends Handle {
         return "ioas=" + id;
     }
 
+    /**
+     * Names the IOAS by id.
+     *
+     * @return e.g. {@code Ioas[3]}
+     */
     @Override
     public String toString() {
         return "Ioas[" + id + "]";

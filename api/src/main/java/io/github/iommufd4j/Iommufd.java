@@ -19,22 +19,41 @@ import java.util.Set;
 import static io.github.iommufd4j.bindings.uapi.Uapi.*;
 
 /**
- * An open iommufd: the container of IO address spaces, page tables, fault queues and devices.
+ * An open iommufd ({@code /dev/iommu}): the container of a VMM's IO address spaces
+ * ({@link Ioas}), hardware page tables ({@link HwPagetable}), fault and event queues, virtual
+ * IOMMUs and bound devices. Every other handle is made from one of these.
  *
- * <pre>{@code
- * try (Iommufd fd = Iommufd.open()) {            // native if /dev/iommu works, else software
- *     Ioas ioas = fd.allocIoas();
- *     long iova = ioas.map(segment, Access.READ_WRITE);
- * }
- * }</pre>
+ * {@snippet class=io.github.iommufd4j.snippets.Snippets region=open}
  *
- * Closing it closes every handle made from it and their file descriptors; the kernel destroys
- * the objects with the fd. Thread-safe.
+ * <p><b>Backends.</b> {@link #open()} uses the kernel's iommufd when {@code /dev/iommu} can be
+ * opened ({@link Backend#NATIVE}) and otherwise an in-process iommufd with the kernel's ABI and
+ * errno ({@link Backend#SOFTWARE}); the choice is logged and {@link #backendReason()} says why.
+ * {@link #availability()} tells, without opening anything, why the kernel's cannot be used:
+ *
+ * {@snippet class=io.github.iommufd4j.snippets.Snippets region=availability}
+ *
+ * <p><b>Errors.</b> A command the kernel refuses throws {@link IommufdException} with the errno,
+ * the command and the ids involved; a command the running kernel does not have throws
+ * {@link UnsupportedCommandException} (ENOTTY) naming the Linux release that added it. An
+ * argument that never reaches the kernel (a negative fd, a closed arena) is an
+ * {@link IllegalArgumentException} or {@link IllegalStateException}.
+ *
+ * <p><b>Ownership.</b> This object owns the iommufd's file descriptor and every handle made
+ * from it. Closing it closes those handles and their file descriptors (fault and event queue
+ * fds, mock accesses, VFIO cdevs); the kernel destroys the objects with the fd. Memory mapped
+ * into an IOAS stays reachable until it is unmapped or the iommufd closes.
+ *
+ * <p>Thread-safe: any thread may call any method; {@link #close()} waits for calls in flight.
  */
 public final class Iommufd implements AutoCloseable {
-    /** System property choosing the backend for {@link #open()}: AUTO, NATIVE or SOFTWARE. */
+    /**
+     * System property choosing the backend of {@link #open()}: {@code AUTO} (default), {@code NATIVE} or {@code SOFTWARE}.
+     */
     public static final String BACKEND_PROPERTY = "iommufd4j.backend";
-    /** System property: the Linux release whose behaviour the software backend reproduces, 7.3 (default) or 6.12. */
+    /**
+     * System property naming the Linux release whose behaviour the software backend reproduces:
+     * {@code 7.3} (default) or {@code 6.12} (commands 6.12 lacks then fail with ENOTTY).
+     */
     public static final String SOFTWARE_KERNEL_PROPERTY = SoftwareBackend.KERNEL_PROPERTY;
 
     private final IommufdBackend backend;
@@ -53,7 +72,18 @@ public final class Iommufd implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger("io.github.iommufd4j");
 
-    /** Opens the backend named by {@value #BACKEND_PROPERTY} (default AUTO). */
+    /**
+     * Opens an iommufd on the backend named by the system property {@value #BACKEND_PROPERTY}
+     * (default {@link Backend#AUTO}).
+     *
+     * @return the open iommufd; the caller owns it and must close it
+     * @throws IommufdException with NATIVE, the errno of opening {@code /dev/iommu} (ENOENT,
+     *         EACCES ...) and the reason {@link #availability()} gives
+     * @throws IllegalArgumentException if the property names no backend
+     * @throws IllegalStateException when the JVM does not grant the library native access
+     *         ({@code --enable-native-access=io.github.iommufd4j.bindings,io.github.iommufd4j.api}
+     *         on the module path, {@code ALL-UNNAMED} on the class path)
+     */
     public static Iommufd open() throws IommufdException {
         String name = System.getProperty(BACKEND_PROPERTY, "AUTO");
         Backend b;
@@ -66,11 +96,15 @@ public final class Iommufd implements AutoCloseable {
     }
 
     /**
-     * Opens an iommufd on the given backend; AUTO picks native when {@code /dev/iommu} opens and
-     * otherwise the software backend, saying why through {@link System.Logger} (INFO when there is
-     * no {@code /dev/iommu}, WARNING when it exists but cannot be used) and in
+     * Opens an iommufd on the given backend. {@link Backend#AUTO} picks the kernel's when
+     * {@code /dev/iommu} opens and otherwise the software backend, saying why through
+     * {@link System.Logger} (logger {@code io.github.iommufd4j}: INFO when there is no
+     * {@code /dev/iommu}, WARNING when it exists but cannot be used, e.g. EACCES) and in
      * {@link #backendReason()}.
      *
+     * @param backend AUTO, NATIVE (fails rather than fall back) or SOFTWARE (never touches the kernel)
+     * @return the open iommufd; the caller owns it and must close it
+     * @throws IommufdException with NATIVE only: the errno of opening {@code /dev/iommu}
      * @throws IllegalStateException when the JVM does not grant the library native access
      */
     public static Iommufd open(Backend backend) throws IommufdException {
@@ -100,10 +134,15 @@ public final class Iommufd implements AutoCloseable {
     }
 
     /**
-     * Wraps an iommufd file descriptor handed over by a privileged helper and takes ownership of
-     * it. The fd is checked first with a harmless IOMMU_OPTION GET (RLIMIT_MODE), which only an
-     * iommufd answers: any other fd is refused with the errno the check got, and stays open and
-     * owned by the caller.
+     * Wraps an iommufd file descriptor handed over by a privileged helper (e.g. received over a
+     * UNIX socket) and takes ownership of it: closing the returned object closes the fd. The fd is
+     * checked first with a harmless IOMMU_OPTION GET (RLIMIT_MODE), which only an iommufd answers.
+     *
+     * @param fd an open iommufd file descriptor (native backend)
+     * @return the iommufd, owning {@code fd}
+     * @throws IommufdException if {@code fd} is not an iommufd (the errno of the check, e.g. ENOTTY
+     *         or EBADF); the fd then stays open and owned by the caller
+     * @throws IllegalArgumentException if {@code fd} is negative
      */
     public static Iommufd fromFd(int fd) throws IommufdException {
         if (fd < 0) throw new IllegalArgumentException("fromFd: fd " + fd);
@@ -123,32 +162,52 @@ public final class Iommufd implements AutoCloseable {
         return new Iommufd(probe, Backend.NATIVE, "fd " + fd + " handed over");
     }
 
-    /** Whether the kernel's {@code /dev/iommu} can be opened, and why not. */
+    /**
+     * Whether the kernel's {@code /dev/iommu} can be opened here, and why not (no device node,
+     * permission, native access not granted). Opens and closes {@code /dev/iommu} to find out.
+     *
+     * @return the answer with a precise reason
+     */
     public static Availability availability() {
         String noAccess = NativeAccess.problem();
         if (noAccess != null) return new Availability(false, noAccess);
         return Availability.probe(NativeBackend.DEVICE);
     }
 
-    /** Shorthand for {@code availability().available()}. */
+    /**
+     * Shorthand for {@code availability().available()}.
+     *
+     * @return true when the kernel's iommufd can be opened
+     */
     public static boolean isAvailable() {
         return availability().available();
     }
 
-    /** NATIVE or SOFTWARE. */
+    /**
+     * The backend in use.
+     *
+     * @return {@link Backend#NATIVE} or {@link Backend#SOFTWARE}, never AUTO
+     */
     public Backend backend() {
         return kind;
     }
 
     /**
-     * Why this backend was chosen, e.g. "software backend emulating Linux 7.3, because no
-     * /dev/iommu: kernel without CONFIG_IOMMUFD ...".
+     * Why this backend is in use.
+     *
+     * @return e.g. "/dev/iommu opened" or "software backend emulating Linux 7.3, because no
+     *         /dev/iommu: kernel without CONFIG_IOMMUFD ..."
      */
     public String backendReason() {
         return why;
     }
 
-    /** The iommufd's file descriptor (native), or -1 (software). Still owned by this object. */
+    /**
+     * The iommufd's file descriptor, e.g. to hand to VFIO or to another process. It stays owned by
+     * this object: do not close it.
+     *
+     * @return the fd (native backend), or -1 (software backend, which has none)
+     */
     public int fd() {
         return backend.fd();
     }
@@ -158,9 +217,12 @@ public final class Iommufd implements AutoCloseable {
     }
 
     /**
-     * Whether the running kernel has this command; answered without side effects (a zero-size
-     * struct fails with EINVAL when the command exists and ENOTTY when it does not) and cached.
+     * Whether the running kernel (or the kernel the software backend emulates) has this command.
+     * Asked without side effects (a zero-size struct fails with EINVAL where the command exists and
+     * ENOTTY where not) and cached.
      *
+     * @param command the command
+     * @return true if the kernel has it
      * @throws IllegalStateException if this iommufd is closed
      */
     public boolean supports(Command command) {
@@ -199,7 +261,11 @@ public final class Iommufd implements AutoCloseable {
         return state;
     }
 
-    /** Whether {@link #close()} has been called. */
+    /**
+     * Whether {@link #close()} has been called.
+     *
+     * @return true once closing has begun
+     */
     public boolean isClosed() {
         return state.isClosed();
     }
@@ -211,11 +277,17 @@ public final class Iommufd implements AutoCloseable {
     }
 
     /**
-     * The escape hatch: issues {@code ioctl(iommufd, request, arg)} with a caller-built struct,
-     * exactly as the kernel takes it (on the software backend too). Returns the ioctl's result;
-     * failures are thrown with the errno. For commands the typed API does not cover yet. The
-     * struct must be native memory; pointers inside it are the caller's responsibility (the
+     * The escape hatch for commands the typed API does not cover: issues
+     * {@code ioctl(iommufd, request, arg)} with a caller-built struct exactly as the kernel takes it
+     * (the software backend interprets it too). The struct must be native, writable memory (the
+     * kernel writes output fields back); pointers inside it are the caller's responsibility (the
      * software backend answers EFAULT for memory it cannot reach).
+     *
+     * @param request the ioctl request number, e.g. {@link Command#request()}
+     * @param arg     the command's struct, its {@code size} field filled in
+     * @return the ioctl's non-negative result
+     * @throws IommufdException with the kernel's errno (ENOTTY: unknown command)
+     * @throws IllegalArgumentException if {@code arg} is not native or not writable
      */
     public int ioctl(long request, MemorySegment arg) throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "ioctl")) {
@@ -226,7 +298,12 @@ public final class Iommufd implements AutoCloseable {
 
     // ---- commands on the iommufd itself ----
 
-    /** IOMMU_IOAS_ALLOC: a new, empty IO address space. */
+    /**
+     * IOMMU_IOAS_ALLOC: a new, empty IO address space, e.g. one per guest address space.
+     *
+     * @return the IOAS, owned by this iommufd (closed with it)
+     * @throws IommufdException ENOMEM, or EBADF "handle is closed" after {@link #close()}
+     */
     public Ioas allocIoas() throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_ALLOC")) {
             MemorySegment s = k.struct(iommu_ioas_alloc.sizeof());
@@ -235,7 +312,53 @@ public final class Iommufd implements AutoCloseable {
         }
     }
 
-    /** IOMMU_FAULT_QUEUE_ALLOC: a fault queue and its file descriptor (owned by the returned handle). */
+    // ---- objects made before this handle (sandboxed VMMs, README "Sandboxed VMMs") ----
+
+    /**
+     * A handle for an IOAS that already exists in this iommufd, e.g. one a privileged helper
+     * allocated before handing the iommufd over. The id is checked with IOMMU_IOAS_IOVA_RANGES
+     * without an output buffer (an IOAS answers 0 or EMSGSIZE).
+     *
+     * <p>Who destroys what: the handle owns the object exactly like one from {@link #allocIoas()}:
+     * closing it destroys the IOAS (IOMMU_DESTROY), whoever allocated it, so the maker must not
+     * destroy it as well (the helper only closes its copy of the iommufd fd, which destroys
+     * nothing while another process holds the iommufd); closing this iommufd frees it with every
+     * other object. Mappings made before adoption are the maker's: this handle keeps no memory of
+     * theirs reachable, though {@code unmap} can remove them.
+     *
+     * @param id the IOAS's object id
+     * @return the handle, owning the IOAS
+     * @throws IommufdException ENOENT for no object or another kind of object
+     * @throws IllegalArgumentException when an open handle from this iommufd already owns the id (two
+     *         owners would destroy it twice)
+     */
+    public Ioas adoptIoas(int id) throws IommufdException {
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_IOVA_RANGES")) {
+            MemorySegment s = k.struct(iommu_ioas_iova_ranges.sizeof());
+            iommu_ioas_iova_ranges.ioas_id(s, id);
+            int rc = k.rawIoctl(Command.IOAS_IOVA_RANGES.request(), s);
+            if (rc < 0 && rc != -KernelCall.EMSGSIZE) throw failure(Command.IOAS_IOVA_RANGES, "ioas=" + id + " (adopt)", rc);
+            synchronized (handles) {
+                for (Handle h : handles) {
+                    if (h instanceof Ioas other && other.id() == id && !other.isClosed()) {
+                        throw new IllegalArgumentException("adoptIoas(" + id + "): " + other + " already owns it");
+                    }
+                }
+                return track(new Ioas(this, id));
+            }
+        }
+    }
+
+    /**
+     * IOMMU_FAULT_QUEUE_ALLOC (Linux 6.11+): a queue for I/O page faults and its file descriptor.
+     * Pass it to {@link #allocHwpt(int, Ioas, FaultQueue, HwptFlag...)} (or a nested allocation) so
+     * the devices behind that page table report their faults here; serve it with a
+     * {@link io.github.iommufd4j.pump.FaultPump} or with {@link FaultQueue#read}.
+     *
+     * @return the fault queue; it owns its fd and is closed with this iommufd
+     * @throws IommufdException {@link UnsupportedCommandException} before Linux 6.11, EMFILE when the
+     *         process has no free fd
+     */
     public FaultQueue allocFaultQueue() throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_FAULT_QUEUE_ALLOC")) {
             int wake = RecordQueue.newWakeFd(k.op());
@@ -251,25 +374,53 @@ public final class Iommufd implements AutoCloseable {
     }
 
     /**
-     * IOMMU_HWPT_ALLOC on an IOAS: a paging page table for the device's IOMMU (not attached).
+     * IOMMU_HWPT_ALLOC on an IOAS: a paging page table in the format of the device's IOMMU,
+     * mapping what the IOAS maps. It is not attached: attach the device to it (e.g.
+     * {@link VfioDevice#attach(int)}).
      *
-     * @param fault a fault queue for I/O page faults (sets FAULT_ID_VALID; Linux 7.x), or null
+     * @param deviceId the bound device whose IOMMU the page table is for ({@link VfioDevice#deviceId()},
+     *                 {@link MockDevice#deviceId()})
+     * @param ioas     the address space whose mappings it holds
+     * @param fault    a fault queue for the device's I/O page faults (sets FAULT_ID_VALID; Linux 6.11+),
+     *                 or null; the IOMMU must support I/O page faults (else EOPNOTSUPP)
+     * @param flags    allocation flags, e.g. {@link HwptFlag#NEST_PARENT}, {@link HwptFlag#DIRTY_TRACKING}
+     * @return the page table, closed before {@code ioas} and {@code fault}
+     * @throws IommufdException ENOENT for an unknown device, EOPNOTSUPP for a flag the IOMMU lacks
+     *         (e.g. dirty tracking), EINVAL for a bad flag combination
      */
     public HwPagetable allocHwpt(int deviceId, Ioas ioas, FaultQueue fault, HwptFlag... flags) throws IommufdException {
         return allocHwpt(deviceId, ioas, ioas.id(), fault, IOMMU_HWPT_DATA_NONE(), MemorySegment.NULL, flags);
     }
 
-    /** IOMMU_HWPT_ALLOC on an IOAS without a fault queue. */
+    /**
+     * IOMMU_HWPT_ALLOC on an IOAS without a fault queue; see
+     * {@link #allocHwpt(int, Ioas, FaultQueue, HwptFlag...)}.
+     *
+     * @param deviceId the bound device whose IOMMU the page table is for
+     * @param ioas     the address space whose mappings it holds
+     * @param flags    allocation flags
+     * @return the page table, closed before {@code ioas}
+     * @throws IommufdException ENOENT for an unknown device, EOPNOTSUPP for a flag the IOMMU lacks
+     */
     public HwPagetable allocHwpt(int deviceId, Ioas ioas, HwptFlag... flags) throws IommufdException {
         return allocHwpt(deviceId, ioas, null, flags);
     }
 
     /**
-     * IOMMU_HWPT_ALLOC nested on a NEST_PARENT page table, with driver data, e.g.
-     * {@code IOMMU_HWPT_DATA_VTD_S1} or the mock driver's {@code IOMMU_HWPT_DATA_SELFTEST}.
+     * IOMMU_HWPT_ALLOC nested on a {@link HwptFlag#NEST_PARENT} page table: a stage-1 table whose
+     * format and contents (e.g. the guest's page table pointer) come from driver data. Since Linux
+     * 6.13 nested tables are usually allocated through a {@link Viommu} instead.
      *
-     * @param data  the driver data the kernel reads (native memory), or {@link MemorySegment#NULL}
-     * @param fault a fault queue receiving the device's I/O page faults, or null
+     * @param deviceId the bound device
+     * @param parent   the NEST_PARENT page table (stage 2, guest physical to host)
+     * @param dataType the driver data type, e.g. {@code IOMMU_HWPT_DATA_VTD_S1} or
+     *                 {@link MockDriver#HWPT_DATA_SELFTEST}
+     * @param data     the driver data the kernel reads (native memory), or {@link MemorySegment#NULL}
+     * @param fault    a fault queue receiving the device's I/O page faults, or null
+     * @param flags    allocation flags
+     * @return the nested page table, closed before {@code parent} and {@code fault}
+     * @throws IommufdException EINVAL for a parent that is not NEST_PARENT or bad data, EOPNOTSUPP
+     *         for a data type the IOMMU does not take
      */
     public HwPagetable allocNestedHwpt(int deviceId, HwPagetable parent, int dataType, MemorySegment data,
                                        FaultQueue fault, HwptFlag... flags) throws IommufdException {
@@ -302,12 +453,20 @@ public final class Iommufd implements AutoCloseable {
 
     /**
      * IOMMU_VIOMMU_ALLOC (Linux 6.13+): a virtual IOMMU for the device's IOMMU instance on a
-     * NEST_PARENT page table. Nested page tables, virtual devices, event queues and HW queues are
-     * made from it.
+     * NEST_PARENT page table, the object behind a guest-visible IOMMU. Nested page tables, virtual
+     * devices, event queues and HW queues are made from it.
      *
-     * @param type the driver's vIOMMU type, e.g. {@code IOMMU_VIOMMU_TYPE_ARM_SMMUV3} or
-     *             {@link MockDriver#VIOMMU_TYPE_SELFTEST}
-     * @param data driver data (read and written back by the kernel; native, writable), or {@link MemorySegment#NULL}
+     * {@snippet class=io.github.iommufd4j.snippets.Snippets region=viommu}
+     *
+     * @param deviceId   a bound device behind the physical IOMMU to virtualise
+     * @param nestParent the NEST_PARENT page table holding the guest's RAM
+     * @param type       the driver's vIOMMU type, e.g. {@code IOMMU_VIOMMU_TYPE_ARM_SMMUV3} or
+     *                   {@link MockDriver#VIOMMU_TYPE_SELFTEST}
+     * @param data       driver data (read and written back by the kernel; native, writable), or
+     *                   {@link MemorySegment#NULL}
+     * @return the vIOMMU, closed before {@code nestParent}
+     * @throws IommufdException EOPNOTSUPP for a type the IOMMU does not have, EINVAL for a parent
+     *         that is not NEST_PARENT
      */
     public Viommu allocViommu(int deviceId, HwPagetable nestParent, int type, MemorySegment data) throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_VIOMMU_ALLOC").hold(nestParent)) {
@@ -328,8 +487,10 @@ public final class Iommufd implements AutoCloseable {
     /**
      * IOMMU_IOAS_CHANGE_PROCESS (Linux 6.14+): moves the pinned-page accounting of every mapping
      * to the calling process, e.g. after a live update handed the iommufd to a new VMM process.
-     * Only file-backed mappings ({@link Ioas#mapFile}) can move: any other mapping makes it fail
-     * with EINVAL.
+     * Only file-backed mappings ({@link Ioas#mapFile}) can move.
+     *
+     * @throws IommufdException EINVAL if any mapping is not file-backed (or is a dma-buf), EBUSY
+     *         while a mapping is being made
      */
     public void changeProcess() throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_CHANGE_PROCESS")) {
@@ -363,7 +524,13 @@ public final class Iommufd implements AutoCloseable {
         return done;
     }
 
-    /** IOMMU_DESTROY of a raw object id (handles do this on close). */
+    /**
+     * IOMMU_DESTROY of a raw object id. Handles do this themselves on close; this is for objects
+     * made through {@link #ioctl} or left behind when a handle's destroy failed.
+     *
+     * @param id the object's id
+     * @throws IommufdException ENOENT for an unknown id, EBUSY while another object uses it
+     */
     public void destroy(int id) throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_DESTROY")) {
             iommu_destroy.id(k.struct(iommu_destroy.sizeof()), id);
@@ -371,7 +538,14 @@ public final class Iommufd implements AutoCloseable {
         }
     }
 
-    /** IOMMU_GET_HW_INFO: the IOMMU behind a bound device (type, raw data, capabilities). */
+    /**
+     * IOMMU_GET_HW_INFO: the IOMMU behind a bound device (type, the driver's raw info struct,
+     * capabilities such as dirty tracking, PASID width), e.g. to build the guest's vIOMMU.
+     *
+     * @param deviceId the bound device
+     * @return what the kernel reports
+     * @throws IommufdException ENOENT for an unknown device
+     */
     public HwInfo hwInfo(int deviceId) throws IommufdException {
         try (Arena arena = Arena.ofConfined(); KernelCall k = KernelCall.begin(this, "IOMMU_GET_HW_INFO")) {
             MemorySegment data = arena.allocate(256, 8);
@@ -386,12 +560,23 @@ public final class Iommufd implements AutoCloseable {
         }
     }
 
-    /** IOMMU_OPTION RLIMIT_MODE GET: true when pinned memory is accounted per process (mm), false per user. */
+    /**
+     * IOMMU_OPTION RLIMIT_MODE GET: how pinned memory is charged against {@code RLIMIT_MEMLOCK}.
+     *
+     * @return true when charged per process (mm), false per user (the default)
+     * @throws IommufdException EBADF "handle is closed" after {@link #close()}
+     */
     public boolean rlimitModeIsProcess() throws IommufdException {
         return option(IOMMU_OPTION_RLIMIT_MODE(), IOMMU_OPTION_OP_GET(), 0, 0) == 1;
     }
 
-    /** IOMMU_OPTION RLIMIT_MODE SET (needs CAP_SYS_RESOURCE and an empty iommufd). */
+    /**
+     * IOMMU_OPTION RLIMIT_MODE SET: charges pinned memory per process instead of per user. Allowed
+     * only before anything is allocated.
+     *
+     * @param process true: per process (mm); false: per user
+     * @throws IommufdException EPERM without CAP_SYS_RESOURCE, EBUSY once objects exist
+     */
     public void setRlimitModeIsProcess(boolean process) throws IommufdException {
         option(IOMMU_OPTION_RLIMIT_MODE(), IOMMU_OPTION_OP_SET(), 0, process ? 1 : 0);
     }
@@ -410,17 +595,31 @@ public final class Iommufd implements AutoCloseable {
         }
     }
 
-    /** IOMMU_VFIO_IOAS GET: the id of the IOAS used by the VFIO compatibility layer. */
+    /**
+     * IOMMU_VFIO_IOAS GET: the IOAS the VFIO compatibility layer ({@link #vfioCompat()}) works on.
+     *
+     * @return its id
+     * @throws IommufdException ENODEV when there is no compat IOAS (none set, or it was destroyed)
+     */
     public int vfioCompatIoas() throws IommufdException {
         return vfioIoas(IOMMU_VFIO_IOAS_GET(), 0);
     }
 
-    /** IOMMU_VFIO_IOAS SET. */
+    /**
+     * IOMMU_VFIO_IOAS SET: makes {@code ioas} the one the VFIO compatibility layer works on.
+     *
+     * @param ioas the IOAS
+     * @throws IommufdException ENOENT if it was destroyed
+     */
     public void setVfioCompatIoas(Ioas ioas) throws IommufdException {
         vfioIoas(IOMMU_VFIO_IOAS_SET(), ioas.id());
     }
 
-    /** IOMMU_VFIO_IOAS CLEAR. */
+    /**
+     * IOMMU_VFIO_IOAS CLEAR: the VFIO compatibility layer has no IOAS any more.
+     *
+     * @throws IommufdException EBADF "handle is closed" after {@link #close()}
+     */
     public void clearVfioCompatIoas() throws IommufdException {
         vfioIoas(IOMMU_VFIO_IOAS_CLEAR(), 0);
     }
@@ -437,7 +636,10 @@ public final class Iommufd implements AutoCloseable {
 
     /**
      * The VFIO type1 container ioctls this iommufd answers (VFIO_SET_IOMMU, VFIO_IOMMU_MAP_DMA ...),
-     * working on the compat IOAS ({@link #setVfioCompatIoas}). Always the same object.
+     * working on the compat IOAS ({@link #setVfioCompatIoas}), for VMM code written against the
+     * legacy container API.
+     *
+     * @return always the same object
      */
     public VfioCompat vfioCompat() {
         VfioCompat v = vfioCompat;
@@ -450,7 +652,13 @@ public final class Iommufd implements AutoCloseable {
         return v;
     }
 
-    /** The mock driver of {@code CONFIG_IOMMUFD_TEST} (IOMMU_TEST_CMD). */
+    /**
+     * The mock driver of {@code CONFIG_IOMMUFD_TEST} (IOMMU_TEST_CMD): devices, accesses and page
+     * faults without hardware. Always present on the software backend; absent from production
+     * kernels (see {@link MockDriver#isPresent()}).
+     *
+     * @return a view of the mock driver on this iommufd
+     */
     public MockDriver mock() {
         return new MockDriver(this);
     }
@@ -496,6 +704,12 @@ public final class Iommufd implements AutoCloseable {
         }
     }
 
+    /**
+     * Names the backend, the fd and whether it is closed, e.g.
+     * {@code Iommufd[software backend emulating Linux 7.3]}.
+     *
+     * @return a one-line description
+     */
     @Override
     public String toString() {
         return "Iommufd[" + (kind == Backend.SOFTWARE ? softwareName() : backend.name()) + (fd() >= 0 ? ", fd=" + fd() : "") + (isClosed() ? ", closed" : "") + "]";

@@ -22,15 +22,28 @@ public final class MockAccess extends Handle {
         this.fd = fd;
     }
 
-    /** The access's file descriptor (what the mock ops take as id). */
+    /**
+     * The access's file descriptor (what the mock ops take as id). Owned by this handle.
+     *
+     * @return the fd
+     */
     public int fd() {
         return fd;
     }
 
     /**
-     * ACCESS_RW: copies between {@code buffer} (native memory) and IOVA memory; {@code write}
-     * copies buffer → IOVA (the kernel reads the buffer), otherwise IOVA → buffer (the kernel
-     * writes it, so it must be writable).
+     * ACCESS_RW: copies between {@code buffer} and the memory mapped at {@code iova}, byte-granular,
+     * across adjacent mappings.
+     *
+     * @param iova   the first IOVA
+     * @param buffer native memory, at most 16 MiB; writable unless {@code write}
+     * @param write  true copies buffer to IOVA memory (the kernel reads the buffer), false copies IOVA
+     *               memory into the buffer
+     * @throws IommufdException ENOENT when a byte of the range is not mapped (or the access is
+     *         detached), EINVAL for an empty buffer, ENOMEM above 16 MiB, EPERM writing read-only
+     *         mappings
+     * @throws IllegalArgumentException for heap memory, or a read-only buffer when reading
+     * @throws IllegalStateException when the buffer's arena is closed
      */
     public void rw(long iova, MemorySegment buffer, boolean write) throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD")) {
@@ -45,7 +58,17 @@ public final class MockAccess extends Handle {
         }
     }
 
-    /** ACCESS_PAGES: pins {@code [iova, +length)}; returns the pin's id (for {@link #unpin}). */
+    /**
+     * ACCESS_PAGES: pins {@code [iova, iova+length)}, as a mediated device pinning guest pages for
+     * DMA would. An unmap of that range first makes the mock unpin it.
+     *
+     * @param iova   the first IOVA
+     * @param length bytes, at most 16 MiB
+     * @param write  whether the pages are pinned for write
+     * @return the pin's id, for {@link #unpin}
+     * @throws IommufdException EOPNOTSUPP when the access was made without {@code needsPinPages},
+     *         ENOMEM above 16 MiB, EINVAL for length 0, ENOENT when the range is not mapped
+     */
     public int pin(long iova, long length, boolean write) throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD")) {
             MemorySegment s = MockDriver.cmd(k, IOMMU_TEST_OP_ACCESS_PAGES(), fd);
@@ -58,7 +81,12 @@ public final class MockAccess extends Handle {
         }
     }
 
-    /** DESTROY_ACCESS_PAGES. */
+    /**
+     * DESTROY_ACCESS_PAGES: releases a pin.
+     *
+     * @param pinId what {@link #pin} returned
+     * @throws IommufdException ENOENT when unknown or already dropped (e.g. by an unmap)
+     */
     public void unpin(int pinId) throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD")) {
             MockDriver.cmd(k, IOMMU_TEST_OP_DESTROY_ACCESS_PAGES(), fd).set(JAVA_INT, U, pinId);
@@ -66,7 +94,12 @@ public final class MockAccess extends Handle {
         }
     }
 
-    /** ACCESS_REPLACE_IOAS: moves the access to another IOAS (dropping its pins). */
+    /**
+     * ACCESS_REPLACE_IOAS: moves the access to another IOAS, dropping its pins.
+     *
+     * @param ioas the new address space (the access is then closed before it too)
+     * @throws IommufdException ENOENT for a destroyed IOAS, EADDRINUSE when its alignment cannot rise
+     */
     public void replaceIoas(Ioas ioas) throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD").hold(ioas)) {
             MockDriver.cmd(k, IOMMU_TEST_OP_ACCESS_REPLACE_IOAS(), fd).set(JAVA_INT, U, ioas.id());
@@ -90,6 +123,11 @@ public final class MockAccess extends Handle {
         return "access_fd=" + fd;
     }
 
+    /**
+     * Names the access by fd.
+     *
+     * @return e.g. {@code MockAccess[fd=15]}
+     */
     @Override
     public String toString() {
         return "MockAccess[fd=" + fd + (isClosed() ? ", closed" : "") + "]";

@@ -29,27 +29,52 @@ public final class MockDevice extends Handle {
         this.hwptId = hwptId;
     }
 
-    /** The selftest object id (what DESTROY and REPLACE take). */
+    /**
+     * The selftest object id (what DESTROY and MOCK_DOMAIN_REPLACE take).
+     *
+     * @return the stdev id
+     */
     public int stdevId() {
         return stdevId;
     }
 
-    /** The bound device's id ({@code dev_id} of HWPT_ALLOC, GET_HW_INFO, fault records). */
+    /**
+     * The bound device's id: {@code dev_id} of HWPT_ALLOC, GET_HW_INFO, vIOMMU calls and fault
+     * records.
+     *
+     * @return the device id
+     */
     public int deviceId() {
         return deviceId;
     }
 
-    /** The page table the device's RID is attached to (an auto domain when attached to an IOAS); 0 after {@code detachPasid(0)}. */
+    /**
+     * The page table the device's RID is attached to.
+     *
+     * @return its id (an auto domain's when attached to an IOAS); 0 after {@code detachPasid(0)}
+     */
     public int hwptId() {
         return hwptId;
     }
 
-    /** The PASIDs other than 0 attached through this handle, ascending. */
+    /**
+     * The PASIDs other than 0 attached through this handle (detached before the device is destroyed).
+     *
+     * @return an ascending snapshot
+     */
     public java.util.SortedSet<Integer> attachedPasids() {
         return java.util.Collections.unmodifiableSortedSet(new java.util.TreeSet<>(pasids));
     }
 
-    /** MOCK_DOMAIN_REPLACE: attaches the device to another IOAS or page table; returns the HWPT id used. */
+    /**
+     * MOCK_DOMAIN_REPLACE: attaches the device to another IOAS or page table, as a VMM moving a
+     * device to a new address space would (VFIO's ATTACH on an attached device).
+     *
+     * @param ptId the id of an IOAS or page table
+     * @return the id of the page table now used (an auto domain's for an IOAS)
+     * @throws IommufdException ENOENT for an unknown id (or a vIOMMU's nested table without a vDEVICE
+     *         for this device), EINVAL for an object of the wrong type or an incompatible table
+     */
     public int replace(int ptId) throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD")) {
             MemorySegment s = MockDriver.cmd(k, IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE(), stdevId);
@@ -61,12 +86,17 @@ public final class MockDevice extends Handle {
     }
 
     /**
-     * PASID_ATTACH (Linux 7.x): attaches {@code pasid} of the device to a page table; returns its
-     * id. The page table, and the one at the RID, must be PASID-compatible ({@link HwptFlag#PASID}),
-     * so an IOAS (auto domains never are) fails with EINVAL, as does a PASID beyond the device's
-     * range (a mock device made without {@link MockDriver#DEVICE_PASID} has only PASID 0). An
-     * attached PASID fails with EBUSY: use {@link #replacePasid}. PASID 0 is the RID, always
-     * attached unless detached with {@code detachPasid(0)}.
+     * PASID_ATTACH (Linux 7.x): attaches {@code pasid} of the device to a page table. The page
+     * table, and the one at the RID, must be PASID-compatible ({@link HwptFlag#PASID}), so an IOAS
+     * (auto domains never are) fails with EINVAL, as does a PASID beyond the device's range (a mock
+     * device made without {@link MockDriver#DEVICE_PASID} has only PASID 0). PASID 0 is the RID,
+     * always attached unless detached with {@code detachPasid(0)}.
+     *
+     * @param pasid the PASID
+     * @param ptId  the page table's id
+     * @return the id of the page table attached
+     * @throws IommufdException EBUSY when the PASID is attached (use {@link #replacePasid}), EINVAL as
+     *         above
      */
     public int attachPasid(int pasid, int ptId) throws IommufdException {
         int hwpt = pasidCommand(IOMMU_TEST_OP_PASID_ATTACH(), "PASID_ATTACH", pasid, ptId);
@@ -76,9 +106,15 @@ public final class MockDevice extends Handle {
     }
 
     /**
-     * PASID_REPLACE (Linux 7.x): moves an attached {@code pasid} to another page table (EINVAL if
-     * not attached); returns its id. The mock driver fails the first change of PASID 1024 after
-     * each successful attach or change of it with ENOMEM, leaving the old page table attached.
+     * PASID_REPLACE (Linux 7.x): moves an attached {@code pasid} to another page table. The mock
+     * driver fails the first change of PASID 1024 after each successful attach or change of it with
+     * ENOMEM, leaving the old page table attached.
+     *
+     * @param pasid the PASID
+     * @param ptId  the new page table's id
+     * @return the id of the page table attached
+     * @throws IommufdException EINVAL if the PASID is not attached or the table is not compatible,
+     *         ENOMEM as above
      */
     public int replacePasid(int pasid, int ptId) throws IommufdException {
         int hwpt = pasidCommand(IOMMU_TEST_OP_PASID_REPLACE(), "PASID_REPLACE", pasid, ptId);
@@ -86,7 +122,12 @@ public final class MockDevice extends Handle {
         return hwpt;
     }
 
-    /** PASID_DETACH (Linux 7.x): detaches {@code pasid}; nothing attached there is not an error. */
+    /**
+     * PASID_DETACH (Linux 7.x): detaches {@code pasid}; nothing attached there is not an error.
+     *
+     * @param pasid the PASID (0: the RID)
+     * @throws IommufdException ENOENT once the device is gone
+     */
     public void detachPasid(int pasid) throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD")) {
             detachPasid(k, pasid);
@@ -101,8 +142,11 @@ public final class MockDevice extends Handle {
     }
 
     /**
-     * PASID_CHECK_HWPT (Linux 7.x): checks {@code pasid} is attached to page table {@code hwptId},
-     * or with 0 that nothing is attached there; EINVAL otherwise.
+     * PASID_CHECK_HWPT (Linux 7.x): checks {@code pasid} is attached to page table {@code hwptId}.
+     *
+     * @param pasid  the PASID
+     * @param hwptId the expected page table, or 0 to check that nothing is attached
+     * @throws IommufdException EINVAL on a mismatch, ENOENT for an unknown table
      */
     public void checkPasidHwpt(int pasid, int hwptId) throws IommufdException {
         pasidCommand(IOMMU_TEST_OP_PASID_CHECK_HWPT(), "PASID_CHECK_HWPT", pasid, hwptId);
@@ -121,8 +165,15 @@ public final class MockDevice extends Handle {
     }
 
     /**
-     * TRIGGER_IOPF: the device reports an I/O page fault (a one-record group, LAST_PAGE). The
-     * kernel succeeds even when no fault queue receives it.
+     * TRIGGER_IOPF: the device reports an I/O page fault, a one-record group with LAST_PAGE, to the
+     * fault queue of the page table it is attached to ({@link MockDriver#addFaultingDevice}). The
+     * kernel succeeds even when no fault queue receives it (the fault is dropped).
+     *
+     * @param pasid   the PASID (0: none; otherwise PASID_VALID is set in the record)
+     * @param groupId the page request group id
+     * @param perm    the access, e.g. {@link PageFaults#PERM_READ} | {@link PageFaults#PERM_WRITE}
+     * @param address the faulting IOVA
+     * @throws IommufdException ENOENT once the device is gone
      */
     public void triggerPageFault(int pasid, int groupId, int perm, long address) throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD")) {
@@ -141,8 +192,12 @@ public final class MockDevice extends Handle {
     }
 
     /**
-     * TRIGGER_VEVENT (Linux 7.x): the device reports a virtual event ({@code virt_id} of its
-     * vDEVICE) to the SELFTEST event queue of the vIOMMU its nested page table belongs to.
+     * TRIGGER_VEVENT (Linux 7.x): the device reports a virtual event carrying the {@code virt_id} of
+     * its vDEVICE to the {@link MockDriver#VEVENTQ_TYPE_SELFTEST} event queue of the vIOMMU its
+     * nested page table belongs to. A full queue is not an error: the kernel records the loss.
+     *
+     * @throws IommufdException ENOENT when the device is not attached through a vIOMMU (or has no
+     *         vDEVICE), EOPNOTSUPP when the vIOMMU has no SELFTEST event queue
      */
     public void triggerVirtualEvent() throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD")) {
@@ -155,7 +210,14 @@ public final class MockDevice extends Handle {
         return "dev=" + x.get(JAVA_INT, U);
     }
 
-    /** DEV_CHECK_CACHE (Linux 7.x): checks slot {@code slot} of the device's cache holds {@code value}. */
+    /**
+     * DEV_CHECK_CACHE (Linux 7.x): checks that slot {@code slot} of the device's cache (what vIOMMU
+     * invalidations clear) holds {@code value}.
+     *
+     * @param slot  0 to 3
+     * @param value the expected value
+     * @throws IommufdException EINVAL on a mismatch or a slot above 3
+     */
     public void checkCache(int slot, int value) throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_TEST_CMD")) {
             MemorySegment s = MockDriver.cmd(k, IOMMU_TEST_OP_DEV_CHECK_CACHE(), deviceId);
@@ -206,6 +268,11 @@ public final class MockDevice extends Handle {
         return "stdev=" + stdevId + ", dev=" + deviceId + ", hwpt=" + hwptId;
     }
 
+    /**
+     * Names the device by its ids.
+     *
+     * @return e.g. {@code MockDevice[stdev=3, dev=4, hwpt=5]}
+     */
     @Override
     public String toString() {
         return "MockDevice[" + describe() + "]";

@@ -22,20 +22,31 @@ public final class MockDmabuf implements AutoCloseable {
         this.size = size;
     }
 
-    /** The dma-buf's file descriptor (what {@link Ioas#mapFile} takes). */
+    /**
+     * The dma-buf's file descriptor (what {@link Ioas#mapFile} takes). Owned by this object.
+     *
+     * @return the fd
+     */
     public int fd() {
         return fd;
     }
 
-    /** Its size: the requested length rounded up to the page size. */
+    /**
+     * Its size in bytes: the requested length rounded up to the page size.
+     *
+     * @return the size
+     */
     public long size() {
         return size;
     }
 
     /**
      * DMABUF_REVOKE: revokes the buffer ({@code true}: new maps fail with ENODEV) or makes it
-     * usable again. Either way every existing mapping of it is invalidated for good: its IOVAs
-     * stay in the IOAS but translate nowhere until unmapped.
+     * usable again. Either way every existing mapping of it is invalidated for good: its IOVAs stay
+     * in the IOAS but translate nowhere until unmapped.
+     *
+     * @param revoked true to revoke, false to restore
+     * @throws IommufdException EBADF after {@link #close()}, EOPNOTSUPP before Linux 7.x
      */
     public void revoke(boolean revoked) throws IommufdException {
         mock.revokeDmabuf(fd, revoked);
@@ -47,6 +58,11 @@ public final class MockDmabuf implements AutoCloseable {
         if (closed.compareAndSet(false, true)) Libc.close(fd);
     }
 
+    /**
+     * Names the buffer by fd and size.
+     *
+     * @return e.g. {@code MockDmabuf[fd=16, size=0x2000]}
+     */
     @Override
     public String toString() {
         return "MockDmabuf[fd=" + fd + ", size=0x" + Long.toHexString(size) + "]";

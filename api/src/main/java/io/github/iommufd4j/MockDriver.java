@@ -12,14 +12,38 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * The iommufd mock driver ({@code CONFIG_IOMMUFD_TEST}, IOMMU_TEST_CMD): mock devices, accesses
- * and I/O page faults without hardware. On a kernel without it every call fails with
- * {@link UnsupportedCommandException}; {@link #isPresent()} asks without side effects.
+ * The iommufd mock driver ({@code CONFIG_IOMMUFD_TEST}, IOMMU_TEST_CMD): mock devices, in-kernel
+ * accesses, I/O page faults, virtual events and dma-bufs without hardware, so that a VMM's
+ * iommufd code can be tested in CI, on the software backend (always present) or in a guest with
+ * a test kernel. On a kernel without it every call fails with {@link UnsupportedCommandException};
+ * {@link #isPresent()} asks without side effects. Production kernels do not have it.
+ *
+ * {@snippet class=io.github.iommufd4j.snippets.Snippets region=mock}
+ *
+ * <p>The mock IOMMU translates IOVAs in {@code [APERTURE_START, APERTURE_LAST]} only (attaching a
+ * mock device reserves the rest of the IOAS) with {@link #PAGE_SIZE} pages. Devices and
+ * accesses made here are handles of the iommufd ({@link MockDevice}, {@link MockAccess}),
+ * closed with it; a {@link MockDmabuf} belongs to the process. Obtained from
+ * {@link Iommufd#mock()}.
  */
 public final class MockDriver {
-    /** Mock device flags and constants (iommufd_test.h). */
+    /**
+     * Device flags of {@link #addDevice(int, int)}: {@code DEVICE_NO_DIRTY}, a device whose IOMMU
+     * cannot track dirty pages; {@code DEVICE_PASID} (Linux 7.x), a device with PASIDs (20 bits).
+     */
     public static final int DEVICE_NO_DIRTY = MOCK_FLAGS_DEVICE_NO_DIRTY(), DEVICE_PASID = MOCK_FLAGS_DEVICE_PASID();
+    /**
+     * The mock IOMMU's aperture, inclusive: {@code [0x1000000, 0x7fffffff]}. IOVAs outside it are
+     * reserved once a mock device is attached.
+     */
     public static final long APERTURE_START = MOCK_APERTURE_START(), APERTURE_LAST = MOCK_APERTURE_LAST();
+    /**
+     * {@code PAGE_SIZE}: the mock IOMMU's page size in bytes (2048). {@code HWPT_DATA_SELFTEST}: the
+     * data type of its nested page tables ({@link #selftestData}). {@code INVALIDATE_DATA_SELFTEST}:
+     * the data type of their IOTLB invalidations ({@link HwPagetable#invalidate}, 8-byte entries
+     * {@code {flags, iotlb_id}}). {@code IOTLB_DEFAULT}: the value the selftest puts in the 4 IOTLB
+     * slots.
+     */
     public static final int PAGE_SIZE = MOCK_PAGE_SIZE(), HWPT_DATA_SELFTEST = IOMMU_HWPT_DATA_SELFTEST(),
             INVALIDATE_DATA_SELFTEST = IOMMU_HWPT_INVALIDATE_DATA_SELFTEST(), IOTLB_DEFAULT = IOMMU_TEST_IOTLB_DEFAULT();
     /** Linux 7.x mock vIOMMU objects: the types it takes and the device cache it invalidates. */
@@ -35,21 +59,35 @@ public final class MockDriver {
         this.iommufd = iommufd;
     }
 
-    /** Whether the kernel (or backend) has the mock driver. */
+    /**
+     * Whether the kernel (or backend) has the mock driver.
+     *
+     * @return true on the software backend and on kernels built with {@code CONFIG_IOMMUFD_TEST}
+     * @throws IllegalStateException if the iommufd is closed
+     */
     public boolean isPresent() {
         return iommufd.supports(Command.TEST_CMD);
     }
 
     /**
-     * Whether the mock driver has the PASID ops (PASID_ATTACH ... PASID_CHECK_HWPT, Linux 7.x):
+     * Whether the mock driver has the PASID ops (PASID_ATTACH ... PASID_CHECK_HWPT, Linux 7.x),
      * asked without side effects (PASID_DETACH of stdev 0 fails with ENOENT where they exist,
      * EOPNOTSUPP where not).
+     *
+     * @return true where {@link MockDevice#attachPasid} and its siblings work
+     * @throws IllegalStateException if the iommufd is closed
      */
     public boolean supportsPasid() {
         return isPresent() && probe(IOMMU_TEST_OP_PASID_DETACH(), 0) != -EOPNOTSUPP;
     }
 
-    /** Whether the mock driver has the dma-buf ops (DMABUF_GET, DMABUF_REVOKE, Linux 7.x): a revoke of fd -1 fails with EBADF, else EOPNOTSUPP. */
+    /**
+     * Whether the mock driver has the dma-buf ops (DMABUF_GET, DMABUF_REVOKE, Linux 7.x), asked
+     * without side effects (a revoke of fd -1 fails with EBADF where they exist, else EOPNOTSUPP).
+     *
+     * @return true where {@link #createDmabuf(long)} works
+     * @throws IllegalStateException if the iommufd is closed
+     */
     public boolean supportsDmabuf() {
         return isPresent() && probe(IOMMU_TEST_OP_DMABUF_REVOKE(), -1) != -EOPNOTSUPP;
     }
@@ -88,17 +126,39 @@ public final class MockDriver {
         return KernelCall.begin(iommufd, "IOMMU_TEST_CMD");
     }
 
-    /** MOCK_DOMAIN(_FLAGS): a mock device bound and attached to an IOAS (auto domain) or a HWPT id. */
+    /**
+     * MOCK_DOMAIN_FLAGS: a mock device, bound to the iommufd and attached to an IOAS (through an
+     * auto domain) or a page table, as a VFIO device would be after bind and attach.
+     *
+     * @param ptId        the id of an IOAS or page table
+     * @param deviceFlags {@link #DEVICE_NO_DIRTY}, {@link #DEVICE_PASID} or 0
+     * @return the device, owned by the iommufd
+     * @throws IommufdException ENOENT for an unknown id, EINVAL for bad flags or a dirty-tracking table
+     *         with NO_DIRTY, EADDRINUSE when a mapping lies outside the mock aperture
+     */
     public MockDevice addDevice(int ptId, int deviceFlags) throws IommufdException {
         return addDevice(null, ptId, deviceFlags);
     }
 
-    /** A mock device attached to an IOAS (through its auto domain). */
+    /**
+     * A mock device attached to an IOAS (through its auto domain); closed before the IOAS.
+     *
+     * @param ioas the address space
+     * @return the device
+     * @throws IommufdException EADDRINUSE when a mapping lies outside the mock aperture
+     */
     public MockDevice addDevice(Ioas ioas) throws IommufdException {
         return addDevice(ioas, ioas.id(), 0);
     }
 
-    /** A mock device attached to a page table. */
+    /**
+     * A mock device attached to a page table; closed before it.
+     *
+     * @param hwpt the page table
+     * @return the device
+     * @throws IommufdException EINVAL when the table tracks dirty pages and the device cannot, ENOENT
+     *         for a nested table of a vIOMMU without a vDEVICE for it
+     */
     public MockDevice addDevice(HwPagetable hwpt) throws IommufdException {
         return addDevice(hwpt, hwpt.id(), 0);
     }
@@ -117,8 +177,15 @@ public final class MockDriver {
 
     /**
      * A mock device whose I/O page faults go to {@code faults}: added on {@code ioas}, then moved
-     * to a nested, IOPF-capable page table (selftest data) over a NEST_PARENT one on the IOAS.
-     * The setup the kernel selftest uses for the fault object; works on 6.12 and 7.x.
+     * to a nested, IOPF-capable page table (selftest data) over a NEST_PARENT one on the IOAS. The
+     * setup the kernel selftest uses for the fault object; works on Linux 6.12 and 7.x. Fire faults
+     * with {@link MockDevice#triggerPageFault}.
+     *
+     * @param ioas   the address space
+     * @param faults the queue that receives the device's faults
+     * @return the device, closed before its page tables, the IOAS and the queue
+     * @throws IommufdException as {@link #addDevice(Ioas)} and
+     *         {@link Iommufd#allocNestedHwpt(int, HwPagetable, int, MemorySegment, FaultQueue, HwptFlag...)}
      */
     public MockDevice addFaultingDevice(Ioas ioas, FaultQueue faults) throws IommufdException {
         MockDevice dev = addDevice(ioas);
@@ -131,7 +198,16 @@ public final class MockDriver {
         return dev;
     }
 
-    /** ADD_RESERVED: reserves {@code [start, start+length)} in the IOAS (never allocated, never mapped). */
+    /**
+     * ADD_RESERVED: reserves {@code [start, start+length)} in the IOAS (never allocated, never
+     * mapped), as an IOMMU's reserved region (e.g. the MSI window) would.
+     *
+     * @param ioas   the address space
+     * @param start  the first IOVA
+     * @param length bytes, not 0
+     * @throws IommufdException EINVAL for length 0, EOVERFLOW when the range wraps, EADDRINUSE when it
+     *         intersects a mapping or an allowed range
+     */
     public void addReserved(Ioas ioas, long start, long length) throws IommufdException {
         try (KernelCall k = call().hold(ioas)) {
             MemorySegment s = cmd(k, IOMMU_TEST_OP_ADD_RESERVED(), ioas.id());
@@ -142,7 +218,16 @@ public final class MockDriver {
         }
     }
 
-    /** MD_CHECK_MAP: checks that {@code [iova, +memory.size)} of a mock page table maps exactly {@code memory} (native memory the kernel reads). */
+    /**
+     * MD_CHECK_MAP: checks that {@code [iova, iova+memory.byteSize())} of a mock page table maps
+     * exactly {@code memory}, page by page.
+     *
+     * @param hwptId a mock paging table ({@link MockDevice#hwptId()})
+     * @param iova   the first IOVA, aligned to {@link #PAGE_SIZE}
+     * @param memory native memory the kernel reads, aligned to {@link #PAGE_SIZE}
+     * @throws IommufdException EINVAL when a page is not mapped there or maps other memory (or on
+     *         misalignment), ENOENT for an unknown table
+     */
     public void checkMap(int hwptId, long iova, MemorySegment memory) throws IommufdException {
         java.util.Objects.requireNonNull(memory, "MD_CHECK_MAP: memory");
         try (KernelCall k = call()) {
@@ -155,7 +240,13 @@ public final class MockDriver {
         }
     }
 
-    /** MD_CHECK_REFS: checks that each page of {@code memory} (native) is pinned {@code refs} times. */
+    /**
+     * MD_CHECK_REFS: checks that each page of {@code memory} is pinned {@code refs} times.
+     *
+     * @param memory native, page aligned memory
+     * @param refs   the expected pin count per page
+     * @throws IommufdException EIO on a mismatch, EINVAL for unaligned memory
+     */
     public void checkRefs(MemorySegment memory, int refs) throws IommufdException {
         java.util.Objects.requireNonNull(memory, "MD_CHECK_REFS: memory");
         try (KernelCall k = call()) {
@@ -167,7 +258,16 @@ public final class MockDriver {
         }
     }
 
-    /** CREATE_ACCESS: an in-kernel user of the IOAS (like an emulated device's DMA). */
+    /**
+     * CREATE_ACCESS: an in-kernel user of the IOAS, like an emulated device's DMA (or a mediated
+     * device's) that reads and writes guest memory by IOVA.
+     *
+     * @param ioas          the address space it uses
+     * @param needsPinPages true if it will pin pages ({@link MockAccess#pin}); raises the IOAS
+     *                      alignment to the CPU page size
+     * @return the access, owning its fd, closed before the IOAS
+     * @throws IommufdException EADDRINUSE when raising the alignment conflicts with a mapping
+     */
     public MockAccess createAccess(Ioas ioas, boolean needsPinPages) throws IommufdException {
         try (KernelCall k = call().hold(ioas)) {
             MemorySegment s = cmd(k, IOMMU_TEST_OP_CREATE_ACCESS(), ioas.id());
@@ -179,7 +279,13 @@ public final class MockDriver {
         }
     }
 
-    /** SET_TEMP_MEMORY_LIMIT: the kernel's internal batch size (global, for tests). */
+    /**
+     * SET_TEMP_MEMORY_LIMIT: the kernel's internal batch buffer size, global to the kernel (not to
+     * this iommufd); for tests of the kernel's batching, with no visible effect otherwise.
+     *
+     * @param limit bytes, at least 12 (the kernel's default is 65536)
+     * @throws IommufdException EINVAL below 12
+     */
     public void setTempMemoryLimit(int limit) throws IommufdException {
         try (KernelCall k = call()) {
             cmd(k, IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT(), 0).set(JAVA_INT, U, limit);
@@ -188,9 +294,17 @@ public final class MockDriver {
     }
 
     /**
-     * DIRTY: marks pages of a dirty-tracking mock page table dirty per set bit of {@code bitmap}
-     * (native memory of at least {@code ceil(length / pageSize / 8)} bytes, which the kernel
-     * reads); returns how many.
+     * DIRTY: marks pages of a dirty-tracking mock page table dirty, one per set bit of
+     * {@code bitmap}, as a device writing them would.
+     *
+     * @param hwptId   a paging table made with {@link HwptFlag#DIRTY_TRACKING}, tracking enabled
+     * @param iova     the first IOVA
+     * @param length   bytes
+     * @param pageSize bytes per bitmap bit
+     * @param bitmap   native memory of at least {@code ceil(length / pageSize / 8)} bytes, which the
+     *                 kernel reads
+     * @return how many pages were marked (7.x counts every set bit)
+     * @throws IommufdException EINVAL when tracking is off or the range is bad
      */
     public long markDirty(int hwptId, long iova, long length, long pageSize, MemorySegment bitmap) throws IommufdException {
         long pages = pageSize == 0 ? 0 : Long.divideUnsigned(length, pageSize);
@@ -207,7 +321,15 @@ public final class MockDriver {
         }
     }
 
-    /** MD_CHECK_IOTLB: checks slot {@code slot} of a mock nested page table's IOTLB holds {@code value}. */
+    /**
+     * MD_CHECK_IOTLB: checks that IOTLB slot {@code slot} of a mock nested page table holds
+     * {@code value} (slots are set at allocation and cleared by invalidation).
+     *
+     * @param hwptId a mock nested page table
+     * @param slot   0 to 3
+     * @param value  the expected value
+     * @throws IommufdException EINVAL on a mismatch or a slot above 3, ENOENT for an unknown table
+     */
     public void checkIotlb(int hwptId, int slot, int value) throws IommufdException {
         try (KernelCall k = call()) {
             MemorySegment s = cmd(k, IOMMU_TEST_OP_MD_CHECK_IOTLB(), hwptId);
@@ -219,10 +341,15 @@ public final class MockDriver {
     }
 
     /**
-     * DMABUF_GET (Linux 7.x): a new mock dma-buf of {@code length} bytes (a u32) rounded up to the
-     * page size (1 to 512 pages, else EINVAL), zero-filled, its fd close-on-exec. The kernel installs
-     * the fd but returns 0 rather than the fd number, so the new fd is found in
-     * {@code /proc/self/fd}: a dma-buf made concurrently by another thread could be taken for it.
+     * DMABUF_GET (Linux 7.x): a new mock dma-buf of {@code length} bytes rounded up to the page size
+     * (1 to 512 pages), zero-filled, its fd close-on-exec. The kernel installs the fd but returns 0
+     * rather than the fd number, so the new fd is found in {@code /proc/self/fd}: a dma-buf made
+     * concurrently by another thread could be taken for it.
+     *
+     * @param length bytes (a u32)
+     * @return the dma-buf, owning its fd; it outlives the iommufd
+     * @throws IommufdException EINVAL for 0 or more than 512 pages, EOPNOTSUPP before Linux 7.x
+     * @throws IllegalArgumentException when {@code length} does not fit in 32 bits
      */
     public MockDmabuf createDmabuf(long length) throws IommufdException {
         if (length < 0 || length > 0xffff_ffffL) throw new IllegalArgumentException("length " + length + " does not fit the u32 field");
@@ -237,7 +364,15 @@ public final class MockDriver {
         }
     }
 
-    /** DMABUF_REVOKE (Linux 7.x) on any fd: EBADF for a closed one, EINVAL for a file that is no dma-buf. */
+    /**
+     * DMABUF_REVOKE (Linux 7.x) on any fd: revokes a mock dma-buf or makes it usable again (see
+     * {@link MockDmabuf#revoke(boolean)}).
+     *
+     * @param dmabufFd the dma-buf's fd
+     * @param revoked  true to revoke, false to restore
+     * @throws IommufdException EBADF for a closed fd, EINVAL or EOPNOTSUPP for a file that is no mock
+     *         dma-buf
+     */
     public void revokeDmabuf(int dmabufFd, boolean revoked) throws IommufdException {
         try (KernelCall k = call()) {
             MemorySegment s = cmd(k, IOMMU_TEST_OP_DMABUF_REVOKE(), 0);
@@ -278,9 +413,13 @@ public final class MockDriver {
     }
 
     /**
-     * The selftest HWPT data ({@code struct iommu_hwpt_selftest}): every IOTLB slot starts at
-     * {@code iotlb}. Only its first field (4 bytes): 6.12's struct has nothing else and its mock
-     * refuses a longer one with EINVAL, while 7.3 zero-fills the rest (pagetable_type DEFAULT).
+     * The selftest HWPT data ({@code struct iommu_hwpt_selftest}) for a mock nested page table:
+     * every IOTLB slot starts at {@code iotlb}. Only its first field (4 bytes): 6.12's struct has
+     * nothing else and its mock refuses a longer one with EINVAL, while 7.3 zero-fills the rest.
+     *
+     * @param arena the arena that owns the data
+     * @param iotlb the initial value of the 4 IOTLB slots, e.g. {@link #IOTLB_DEFAULT}
+     * @return the data, for {@link #HWPT_DATA_SELFTEST}
      */
     public static MemorySegment selftestData(Arena arena, int iotlb) {
         MemorySegment d = arena.allocate(JAVA_INT);
@@ -291,7 +430,11 @@ public final class MockDriver {
     /**
      * The mock vIOMMU's data ({@code struct iommu_viommu_selftest}): the kernel copies
      * {@code inData} to {@code out_data} and to the first word of an mmap-able region and writes
-     * back the region's offset and length.
+     * back the region's offset and length (for {@link Viommu#mapRegion}).
+     *
+     * @param arena  the arena that owns the data
+     * @param inData the value to echo
+     * @return the data, for {@link Iommufd#allocViommu} with {@link #VIOMMU_TYPE_SELFTEST}
      */
     public static MemorySegment viommuData(Arena arena, int inData) {
         MemorySegment d = arena.allocate(io.github.iommufd4j.bindings.uapi.iommu_viommu_selftest.layout());
@@ -299,7 +442,17 @@ public final class MockDriver {
         return d;
     }
 
-    /** One mock vIOMMU invalidation entry ({@code struct iommu_viommu_invalidate_selftest}, 12 bytes) at index i. */
+    /**
+     * Writes mock vIOMMU invalidation entry {@code i} ({@code struct iommu_viommu_invalidate_selftest},
+     * 12 bytes) into {@code entries}, for {@link Viommu#invalidate} with
+     * {@link #VIOMMU_INVALIDATE_DATA_SELFTEST}.
+     *
+     * @param entries the entry array, at least {@code 12 * (i + 1)} bytes
+     * @param i       the entry's index
+     * @param flags   {@link #INVALIDATE_FLAG_ALL} (every cache slot) or 0
+     * @param vdevId  the virtual id of the device whose cache is invalidated
+     * @param cacheId the cache slot, 0 to 3 (ignored with FLAG_ALL)
+     */
     public static void viommuInvalidation(MemorySegment entries, int i, int flags, int vdevId, int cacheId) {
         MemorySegment e = entries.asSlice(i * 12L, 12);
         io.github.iommufd4j.bindings.uapi.iommu_viommu_invalidate_selftest.flags(e, flags);

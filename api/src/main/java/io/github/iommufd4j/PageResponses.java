@@ -9,8 +9,10 @@ import java.lang.foreign.MemorySegment;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 /**
- * A reusable batch of {@code struct iommu_hwpt_page_response} records (cookie, code) written to
- * a fault queue in one write(2). Not thread-safe.
+ * A reusable batch of {@code struct iommu_hwpt_page_response} records (8 bytes each: cookie,
+ * code): the answers to page request groups, written to a {@link FaultQueue} in one write(2) by
+ * {@link FaultQueue#respond(PageResponses)}. Adding an answer allocates nothing. Not
+ * thread-safe.
  */
 public final class PageResponses {
     /** sizeof(struct iommu_hwpt_page_response). */
@@ -23,12 +25,33 @@ public final class PageResponses {
     private final int capacity;
     private int count;
 
+    /** The largest capacity: a batch's bytes fit a write(2) count. */
+    public static final int MAX_CAPACITY = Integer.MAX_VALUE / RECORD;
+
+    /**
+     * A batch of up to {@code capacity} answers in its own native memory, freed when the batch is
+     * unreachable.
+     *
+     * @param capacity the most answers it holds, 1 to {@link #MAX_CAPACITY}
+     * @throws IllegalArgumentException for a capacity outside that range
+     */
     public PageResponses(int capacity) {
+        if (capacity < 1 || capacity > MAX_CAPACITY) {
+            throw new IllegalArgumentException("capacity must be 1.." + MAX_CAPACITY + " answers: " + capacity);
+        }
         this.buffer = Arena.ofAuto().allocate((long) capacity * RECORD, 8);
         this.capacity = capacity;
     }
 
-    /** Queues an answer; false when the batch is full (respond first). */
+    /**
+     * Queues an answer. The code is written as given: the kernel refuses anything but SUCCESS and
+     * INVALID with EINVAL.
+     *
+     * @param cookie the group's cookie ({@link PageFaults#cookie(int)} of its last record)
+     * @param code   {@link #SUCCESS} (the pages are there: the device retries) or {@link #INVALID}
+     *               (the access fails)
+     * @return true if queued; false when the batch is full (respond first)
+     */
     public boolean add(int cookie, int code) {
         if (count == capacity) return false;
         long at = (long) count * RECORD;
@@ -38,33 +61,97 @@ public final class PageResponses {
         return true;
     }
 
+    /**
+     * Answers queued and not yet written.
+     *
+     * @return the count
+     */
     public int count() {
         return count;
     }
 
+    /**
+     * The most answers the batch holds.
+     *
+     * @return the capacity
+     */
     public int capacity() {
         return capacity;
     }
 
+    /**
+     * The native buffer holding the queued answers ({@link #RECORD} bytes each, from offset 0),
+     * for writers that write it themselves (then {@link #removeFirst(int)} what was written).
+     *
+     * @return the buffer
+     */
     public MemorySegment buffer() {
         return buffer;
     }
 
+    /**
+     * Answer {@code i}'s cookie.
+     *
+     * @param i the answer's index, below {@link #count()}
+     * @return the cookie
+     * @throws IndexOutOfBoundsException for an index outside {@code 0 .. count()-1}
+     */
     public int cookie(int i) {
-        return buffer.get(JAVA_INT, (long) i * RECORD + COOKIE);
+        return buffer.get(JAVA_INT, at(i) + COOKIE);
+    }
+
+    /**
+     * Answer {@code i}'s code.
+     *
+     * @param i the answer's index, below {@link #count()}
+     * @return {@link #SUCCESS}, {@link #INVALID} or what was added
+     * @throws IndexOutOfBoundsException for an index outside {@code 0 .. count()-1}
+     */
+    public int code(int i) {
+        return buffer.get(JAVA_INT, at(i) + CODE);
+    }
+
+    private long at(int i) {
+        if (i < 0 || i >= count) throw new IndexOutOfBoundsException("answer " + i + " of " + count + " queued");
+        return (long) i * RECORD;
+    }
+
+    /**
+     * Drops the first {@code n} queued answers, e.g. those written, or one the kernel refused so
+     * that the rest can be written.
+     *
+     * @param n answers to drop, 0 to {@link #count()}
+     * @throws IndexOutOfBoundsException outside that range
+     */
+    public void removeFirst(int n) {
+        if (n < 0 || n > count) throw new IndexOutOfBoundsException("cannot remove " + n + " of " + count + " queued answers");
+        MemorySegment.copy(buffer, (long) n * RECORD, buffer, 0, (long) (count - n) * RECORD);
+        count -= n;
     }
 
     /** Drops the first {@code n} queued answers (the ones written). */
     void consumed(int n) {
-        if (n >= count) {
-            count = 0;
-        } else {
-            MemorySegment.copy(buffer, (long) n * RECORD, buffer, 0, (long) (count - n) * RECORD);
-            count -= n;
-        }
+        removeFirst(Math.min(n, count));
     }
 
+    /** Drops every queued answer. */
     public void clear() {
         count = 0;
+    }
+
+    /**
+     * The answers queued (the first 8 of them).
+     *
+     * @return e.g. {@code PageResponses[1 of 64: cookie 1 SUCCESS]}
+     */
+    @Override
+    public String toString() {
+        StringBuilder sb = new StringBuilder("PageResponses[").append(count).append(" of ").append(capacity);
+        for (int i = 0; i < Math.min(count, 8); i++) {
+            int code = code(i);
+            sb.append(i == 0 ? ": " : ", ").append("cookie ").append(cookie(i)).append(' ')
+                    .append(code == SUCCESS ? "SUCCESS" : code == INVALID ? "INVALID" : "code " + code);
+        }
+        return sb.append(count > 8 ? ", ...]" : "]").toString();
     }
 }

@@ -46,12 +46,21 @@ abstract sealed class RecordQueue extends Handle permits FaultQueue, EventQueue 
         return w;
     }
 
-    /** The kernel's object id. */
+    /**
+     * The kernel's object id.
+     *
+     * @return the queue's id
+     */
     public int id() {
         return id;
     }
 
-    /** The queue's file descriptor (for poll/io_uring); owned by this handle. */
+    /**
+     * The queue's file descriptor, e.g. to poll it or to hand it to an io_uring. Owned by this
+     * handle: do not close it (closing the handle does).
+     *
+     * @return the fd
+     */
     public int fd() {
         return fd;
     }
@@ -64,9 +73,14 @@ abstract sealed class RecordQueue extends Handle permits FaultQueue, EventQueue 
     }
 
     /**
-     * Waits up to {@code timeoutMillis} (-1: forever, 0: just look) until a record is pending; true
-     * if one is. A close of this handle (or of its iommufd) from another thread ends the wait at
-     * once with the "closed" error (EBADF).
+     * Waits until a record is pending. A close of this handle (or of its iommufd) from another
+     * thread ends the wait at once.
+     *
+     * @param timeoutMillis the longest wait in milliseconds: -1 waits forever, 0 only looks
+     * @return true if a record is pending, false on timeout
+     * @throws IommufdException EBADF "handle is closed" when the queue is or gets closed; the errno
+     *         of poll(2) otherwise
+     * @throws IllegalArgumentException for a timeout below -1
      */
     public final boolean await(int timeoutMillis) throws IommufdException {
         if (timeoutMillis < -1) throw new IllegalArgumentException(pollOp + ": timeout " + timeoutMillis + " ms (-1 waits forever)");

@@ -5,6 +5,7 @@ package io.github.iommufd4j;
  * and the first Linux version that has it.
  */
 public final class UnsupportedCommandException extends IommufdException {
+    /** The command the kernel lacks. */
     private final Command command;
 
     UnsupportedCommandException(Command command, String arguments) {
@@ -13,6 +14,11 @@ public final class UnsupportedCommandException extends IommufdException {
         this.command = command;
     }
 
+    /**
+     * The command the running kernel lacks; {@link Command#since()} says which release has it.
+     *
+     * @return the command
+     */
     public Command command() {
         return command;
     }

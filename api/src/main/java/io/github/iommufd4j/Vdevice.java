@@ -2,7 +2,9 @@ package io.github.iommufd4j;
 
 /**
  * A virtual device (IOMMU_VDEVICE_ALLOC): a bound device as the guest knows it behind a
- * {@link Viommu}, by its virtual id.
+ * {@link Viommu}, by its virtual id (e.g. the stream id the guest's SMMUv3 driver uses). Made by
+ * {@link Viommu#allocVdevice(int, long)}, closed before the vIOMMU. Unbinding the device destroys
+ * its vDEVICE in the kernel; closing the handle afterwards is not an error.
  */
 public final class Vdevice extends Handle {
     private final int id;
@@ -16,16 +18,29 @@ public final class Vdevice extends Handle {
         this.virtId = virtId;
     }
 
+    /**
+     * The kernel's object id.
+     *
+     * @return the vDEVICE id
+     */
     public int id() {
         return id;
     }
 
-    /** The bound device it stands for. */
+    /**
+     * The bound device it stands for.
+     *
+     * @return the device id
+     */
     public int deviceId() {
         return deviceId;
     }
 
-    /** The id the guest knows the device by. */
+    /**
+     * The id the guest knows the device by.
+     *
+     * @return the virtual id
+     */
     public long virtId() {
         return virtId;
     }
@@ -45,6 +60,11 @@ public final class Vdevice extends Handle {
         return "vdevice=" + id + ", dev=" + deviceId;
     }
 
+    /**
+     * Names the vDEVICE, its device and virtual id.
+     *
+     * @return e.g. {@code Vdevice[8, dev=2, virt_id=0x42]}
+     */
     @Override
     public String toString() {
         return "Vdevice[" + id + ", dev=" + deviceId + ", virt_id=0x" + Long.toHexString(virtId) + "]";

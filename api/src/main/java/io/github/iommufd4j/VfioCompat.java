@@ -49,15 +49,24 @@ public final class VfioCompat {
         this.iommufd = iommufd;
     }
 
-    /** VFIO_GET_API_VERSION: {@link #API_VERSION}. */
+    /**
+     * VFIO_GET_API_VERSION.
+     *
+     * @return {@link #API_VERSION} (0)
+     * @throws IommufdException EBADF "handle is closed" after the iommufd is closed
+     */
     public int apiVersion() throws IommufdException {
         return call("VFIO_GET_API_VERSION", Uapi.VFIO_GET_API_VERSION(), MemorySegment.NULL, "");
     }
 
     /**
-     * VFIO_CHECK_EXTENSION: 1 if supported, else 0 (iommufd: TYPE1, TYPE1v2 and UNMAP_ALL;
-     * DMA_CC_IOMMU when every page table of the compat IOAS enforces cache coherency, ENODEV
-     * without a compat IOAS).
+     * VFIO_CHECK_EXTENSION: whether this iommufd offers a VFIO IOMMU type or extension. iommufd has
+     * TYPE1, TYPE1v2 and UNMAP_ALL; DMA_CC_IOMMU when every page table of the compat IOAS enforces
+     * cache coherency; not NOIOMMU (unless so configured) nor UPDATE_VADDR.
+     *
+     * @param extension e.g. {@link #TYPE1v2_IOMMU}, {@link #UNMAP_ALL}, {@link #DMA_CC_IOMMU}
+     * @return 1 if supported, else 0
+     * @throws IommufdException ENODEV for DMA_CC_IOMMU without a compat IOAS
      */
     public int checkExtension(long extension) throws IommufdException {
         return call("VFIO_CHECK_EXTENSION", Uapi.VFIO_CHECK_EXTENSION(), MemorySegment.ofAddress(extension),
@@ -65,15 +74,29 @@ public final class VfioCompat {
     }
 
     /**
-     * VFIO_SET_IOMMU with TYPE1 or TYPE1v2 (else EINVAL; ENODEV without a compat IOAS). TYPE1 turns
-     * off huge pages in the compat IOAS so that unmaps may cut mappings (EINVAL once a page table
-     * holds mappings).
+     * VFIO_SET_IOMMU: selects the type1 flavour. TYPE1 turns off huge pages in the compat IOAS so
+     * that an unmap may cut a mapping; TYPE1v2 unmaps whole mappings only.
+     *
+     * @param type {@link #TYPE1_IOMMU} or {@link #TYPE1v2_IOMMU}
+     * @throws IommufdException EINVAL for another type (or TYPE1 once a page table holds mappings),
+     *         ENODEV without a compat IOAS
      */
     public void setIommu(long type) throws IommufdException {
         call("VFIO_SET_IOMMU", Uapi.VFIO_SET_IOMMU(), MemorySegment.ofAddress(type), "type=" + type);
     }
 
-    /** VFIO_IOMMU_MAP_DMA: maps {@code memory} at {@code iova} in the compat IOAS, readable and/or writable. */
+    /**
+     * VFIO_IOMMU_MAP_DMA: maps {@code memory} at the fixed {@code iova} in the compat IOAS. The
+     * segment stays reachable until an unmap removes the whole of it.
+     *
+     * @param memory native memory, page aligned; writable when the device may write
+     * @param iova   where to map it
+     * @param access what devices may do through the mapping
+     * @throws IommufdException ENODEV without a compat IOAS, EEXIST when the range is taken, EINVAL
+     *         when unaligned, ENOMEM beyond {@code RLIMIT_MEMLOCK}
+     * @throws IllegalArgumentException for heap memory, or read-only memory the device may write
+     * @throws IllegalStateException when the memory's arena is closed
+     */
     public void mapDma(MemorySegment memory, long iova, Access access) throws IommufdException {
         mapDma(memory, iova, switch (access) {
             case READ -> MAP_READ;
@@ -83,8 +106,16 @@ public final class VfioCompat {
     }
 
     /**
-     * VFIO_IOMMU_MAP_DMA with raw flags ({@link #MAP_READ}, {@link #MAP_WRITE}; 0 maps memory no
-     * device may touch; others are EINVAL). Always at the fixed {@code iova}.
+     * VFIO_IOMMU_MAP_DMA with raw flags, always at the fixed {@code iova}.
+     *
+     * @param memory native memory, page aligned; writable with {@link #MAP_WRITE}
+     * @param iova   where to map it
+     * @param flags  {@link #MAP_READ} | {@link #MAP_WRITE}; 0 maps memory no device may touch (7.x
+     *               refuses that with EINVAL once a page table is attached); others are EINVAL
+     * @throws IommufdException ENODEV without a compat IOAS, EEXIST when the range is taken, EINVAL
+     *         for unknown flags or misalignment
+     * @throws IllegalArgumentException for heap memory, or read-only memory with MAP_WRITE
+     * @throws IllegalStateException when the memory's arena is closed
      */
     public void mapDma(MemorySegment memory, long iova, int flags) throws IommufdException {
         try (KernelCall k = KernelCall.begin(iommufd, "VFIO_IOMMU_MAP_DMA")) {
@@ -108,15 +139,26 @@ public final class VfioCompat {
     }
 
     /**
-     * VFIO_IOMMU_UNMAP_DMA of {@code [iova, iova+size)}: returns the bytes unmapped (0 when nothing
-     * was mapped there). TYPE1 cuts mappings at the range's ends; TYPE1v2 refuses a range that
-     * covers part of a mapping (ENOENT).
+     * VFIO_IOMMU_UNMAP_DMA of {@code [iova, iova+size)}. Unlike {@link Ioas#unmap}, unmapping
+     * nothing succeeds. TYPE1 cuts mappings at the range's ends; TYPE1v2 refuses a range that covers
+     * part of a mapping.
+     *
+     * @param iova the first IOVA
+     * @param size bytes
+     * @return the bytes unmapped (0 when nothing was mapped there)
+     * @throws IommufdException ENOENT (TYPE1v2) when the range covers part of a mapping, ENODEV
+     *         without a compat IOAS
      */
     public long unmapDma(long iova, long size) throws IommufdException {
         return unmapDma(iova, size, 0);
     }
 
-    /** VFIO_IOMMU_UNMAP_DMA with {@link #UNMAP_FLAG_ALL}: unmaps everything; returns the bytes unmapped. */
+    /**
+     * VFIO_IOMMU_UNMAP_DMA with {@link #UNMAP_FLAG_ALL}: unmaps everything.
+     *
+     * @return the bytes unmapped
+     * @throws IommufdException ENODEV without a compat IOAS
+     */
     public long unmapAll() throws IommufdException {
         return unmapDma(0, 0, UNMAP_FLAG_ALL);
     }
@@ -124,6 +166,13 @@ public final class VfioCompat {
     /**
      * VFIO_IOMMU_UNMAP_DMA with raw flags. The kernel writes back the bytes unmapped even when the
      * unmap fails part way: the exception's arguments carry them ({@code unmapped=}).
+     *
+     * @param iova  the first IOVA (0 with {@link #UNMAP_FLAG_ALL})
+     * @param size  bytes (0 with {@link #UNMAP_FLAG_ALL})
+     * @param flags 0 or {@link #UNMAP_FLAG_ALL}
+     * @return the bytes unmapped
+     * @throws IommufdException EINVAL for unknown flags or FLAG_ALL with a range, ENOENT (TYPE1v2) for
+     *         a partial overlap, ENODEV without a compat IOAS
      */
     public long unmapDma(long iova, long size, int flags) throws IommufdException {
         try (KernelCall k = KernelCall.begin(iommufd, "VFIO_IOMMU_UNMAP_DMA")) {
@@ -161,7 +210,12 @@ public final class VfioCompat {
      */
     public record Info(int flags, long iovaPageSizes, List<IovaRange> iovaRanges, OptionalLong dmaAvailable) {}
 
-    /** VFIO_IOMMU_GET_INFO with its capability chain (asks for the size the chain needs first). */
+    /**
+     * VFIO_IOMMU_GET_INFO with its capability chain (asks again with the size the chain needs).
+     *
+     * @return the page sizes, usable IOVA ranges and remaining mapping count
+     * @throws IommufdException ENODEV without a compat IOAS
+     */
     public Info info() throws IommufdException {
         long argsz = vfio_iommu_type1_info.sizeof();
         for (;;) {
@@ -213,6 +267,11 @@ public final class VfioCompat {
         }
     }
 
+    /**
+     * Names the iommufd this works on.
+     *
+     * @return e.g. {@code VfioCompat[Iommufd[...]]}
+     */
     @Override
     public String toString() {
         return "VfioCompat[" + iommufd + "]";

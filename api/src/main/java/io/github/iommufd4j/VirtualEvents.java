@@ -30,6 +30,14 @@ public final class VirtualEvents {
     /** The sequence number the next record should carry, or -1 before the first. */
     private int expected = -1;
 
+    /**
+     * A batch for {@code capacity} events of {@code payloadSize} bytes each; usually made by
+     * {@link EventQueue#newBatch(int)}. Its native buffer belongs to an automatic arena.
+     *
+     * @param capacity    the most events one read returns, positive
+     * @param payloadSize bytes of payload per event ({@link EventQueue#payloadSize()})
+     * @throws IllegalArgumentException for a capacity that is not positive or a negative payload size
+     */
     public VirtualEvents(int capacity, int payloadSize) {
         if (capacity <= 0 || payloadSize < 0) throw new IllegalArgumentException("capacity " + capacity + ", payload " + payloadSize);
         this.payloadSize = payloadSize;
@@ -64,42 +72,96 @@ public final class VirtualEvents {
         return n;
     }
 
-    /** Records in the batch (lost-events headers included). */
+    /**
+     * Records in the batch after the last read (lost-events headers included).
+     *
+     * @return the record count
+     */
     public int count() {
         return count;
     }
 
+    /**
+     * The record's header flags.
+     *
+     * @param i the record index, below {@link #count()}
+     * @return e.g. {@link #FLAG_LOST_EVENTS}
+     * @throws IndexOutOfBoundsException for an index outside the batch
+     */
     public int flags(int i) {
         return buffer.get(JAVA_INT_UNALIGNED, offset(i));
     }
 
-    /** The record's sequence number (31 bits, wrapping). */
+    /**
+     * The record's sequence number (31 bits, wrapping), one per event the kernel queued.
+     *
+     * @param i the record index, below {@link #count()}
+     * @return the sequence number
+     * @throws IndexOutOfBoundsException for an index outside the batch
+     */
     public int sequence(int i) {
         return buffer.get(JAVA_INT_UNALIGNED, offset(i) + 4);
     }
 
-    /** True for a LOST_EVENTS header (no payload). */
+    /**
+     * Whether the record is a LOST_EVENTS header: the queue overflowed and events were dropped.
+     *
+     * @param i the record index, below {@link #count()}
+     * @return true for a header without payload
+     * @throws IndexOutOfBoundsException for an index outside the batch
+     */
     public boolean isLostEvents(int i) {
         return (flags(i) & FLAG_LOST_EVENTS) != 0;
     }
 
-    /** True if events were lost right before this record (a lost header, or a sequence gap). */
+    /**
+     * Whether events were lost right before this record: a lost-events header, or a gap in the
+     * sequence numbers (also across reads).
+     *
+     * @param i the record index, below {@link #count()}
+     * @return true if the guest's view may miss events here
+     * @throws IndexOutOfBoundsException for an index outside the batch
+     */
     public boolean lossBefore(int i) {
         offset(i);
         return loss[i];
     }
 
-    /** A 32-bit word of the payload (e.g. the mock's {@code virt_id} at 0). */
+    /**
+     * A 32-bit word of the payload, in the host's byte order.
+     *
+     * @param i          the record index, below {@link #count()}
+     * @param byteOffset the word's offset in the payload (e.g. 0 for the mock's {@code virt_id})
+     * @return the word
+     * @throws IndexOutOfBoundsException for an index outside the batch or a word beyond the payload
+     * @throws IllegalStateException for a lost-events header
+     */
     public int payloadInt(int i, int byteOffset) {
         return buffer.get(JAVA_INT_UNALIGNED, payloadOffset(i, byteOffset, 4));
     }
 
-    /** A 64-bit word of the payload (e.g. an SMMUv3 event's {@code evt[n]} at 8n). */
+    /**
+     * A 64-bit word of the payload, in the host's byte order.
+     *
+     * @param i          the record index, below {@link #count()}
+     * @param byteOffset the word's offset in the payload (e.g. 8n for an SMMUv3 event's {@code evt[n]})
+     * @return the word
+     * @throws IndexOutOfBoundsException for an index outside the batch or a word beyond the payload
+     * @throws IllegalStateException for a lost-events header
+     */
     public long payloadLong(int i, int byteOffset) {
         return buffer.get(JAVA_LONG_UNALIGNED, payloadOffset(i, byteOffset, 8));
     }
 
-    /** Copies record i's payload into {@code dst} at {@code dstOffset}. */
+    /**
+     * Copies the record's payload, e.g. into the guest's event queue.
+     *
+     * @param i         the record index, below {@link #count()}
+     * @param dst       where to copy it
+     * @param dstOffset the offset in {@code dst}, in bytes
+     * @throws IndexOutOfBoundsException for an index outside the batch or too small a destination
+     * @throws IllegalStateException for a lost-events header
+     */
     public void copyPayload(int i, MemorySegment dst, long dstOffset) {
         MemorySegment.copy(buffer, payloadOffset(i, 0, payloadSize), dst, dstOffset, payloadSize);
     }
@@ -116,6 +178,11 @@ public final class VirtualEvents {
         return at + HEADER + byteOffset;
     }
 
+    /**
+     * The record count and capacity.
+     *
+     * @return e.g. {@code VirtualEvents[3 of 17]}
+     */
     @Override
     public String toString() {
         return "VirtualEvents[" + count + " of " + offsets.length + "]";

@@ -12,13 +12,26 @@ import io.github.iommufd4j.PageResponses;
  * handlers only ({@link FaultHandler#DEFERRED} is treated as INVALID).
  */
 public final class BlockingFaultLoop {
+    private static final int THREW = Integer.MIN_VALUE; // not a response code: counted as a handler error
     private final FaultQueue queue;
     private final FaultHandler handler;
     private final PageFaults records;
     private final PageResponses answers;
     private long faults, handlerErrors;
 
+    /**
+     * A loop over one queue; nothing runs until {@link #run}.
+     *
+     * @param queue   the fault queue
+     * @param handler answers each group (DEFERRED is answered INVALID)
+     * @param batch   records read per read(2), 1..{@value FaultPump#MAX_BATCH}
+     * @throws IllegalArgumentException for a null queue or handler or a batch outside that range
+     */
     public BlockingFaultLoop(FaultQueue queue, FaultHandler handler, int batch) {
+        if (queue == null || handler == null) throw new IllegalArgumentException("queue and handler are required");
+        if (batch < 1 || batch > FaultPump.MAX_BATCH) {
+            throw new IllegalArgumentException("batch must be 1.." + FaultPump.MAX_BATCH + " records: " + batch);
+        }
         this.queue = queue;
         this.handler = handler;
         this.records = new PageFaults(batch);
@@ -26,8 +39,14 @@ public final class BlockingFaultLoop {
     }
 
     /**
-     * Handles faults until {@code count} have been handled or no fault arrived for
-     * {@code idleMillis}; returns the number handled by this call.
+     * Handles faults on the calling thread until {@code count} have been handled or none arrived for
+     * {@code idleMillis}.
+     *
+     * @param count      the most faults to handle
+     * @param idleMillis how long to wait for the next fault, in milliseconds (-1: forever)
+     * @return the number of faults handled by this call
+     * @throws IommufdException the queue's read or write failed, e.g. EBADF "handle is closed" when
+     *         it is closed by another thread
      */
     public long run(long count, int idleMillis) throws IommufdException {
         long done = 0;
@@ -41,7 +60,10 @@ public final class BlockingFaultLoop {
                 try {
                     code = handler.onGroup(queue, records, first, i - first + 1, records.cookie(i) & 0xffffffffL);
                 } catch (Exception e) {
-                    handlerErrors++;
+                    code = THREW;
+                }
+                if (code != PageResponses.SUCCESS && code != PageResponses.INVALID && code != FaultHandler.DEFERRED) {
+                    handlerErrors++; // threw, or a code the kernel would refuse
                     code = PageResponses.INVALID;
                 }
                 answers.add(records.cookie(i), code == FaultHandler.DEFERRED ? PageResponses.INVALID : code);
@@ -54,10 +76,21 @@ public final class BlockingFaultLoop {
         return done;
     }
 
+    /**
+     * Faults handled so far, over every {@link #run} call.
+     *
+     * @return the count
+     */
     public long faults() {
         return faults;
     }
 
+    /**
+     * Handler calls that threw or returned a code other than SUCCESS, INVALID or DEFERRED (their
+     * groups were answered INVALID).
+     *
+     * @return the count
+     */
     public long handlerErrors() {
         return handlerErrors;
     }

@@ -23,6 +23,22 @@ final class FaultBatchEvent extends Event {
 
     private static volatile jdk.jfr.EventType type;
 
+    /** A started event if a JFR recording wants it, else null: no object per batch otherwise. */
+    static FaultBatchEvent started() {
+        if (!enabled()) return null;
+        FaultBatchEvent e = new FaultBatchEvent();
+        e.begin();
+        return e;
+    }
+
+    static void commit(FaultBatchEvent e, int queue, int records, int groups) {
+        if (!e.shouldCommit()) return;
+        e.queue = queue;
+        e.records = records;
+        e.groups = groups;
+        e.commit();
+    }
+
     /** Whether a JFR recording is running that wants these events (registered on first use). */
     static boolean enabled() {
         if (!jdk.jfr.FlightRecorder.isInitialized()) return false;

@@ -4,59 +4,78 @@ import io.github.iommufd4j.Backend;
 import io.github.iommufd4j.EventQueue;
 import io.github.iommufd4j.FaultQueue;
 import io.github.iommufd4j.IommufdException;
-import io.github.iommufd4j.PageFaults;
 import io.github.iommufd4j.PageResponses;
-import io.github.iommufd4j.VirtualEvents;
-import io.github.iommufd4j.bindings.Libc;
-import io.github.iommufd4j.uring.CompletionHandler;
-import io.github.iommufd4j.uring.IoUring;
-import io.github.iommufd4j.uring.IoUringException;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.AtomicLongArray;
-
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Moves I/O page faults from one or more fault queues to a {@link FaultHandler} on one
- * platform thread, in batches, without allocating per fault.
+ * Moves I/O page faults from one or more fault queues to a {@link FaultHandler} on one platform
+ * thread ({@code iommufd4j-fault-pump-N}), in batches, without allocating per fault: the part of
+ * a VMM that keeps devices doing DMA into memory that is not there yet (post-copy migration,
+ * lazily populated guest RAM, SVA). The handler makes the pages present and answers each page
+ * request group:
  *
- * <p>How: an io_uring multiplexes readiness (a multishot POLL_ADD per queue fd, armed once, and
- * one on an eventfd that wakes the pump for deferred answers and shutdown); records are moved
- * with direct read(2)/write(2) of whole batches ({@link RecordPath#SYSCALLS}, the default: the
- * faster path on 6.12 and 7.3 at every load we measured, see the README).
+ * {@snippet class=io.github.iommufd4j.snippets.Snippets region=pump}
  *
- * <p>{@link RecordPath#RING} is the alternative for the records of fault queues: one
- * IORING_OP_READ per queue always in flight instead of the poll, so a batch costs the
- * io_uring_enter that waits for it and the write(2) of its answers, not an extra read(2). Why
- * the C measurement found ring reads slow: the fault fd has only a {@code .read} file operation,
- * and io_uring (loop_rw_iter, 6.12 and 7.3 alike) will not try such a read without blocking
- * unless the file has O_NONBLOCK, so every read went to an io-wq worker. The pump sets
- * O_NONBLOCK on the queues it reads through the ring (the fault fd's read never blocks anyway:
- * it returns 0 when empty) and restores the flags when it closes; the kernel then parks the
- * read on its internal poll and performs it inline once faults arrive. {@link #ioWorkers()}
- * shows whether reads were punted all the same. It is still slower than SYSCALLS: each batch
- * parks a new read on that internal poll, while the multishot poll stays armed.
+ * <p>A group whose resolution takes time (e.g. fetching a page over the network) is deferred and
+ * answered later from any thread, so the pump keeps serving other groups meanwhile:
  *
- * <p>vIOMMU event queues ({@link EventQueue}) are served by the same ring and thread: their fds
- * are kernel record queues with the same read rules, minus the answers.
+ * {@snippet class=io.github.iommufd4j.snippets.Snippets region=deferred}
  *
- * <p>Deferred answers ({@link FaultHandler#DEFERRED}) come back through {@link #respond(long, int)}
- * from any thread, through a preallocated lock-free queue. At most {@code maxOutstanding} groups
- * may wait for an answer; beyond that the pump stops reading until answers arrive (the kernel
- * keeps the faults queued). {@link #close()} cancels the polls, answers every group still
- * waiting with INVALID, closes the ring and joins the thread.
+ * <p>The counters ({@link #faults()}, {@link #groups()}, {@link #batches()},
+ * {@link #outstanding()}, {@link #handlerErrors()} ...) are cheap to read from any thread, and
+ * {@link #toString()} prints them; with JFR enabled the pump also records an
+ * {@code io.github.iommufd4j.FaultBatch} event per batch.
+ *
+ * <p>How: an io_uring multiplexes readiness (a multishot POLL_ADD per queue, armed once, and one
+ * on an eventfd that wakes the pump for deferred answers and shutdown); records are moved with
+ * direct read(2)/write(2) of whole batches ({@link RecordPath#SYSCALLS}, the default: the faster
+ * path on 6.12 and 7.3 at every load we measured, see the README). {@link RecordPath#RING} keeps
+ * an IORING_OP_READ per fault queue in flight instead. vIOMMU event queues ({@link EventQueue})
+ * are served by the same ring and thread.
+ *
+ * <p>Contract:
+ * <ul>
+ * <li>{@code start} checks its arguments before it opens anything ({@link IllegalArgumentException});
+ *     it returns once the pump serves, or throws why it could not start.</li>
+ * <li>Each group goes to the handler whole (a group larger than {@code batch} grows that queue's
+ *     read buffer, up to {@value FaultSource#MAX_GROUP} records). The handler answers SUCCESS or
+ *     INVALID, or DEFERRED to answer later with {@link #respond}. A handler that throws or returns
+ *     any other code is counted in {@link #handlerErrors()} and its group answered INVALID.</li>
+ * <li>At most {@code maxOutstanding} groups wait for a deferred answer; while that many wait, the
+ *     pump hands no further group to the handler (the kernel keeps the faults queued).</li>
+ * <li>Tickets are unique over the pump's life: an answer for an unknown ticket, a group answered
+ *     already or a queue the pump dropped is refused ({@code respond} returns false; counted in
+ *     {@link #rejectedAnswers()}), never applied to another group.</li>
+ * <li>A queue that fails (the application closed it, or a read or write of it failed) is dropped:
+ *     the pump stops serving it, counts it in {@link #droppedQueues()}, keeps the reason for
+ *     {@link #queueFailure}, and keeps serving the others. An answer the kernel refuses (EINVAL:
+ *     its group was answered already, e.g. when the device was detached) is counted in
+ *     {@link #refusedAnswers()} and skipped. Only a failure of the ring itself stops the pump
+ *     ({@link #failure()}).</li>
+ * <li>{@link #close()} is idempotent and thread-safe: it stops the pump, answers INVALID every
+ *     group read and not answered, cancels the ring's operations and joins the thread. Called from
+ *     the pump's own thread (a handler), it returns at once and the pump stops after the handler
+ *     returns. After close, {@link #respond} returns false without a system call.</li>
+ * <li>While the pump runs it holds a duplicate of each queue's fd; the kernel refuses to destroy
+ *     a queue closed under a running pump (EBUSY) until the pump has dropped it.</li>
+ * </ul>
  */
 public final class FaultPump implements AutoCloseable {
-    private static final System.Logger LOG = System.getLogger(FaultPump.class.getName());
-    private static final long WAKE = -1L, CANCEL = -2L, READ = 1L << 32;
-    private static final int NO_RESULT = Integer.MIN_VALUE;
+    /** The largest {@code batch}: records read per read(2). */
+    public static final int MAX_BATCH = 4096;
+    /** The largest {@code maxOutstanding}: groups waiting for a deferred answer at once. */
+    public static final int MAX_OUTSTANDING = AnswerQueue.MAX_SLOTS;
+    private static final AtomicInteger PUMPS = new AtomicInteger();
 
-    /** How the records of fault queues move once the ring reported them readable. */
+    /**
+     * How the records of fault queues move once the ring reported them readable; answers go by
+     * write(2) either way. Both handle the same faults; they differ in system calls and latency.
+     */
     public enum RecordPath {
         /** read(2) and write(2) from the pump thread: one syscall each per batch (the default). */
         SYSCALLS,
@@ -68,95 +87,75 @@ public final class FaultPump implements AutoCloseable {
     }
 
     private final List<FaultQueue> queues;
-    private final FaultHandler handler;
     private final List<EventQueue> eventQueues;
-    private final EventHandler eventHandler;
-    private final int batch;
-    private final int maxOutstanding;
+    private final int batch, maxOutstanding;
     private final RecordPath path;
-    private final IoUring ring;
-    private final int wakeFd;
-    private final MemorySegment wakeBuf = Arena.ofAuto().allocate(8);
+    private final PumpLoop loop;
     private final Thread thread;
-    private final CountDownLatch started = new CountDownLatch(1);
-    private volatile boolean stopping;
-    /** Polls armed on the ring, by slot (queues, then the wake eventfd last): each holds its fd's file. */
-    private boolean[] armed;
-    private volatile Throwable failure;
-    private volatile int pumpTid;
-    /** The wake eventfd's poll fired since the pump last drained it (pump thread only). */
-    private boolean woken;
-    /** RING: a buffer per queue (reads of several queues are in flight at once), and which are. */
-    private PageFaults[] ringRecords;
-    private boolean[] reading;
-    /** RING: each queue fd's file status flags before the pump added O_NONBLOCK (-1: unchanged). */
-    private final int[] savedFlags;
 
-    // Deferred answers: a bounded MPSC ring of (ticket, code) pairs, sequence-numbered slots.
-    private final AtomicLongArray answerTickets, answerSeq;
-    private final int[] answerCodes;
-    private final AtomicLong answerTail = new AtomicLong();
-    private long answerHead;
-    private int outstanding;
-    /** Per queue, the cookies of deferred groups not answered yet (cookies are small: lowest free). */
-    private final java.util.BitSet[] deferred;
-
-    // Statistics (written by the pump thread, read by anyone).
-    private final AtomicLong faults = new AtomicLong(), groups = new AtomicLong(), batches = new AtomicLong(),
-            handlerErrors = new AtomicLong(), events = new AtomicLong(), lossMarks = new AtomicLong();
-
-    private FaultPump(List<FaultQueue> queues, FaultHandler handler, List<EventQueue> eventQueues, EventHandler eventHandler,
-                      int batch, int maxOutstanding, RecordPath path) throws IoUringException {
-        this.path = path;
-        this.queues = List.copyOf(queues);
-        this.handler = handler;
-        this.eventQueues = List.copyOf(eventQueues);
-        this.eventHandler = eventHandler;
+    private FaultPump(List<FaultQueue> queues, List<EventQueue> eventQueues, int batch, int maxOutstanding,
+                      RecordPath path, PumpLoop loop, Thread thread) {
+        this.queues = queues;
+        this.eventQueues = eventQueues;
         this.batch = batch;
         this.maxOutstanding = maxOutstanding;
-        this.ring = IoUring.open(Math.max(8, Integer.highestOneBit((queues.size() * 2 + eventQueues.size()) * 2 + 2) * 2));
-        int efd = Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK);
-        if (efd < 0) {
-            ring.close();
-            throw new IoUringException("eventfd", -efd);
-        }
-        this.wakeFd = efd;
-        savedFlags = new int[queues.size()];
-        java.util.Arrays.fill(savedFlags, -1);
-        if (path == RecordPath.RING) {
-            for (int i = 0; i < queues.size(); i++) {
-                int fd = queues.get(i).fd(), flags = Libc.fcntl(fd, Libc.F_GETFL, 0);
-                if (flags >= 0 && Libc.fcntl(fd, Libc.F_SETFL, flags | Libc.O_NONBLOCK) == 0) savedFlags[i] = flags;
-            }
-        }
-        int cap = Integer.highestOneBit(Math.max(2, maxOutstanding) * 2 - 1) * 2;
-        answerTickets = new AtomicLongArray(cap);
-        answerSeq = new AtomicLongArray(cap);
-        answerCodes = new int[cap];
-        for (int i = 0; i < cap; i++) answerSeq.set(i, i);
-        deferred = new java.util.BitSet[queues.size()];
-        for (int i = 0; i < deferred.length; i++) deferred[i] = new java.util.BitSet(2 * (batch + maxOutstanding));
-        thread = Thread.ofPlatform().name("iommufd4j-fault-pump").daemon().unstarted(this::run);
+        this.path = path;
+        this.loop = loop;
+        this.thread = thread;
     }
 
     /**
-     * Starts a pump over {@code queues}.
+     * A pump over one queue with batches of 64 and up to 1024 deferred groups.
      *
-     * @param batch          records read per read(2) (and responses written per write(2))
-     * @param maxOutstanding groups that may wait for a deferred answer at once
+     * {@snippet class=io.github.iommufd4j.snippets.Snippets region=pump}
+     *
+     * @param queue   the fault queue to serve
+     * @param handler answers each group, on the pump's thread
+     * @return the running pump; close it before the queue
+     * @throws IommufdException EBADF for a closed queue; the io_uring or eventfd error if the pump
+     *         cannot be set up
+     * @throws IllegalArgumentException for a null queue or handler
+     */
+    public static FaultPump start(FaultQueue queue, FaultHandler handler) throws IommufdException {
+        if (queue == null) throw new IllegalArgumentException("queue is null");
+        return start(List.of(queue), handler, 64, 1024);
+    }
+
+    /**
+     * Starts a pump over fault queues.
+     *
+     * @param queues         the fault queues, not empty, each listed once
+     * @param handler        answers each group, on the pump's thread
+     * @param batch          records read per read(2), 1..{@value #MAX_BATCH}
+     * @param maxOutstanding groups that may wait for a deferred answer at once, 1..{@value #MAX_OUTSTANDING}
+     * @return the running pump; close it before the queues
+     * @throws IommufdException EBADF for a closed queue; the io_uring or eventfd error if the pump
+     *         cannot be set up
+     * @throws IllegalArgumentException for a bad argument (nothing was opened)
      */
     public static FaultPump start(List<FaultQueue> queues, FaultHandler handler, int batch, int maxOutstanding)
-            throws IoUringException {
+            throws IommufdException {
         return start(queues, handler, List.of(), null, batch, maxOutstanding);
     }
 
     /**
-     * Starts a pump over fault queues and vIOMMU event queues (either list may be empty, not both).
+     * Starts a pump over fault queues and vIOMMU event queues (either list may be empty, not both),
+     * served by the same thread.
      *
-     * @param batch records read per read(2) (and responses written per write(2))
+     * @param queues         the fault queues, each listed once (may be empty)
+     * @param handler        answers each group, on the pump's thread (null when there are no fault queues)
+     * @param eventQueues    the event queues, each listed once (may be empty)
+     * @param eventHandler   takes each batch of events, on the pump's thread (null when there are no
+     *                       event queues)
+     * @param batch          records read per read(2), 1..{@value #MAX_BATCH}
+     * @param maxOutstanding groups that may wait for a deferred answer at once, 1..{@value #MAX_OUTSTANDING}
+     * @return the running pump; close it before the queues
+     * @throws IommufdException         EBADF for a queue that is closed; the io_uring or eventfd
+     *                                  error if the pump cannot be set up
+     * @throws IllegalArgumentException for a bad argument (nothing was opened)
      */
     public static FaultPump start(List<FaultQueue> queues, FaultHandler handler, List<EventQueue> eventQueues,
-                                  EventHandler eventHandler, int batch, int maxOutstanding) throws IoUringException {
+                                  EventHandler eventHandler, int batch, int maxOutstanding) throws IommufdException {
         return start(queues, handler, eventQueues, eventHandler, batch, maxOutstanding, RecordPath.SYSCALLS);
     }
 
@@ -164,72 +163,257 @@ public final class FaultPump implements AutoCloseable {
      * As {@link #start(List, FaultHandler, List, EventHandler, int, int)}, with the fault records'
      * path. {@link RecordPath#RING} needs the kernel's fds: the software backend's records are
      * taken through its model (whole groups, cookies), so it refuses RING.
+     *
+     * @param queues         the fault queues, each listed once (may be empty)
+     * @param handler        answers each group, on the pump's thread (null when there are no fault queues)
+     * @param eventQueues    the event queues, each listed once (may be empty)
+     * @param eventHandler   takes each batch of events, on the pump's thread (null when there are no
+     *                       event queues)
+     * @param batch          records read per read(2), 1..{@value #MAX_BATCH}
+     * @param maxOutstanding groups that may wait for a deferred answer at once, 1..{@value #MAX_OUTSTANDING}
+     * @param path           how fault records move: {@link RecordPath#SYSCALLS} or {@link RecordPath#RING}
+     * @return the running pump; close it before the queues
+     * @throws IllegalArgumentException for a bad argument (nothing was opened)
+     * @throws IommufdException         EBADF for a queue that is closed; the io_uring or eventfd
+     *                                  error if the pump cannot be set up
      */
     public static FaultPump start(List<FaultQueue> queues, FaultHandler handler, List<EventQueue> eventQueues,
                                   EventHandler eventHandler, int batch, int maxOutstanding, RecordPath path)
-            throws IoUringException {
-        if (path == RecordPath.RING && queues.stream().anyMatch(q -> q.backend() != Backend.NATIVE)) {
+            throws IommufdException {
+        List<FaultQueue> fq = checked(queues, "queues");
+        List<EventQueue> eq = checked(eventQueues, "eventQueues");
+        if (batch < 1 || batch > MAX_BATCH) throw new IllegalArgumentException("batch must be 1.." + MAX_BATCH + " records: " + batch);
+        if (maxOutstanding < 1 || maxOutstanding > MAX_OUTSTANDING) {
+            throw new IllegalArgumentException("maxOutstanding must be 1.." + MAX_OUTSTANDING + " groups: " + maxOutstanding);
+        }
+        if (path == null) throw new IllegalArgumentException("path is null");
+        if (fq.isEmpty() && eq.isEmpty()) throw new IllegalArgumentException("no queues to serve");
+        if (!fq.isEmpty() && handler == null) throw new IllegalArgumentException("fault queues need a FaultHandler");
+        if (!eq.isEmpty() && eventHandler == null) throw new IllegalArgumentException("event queues need an EventHandler");
+        if (path == RecordPath.RING && fq.stream().anyMatch(q -> q.backend() != Backend.NATIVE)) {
             throw new IllegalArgumentException("RecordPath.RING needs fault queues of the kernel's iommufd (native backend)");
         }
-        if (queues.isEmpty() && eventQueues.isEmpty()) throw new IllegalArgumentException("no queues");
-        if (!queues.isEmpty() && handler == null) throw new IllegalArgumentException("fault queues need a FaultHandler");
-        if (!eventQueues.isEmpty() && eventHandler == null) throw new IllegalArgumentException("event queues need an EventHandler");
-        FaultPump p = new FaultPump(queues, handler, eventQueues, eventHandler, batch, maxOutstanding, path);
-        p.thread.start();
+        for (FaultQueue q : fq) if (q.isClosed()) throw new IommufdException("FaultPump.start", q.toString(), 9);
+        for (EventQueue q : eq) if (q.isClosed()) throw new IommufdException("FaultPump.start", q.toString(), 9);
+
+        String name = "iommufd4j-fault-pump-" + PUMPS.incrementAndGet();
+        PumpLoop loop = new PumpLoop(name, fq, handler, eq, eventHandler, batch, maxOutstanding, path);
+        return new FaultPump(fq, eq, batch, maxOutstanding, path, loop, launch(loop));
+    }
+
+    /** Starts the loop's thread and returns it once the loop serves; throws what stopped the loop's setup. */
+    static Thread launch(PumpLoop loop) throws IommufdException {
+        Thread thread;
         try {
-            p.started.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+            thread = Thread.ofPlatform().name(loop.name).daemon().unstarted(loop);
+            thread.start();
+        } catch (RuntimeException | Error e) { // e.g. no native thread: the loop never ran
+            loop.release();
+            throw e;
         }
-        return p;
+        awaitUninterruptibly(loop);
+        Throwable t = loop.setupFailure;
+        if (t != null) {
+            joinUninterruptibly(thread); // it shuts down what it had opened
+            switch (t) {
+                case IommufdException e -> throw e;
+                case RuntimeException e -> throw e;
+                case Error e -> throw e;
+                default -> throw new IllegalStateException("fault pump could not start", t);
+            }
+        }
+        return thread;
     }
 
-    /** A pump over one queue with batches of 64 and up to 1024 deferred groups. */
-    public static FaultPump start(FaultQueue queue, FaultHandler handler) throws IoUringException {
-        return start(List.of(queue), handler, 64, 1024);
+    /** A copy of the list, refusing a null list, a null element and a queue listed twice. */
+    private static <Q> List<Q> checked(List<Q> list, String what) {
+        if (list == null) throw new IllegalArgumentException(what + " is null");
+        List<Q> copy = new ArrayList<>(list.size());
+        Set<Q> seen = new HashSet<>();
+        for (Q q : list) {
+            if (q == null) throw new IllegalArgumentException(what + "[" + copy.size() + "] is null");
+            if (!seen.add(q)) throw new IllegalArgumentException(what + " lists " + q + " twice");
+            copy.add(q);
+        }
+        return List.copyOf(copy);
     }
 
-    /** Answers a group the handler deferred; callable from any thread. False if the pump is closed. */
+    private static void awaitUninterruptibly(PumpLoop loop) {
+        boolean interrupted = false;
+        for (;;) {
+            try {
+                loop.started.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
+    }
+
+    private static void joinUninterruptibly(Thread thread) {
+        boolean interrupted = false;
+        for (;;) {
+            try {
+                thread.join();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
+    }
+
+    /**
+     * Answers a group the handler deferred; callable from any thread, the handler included. Never
+     * blocks: the answer is queued for the pump thread, which writes it.
+     *
+     * @param ticket the ticket the handler got with the group
+     * @param code   {@link PageResponses#SUCCESS} or {@link PageResponses#INVALID}
+     * @return true if the answer was taken; false if the pump is closed (no system call is made
+     *         then) or the ticket is not one waiting for an answer: unknown, answered already, or of
+     *         a queue the pump dropped (counted in {@link #rejectedAnswers()})
+     * @throws IllegalArgumentException for any other code (the group keeps waiting)
+     */
     public boolean respond(long ticket, int code) {
-        long seq = answerTail.getAndIncrement();
-        int cap = answerSeq.length();
-        int slot = (int) (seq & (cap - 1));
-        while (answerSeq.get(slot) != seq) { // full: only when more answers than deferred groups
-            if (stopping && !thread.isAlive()) return false;
-            Thread.onSpinWait();
-        }
-        answerTickets.set(slot, ticket);
-        answerCodes[slot] = code;
-        answerSeq.set(slot, seq + 1); // publishes ticket and code
-        wake();
-        return true;
+        return loop.answers.respond(ticket, code);
     }
 
-    private void wake() {
-        wakeBuf.set(JAVA_LONG, 0, 1);
-        Libc.write(wakeFd, wakeBuf, 8);
+    /**
+     * Fault records handed to the handler (a group of n records counts n).
+     *
+     * @return the count so far; final once the pump is closed
+     */
+    public long faults() { return loop.faults.get(); }
+    /**
+     * Page request groups handed to the handler.
+     *
+     * @return the count so far; final once the pump is closed
+     */
+    public long groups() { return loop.groups.get(); }
+    /**
+     * Reads that brought records or events: {@code faults() / batches()} is the mean batch size.
+     *
+     * @return the count so far
+     */
+    public long batches() { return loop.batches.get(); }
+    /**
+     * Handler calls that threw or returned a code other than SUCCESS, INVALID or DEFERRED; their
+     * groups were answered INVALID.
+     *
+     * @return the count so far
+     */
+    public long handlerErrors() { return loop.handlerErrors.get(); }
+    /**
+     * vEVENT records handed to the event handler (lost-events headers included).
+     *
+     * @return the count so far
+     */
+    public long events() { return loop.events.get(); }
+    /**
+     * Places where an event queue overflowed (lost-events headers and sequence gaps).
+     *
+     * @return the count so far
+     */
+    public long lossMarks() { return loop.lossMarks.get(); }
+    /**
+     * Groups deferred by the handler and not answered yet (at most {@code maxOutstanding}; at that
+     * many, the pump stops handing out groups until one is answered).
+     *
+     * @return the count now
+     */
+    public int outstanding() { return loop.answers.outstanding(); }
+    /**
+     * {@link #respond} calls refused: the ticket was unknown, answered already or of a dropped queue.
+     *
+     * @return the count so far
+     */
+    public long rejectedAnswers() { return loop.answers.rejected(); }
+    /**
+     * Answers the kernel refused (EINVAL: the group was answered already, e.g. after its device was
+     * detached).
+     *
+     * @return the count so far
+     */
+    public long refusedAnswers() { return loop.refusedAnswers.get(); }
+    /**
+     * Queues the pump stopped serving (see {@link #queueFailure}).
+     *
+     * @return the count so far
+     */
+    public long droppedQueues() { return loop.droppedQueues.get(); }
+
+    /**
+     * Why the pump stopped serving a fault queue.
+     *
+     * @param queue one of the pump's fault queues
+     * @return the error that dropped it (e.g. EBADF when it was closed), or null while it is served
+     * @throws IllegalArgumentException if the pump does not serve {@code queue}
+     */
+    public Throwable queueFailure(FaultQueue queue) {
+        int i = queues.indexOf(queue);
+        if (i < 0) throw new IllegalArgumentException("not a queue of this pump: " + queue);
+        return loop.faultSources[i].failure();
     }
 
-    public long faults() { return faults.get(); }
-    public long groups() { return groups.get(); }
-    public long batches() { return batches.get(); }
-    public long handlerErrors() { return handlerErrors.get(); }
-    /** vEVENT records handed to the event handler (lost-events headers included). */
-    public long events() { return events.get(); }
-    /** Places where an event queue overflowed (lost-events headers and sequence gaps). */
-    public long lossMarks() { return lossMarks.get(); }
+    /**
+     * Why the pump stopped serving an event queue.
+     *
+     * @param queue one of the pump's event queues
+     * @return the error that dropped it, or null while it is served
+     * @throws IllegalArgumentException if the pump does not serve {@code queue}
+     */
+    public Throwable queueFailure(EventQueue queue) {
+        int i = eventQueues.indexOf(queue);
+        if (i < 0) throw new IllegalArgumentException("not an event queue of this pump: " + queue);
+        return loop.eventSources[i].failure();
+    }
 
+    /**
+     * The error of the ring that stopped the pump, if any (a queue's own errors only drop that queue).
+     *
+     * @return the error, or null while the pump runs or after a clean close
+     */
+    public Throwable failure() {
+        return loop.failure;
+    }
+
+    /**
+     * The path fault records take.
+     *
+     * @return {@link RecordPath#SYSCALLS} unless started with RING
+     */
     public RecordPath recordPath() {
         return path;
+    }
+
+    /**
+     * The pump thread's name, e.g. for thread dumps and profilers.
+     *
+     * @return {@code iommufd4j-fault-pump-N}
+     */
+    public String threadName() {
+        return thread.getName();
+    }
+
+    /**
+     * Whether {@link #close()} was called or the pump stopped.
+     *
+     * @return true once the pump no longer serves
+     */
+    public boolean isClosed() {
+        return loop.stopping || !thread.isAlive();
     }
 
     /**
      * io-wq worker threads of the pump's thread alive now ({@code iou-wrk-<tid>}): the kernel
      * creates them only for ring requests it could not perform inline. With {@link RecordPath#RING}
      * a non-zero count means the ring's reads were punted (slow); with SYSCALLS it stays 0.
+     *
+     * @return the count, or -1 if {@code /proc/self/task} cannot be read
      */
     public int ioWorkers() {
-        String name = "iou-wrk-" + pumpTid;
+        String name = "iou-wrk-" + loop.tid;
         int n = 0;
         try (var tasks = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/task"))) {
             for (var t : (Iterable<java.nio.file.Path>) tasks::iterator) {
@@ -245,324 +429,32 @@ public final class FaultPump implements AutoCloseable {
         return n;
     }
 
-    /** The error that stopped the pump, if any. */
-    public Throwable failure() {
-        return failure;
-    }
-
-    // ---- the pump thread ----
-
-    private void run() {
-        int faultQueues = queues.size();
-        boolean[] readyQueues = new boolean[faultQueues + eventQueues.size()];
-        VirtualEvents[] eventBatches = new VirtualEvents[eventQueues.size()];
-        for (int i = 0; i < eventBatches.length; i++) eventBatches[i] = eventQueues.get(i).newBatch(batch);
-        PageFaults records = new PageFaults(batch);
-        PageResponses[] answers = new PageResponses[queues.size()];
-        for (int i = 0; i < answers.length; i++) answers[i] = new PageResponses(batch + maxOutstanding);
-        armed = new boolean[readyQueues.length + 1];
-        ringRecords = new PageFaults[path == RecordPath.RING ? faultQueues : 0];
-        for (int i = 0; i < ringRecords.length; i++) ringRecords[i] = new PageFaults(batch);
-        reading = new boolean[faultQueues];
-        int[] readResult = new int[faultQueues];
-        java.util.Arrays.fill(readResult, NO_RESULT);
-        CompletionHandler onCompletion = (userData, res, flags) -> {
-            if (userData >= READ) {
-                int qi = (int) (userData - READ);
-                reading[qi] = false;
-                readResult[qi] = res;
-            } else if (userData == WAKE) {
-                woken = true;
-                armed[readyQueues.length] = IoUring.hasMore(flags);
-                if (!IoUring.hasMore(flags)) rearm(WAKE);
-            } else if (userData >= 0) {
-                readyQueues[(int) userData] = true;
-                armed[(int) userData] = IoUring.hasMore(flags);
-                if (!IoUring.hasMore(flags) && !stopping) rearm(userData);
-            }
-        };
-        try {
-            pumpTid = Libc.gettid();
-            for (int i = 0; i < readyQueues.length; i++) {
-                if (i < faultQueues && path == RecordPath.RING) read(i, reading);
-                else rearm(i);
-            }
-            rearm(WAKE);
-            ring.submit();
-            started.countDown();
-            while (!stopping) {
-                ring.submitAndWait(1);
-                ring.processCompletions(onCompletion);
-                if (woken) { // only then: an empty eventfd would cost a read(2) per batch for nothing
-                    woken = false;
-                    drainWake();
-                }
-                takeAnswers(answers);
-                for (int i = faultQueues; i < readyQueues.length; i++) {
-                    if (readyQueues[i]) readyQueues[i] = drainEvents(i - faultQueues, eventBatches[i - faultQueues]);
-                }
-                for (int i = 0; i < faultQueues; i++) {
-                    if (path == RecordPath.RING) {
-                        int res = readResult[i];
-                        readResult[i] = NO_RESULT;
-                        if (res < 0 && res != NO_RESULT) {
-                            throw new IommufdException("io_uring read(fault fd)", "fault=" + queues.get(i).id(), -res);
-                        }
-                        if (res > 0) handleRingRead(i, ringRecords[i], res, answers[i]);
-                        // The next read: at once, or once deferred answers brought the count below the cap.
-                        if (!reading[i] && outstanding < maxOutstanding) read(i, reading);
-                    } else if (readyQueues[i] && outstanding < maxOutstanding) {
-                        readyQueues[i] = drain(i, records, answers[i]);
-                    }
-                    flush(i, answers[i]);
-                }
-                // A queue left ready (outstanding cap) is read again once answers came back.
-            }
-        } catch (Throwable t) {
-            failure = t;
-            LOG.log(System.Logger.Level.ERROR, "fault pump stopped", t);
-        } finally {
-            started.countDown();
-            shutdown(answers);
-        }
-    }
-
-    private void rearm(long userData) {
-        try {
-            ring.pollAddMultishot(userData == WAKE ? wakeFd : fdOf((int) userData), Libc.POLLIN, userData);
-            armed[userData == WAKE ? armed.length - 1 : (int) userData] = true;
-        } catch (IoUringException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
-    /** Poll slot i: fault queues first, then event queues. */
-    private int fdOf(int i) {
-        return i < queues.size() ? queues.get(i).fd() : eventQueues.get(i - queues.size()).fd();
-    }
-
-    /** Reads event queue ei until it is empty, a batch per handler call; false once empty. */
-    private boolean drainEvents(int ei, VirtualEvents batchView) throws IommufdException {
-        EventQueue q = eventQueues.get(ei);
-        for (;;) {
-            int n = q.read(batchView);
-            if (n == 0) return false;
-            int lost = 0;
-            for (int i = 0; i < n; i++) if (batchView.lossBefore(i)) lost++;
-            try {
-                eventHandler.onEvents(q, batchView);
-            } catch (Throwable t) {
-                handlerErrors.incrementAndGet();
-                LOG.log(System.Logger.Level.WARNING, "event handler failed on " + q, t);
-            }
-            events.addAndGet(n);
-            lossMarks.addAndGet(lost);
-            batches.incrementAndGet();
-        }
-    }
-
-    /** Reads and handles whole batches from queue i until it is empty; true if it may still have faults. */
-    private boolean drain(int qi, PageFaults records, PageResponses answers) throws IommufdException {
-        FaultQueue q = queues.get(qi);
-        while (outstanding < maxOutstanding) {
-            int n = q.read(records);
-            if (n == 0) return false;
-            handleRecords(qi, q, records, n, answers);
-        }
-        return true;
-    }
-
-    /** RING: queues the read of queue qi's next batch. */
-    private void read(int qi, boolean[] reading) throws IoUringException {
-        ring.read(queues.get(qi).fd(), ringRecords[qi].buffer(), 0, READ + qi);
-        reading[qi] = true;
-    }
-
-    /** Handles the records a ring read brought. */
-    private void handleRingRead(int qi, PageFaults records, int bytes, PageResponses answers) throws IommufdException {
-        int n = bytes / PageFaults.RECORD;
-        if (n == 0) return;
-        records.setCount(n);
-        handleRecords(qi, queues.get(qi), records, n, answers);
-    }
-
-    /** One batch: the handler per group, the answers written, the statistics. */
-    private void handleRecords(int qi, FaultQueue q, PageFaults records, int n, PageResponses answers) throws IommufdException {
-        // JFR event only while a recording wants it: no object per batch otherwise.
-        FaultBatchEvent event = FaultBatchEvent.enabled() ? new FaultBatchEvent() : null;
-        if (event != null) event.begin();
-        int g = handleBatch(qi, q, records, n, answers);
-        flush(qi, answers);
-        faults.addAndGet(n);
-        groups.addAndGet(g);
-        batches.incrementAndGet();
-        if (event != null && event.shouldCommit()) {
-            event.queue = q.id();
-            event.records = n;
-            event.groups = g;
-            event.commit();
-        }
-    }
-
-    private int handleBatch(int qi, FaultQueue q, PageFaults records, int n, PageResponses answers) {
-        int groupCount = 0;
-        int first = 0;
-        for (int i = 0; i < n; i++) {
-            if (!records.lastPage(i) && i < n - 1) continue;
-            int cookie = records.cookie(i);
-            long ticket = ((long) qi << 32) | (cookie & 0xffffffffL);
-            int code;
-            try {
-                code = handler.onGroup(q, records, first, i - first + 1, ticket);
-            } catch (Throwable t) {
-                handlerErrors.incrementAndGet();
-                LOG.log(System.Logger.Level.WARNING, "fault handler failed; group answered INVALID: " + records.toString(i), t);
-                code = PageResponses.INVALID;
-            }
-            if (code == FaultHandler.DEFERRED) {
-                outstanding++;
-                deferred[qi].set(cookie);
-            } else {
-                answers.add(cookie, code);
-            }
-            groupCount++;
-            first = i + 1;
-        }
-        return groupCount;
-    }
-
-    private void takeAnswers(PageResponses[] answers) {
-        int cap = answerSeq.length();
-        for (;;) {
-            int slot = (int) (answerHead & (cap - 1));
-            if (answerSeq.get(slot) != answerHead + 1) return;
-            long ticket = answerTickets.get(slot);
-            int code = answerCodes[slot];
-            answerSeq.set(slot, answerHead + cap); // frees the slot for the producer a lap later
-            answerHead++;
-            int qi = (int) (ticket >>> 32), cookie = (int) ticket;
-            if (!deferred[qi].get(cookie)) continue; // not deferred, or answered twice: drop it
-            deferred[qi].clear(cookie);
-            outstanding--;
-            answers[qi].add(cookie, code);
-        }
-    }
-
-    private void flush(int qi, PageResponses answers) throws IommufdException {
-        while (answers.count() > 0) {
-            queues.get(qi).respond(answers);
-        }
-    }
-
-    private void drainWake() {
-        Libc.read(wakeFd, wakeBuf, 8);
-    }
-
-    private void shutdown(PageResponses[] answers) {
-        try {
-            // Answers that arrived, then INVALID for the groups still waiting: no device stays stuck.
-            takeAnswers(answers);
-            for (int i = 0; i < answers.length; i++) {
-                for (int c = deferred[i].nextSetBit(0); c >= 0; c = deferred[i].nextSetBit(c + 1)) {
-                    if (!answers[i].add(c, PageResponses.INVALID)) break;
-                }
-                deferred[i].clear();
-                try {
-                    flush(i, answers[i]);
-                } catch (IommufdException e) {
-                    LOG.log(System.Logger.Level.WARNING, "answering at shutdown failed", e);
-                }
-            }
-        } finally {
-            cancelPolls();
-            ring.close();
-            Libc.close(wakeFd);
-            for (int i = 0; i < savedFlags.length; i++) {
-                // Not on a queue closed meanwhile: its fd number may belong to another file by now.
-                if (savedFlags[i] >= 0 && !queues.get(i).isClosed()) Libc.fcntl(queues.get(i).fd(), Libc.F_SETFL, savedFlags[i]);
-            }
-        }
+    /**
+     * Stops the pump: answers INVALID every group read and not answered, cancels the ring's
+     * operations, closes the ring and joins the thread (after a handler running now has returned).
+     * From the pump's own thread (a handler) it only marks the pump closed; the thread stops once
+     * the handler returns.
+     */
+    @Override
+    public void close() {
+        loop.stopping = true;
+        boolean self = Thread.currentThread() == thread;
+        loop.answers.closeGate(!self); // another thread: wake the pump, which may be waiting on the ring
+        if (!self) joinUninterruptibly(thread);
     }
 
     /**
-     * Cancels the armed polls (and RING reads) and reaps their last completions before the ring closes: a poll
-     * holds its fd's file until it completes, and the ring's own teardown runs later in the
-     * kernel, so without this a queue destroyed right after {@link #close()} could still be
-     * referenced (DESTROY fails with EBUSY).
+     * The pump's thread, state, path, queues and counters, for logs.
+     *
+     * @return e.g. {@code FaultPump[iommufd4j-fault-pump-1, running, SYSCALLS, 1 fault queues, batch 64, faults 10, ...]}
      */
-    private void cancelPolls() {
-        if (armed == null) return;
-        try {
-            for (int i = 0; i < armed.length; i++) {
-                if (armed[i]) ring.cancel(i == armed.length - 1 ? WAKE : i, CANCEL);
-            }
-            for (int i = 0; reading != null && i < reading.length; i++) {
-                if (reading[i]) ring.cancel(READ + i, CANCEL);
-            }
-            long deadline = System.nanoTime() + 2_000_000_000L;
-            CompletionHandler reap = (userData, res, flags) -> {
-                if (userData >= READ) {
-                    reading[(int) (userData - READ)] = false;
-                    answerInvalid((int) (userData - READ), res);
-                    return;
-                }
-                if (userData == CANCEL || IoUring.hasMore(flags)) return;
-                armed[userData == WAKE ? armed.length - 1 : (int) userData] = false;
-            };
-            while ((anyArmed() || anyReading()) && System.nanoTime() < deadline) {
-                ring.submitAndWait(1, 100_000_000L);
-                ring.processCompletions(reap);
-            }
-        } catch (IoUringException | RuntimeException e) {
-            LOG.log(System.Logger.Level.WARNING, "cancelling the pump's polls failed; closing the ring", e);
-        }
-    }
-
-    /** A ring read that completed during shutdown: its groups were taken from the kernel, so answer them. */
-    private void answerInvalid(int qi, int bytes) {
-        PageFaults records = ringRecords[qi];
-        int n = Math.max(0, bytes) / PageFaults.RECORD;
-        if (n == 0) return;
-        records.setCount(n);
-        PageResponses answers = new PageResponses(n);
-        for (int i = 0; i < n; i++) {
-            if (records.lastPage(i) || i == n - 1) answers.add(records.cookie(i), PageResponses.INVALID);
-        }
-        try {
-            flush(qi, answers);
-        } catch (IommufdException e) {
-            LOG.log(System.Logger.Level.WARNING, "answering at shutdown failed", e);
-        }
-    }
-
-    private boolean anyReading() {
-        if (reading == null) return false;
-        for (boolean r : reading) if (r) return true;
-        return false;
-    }
-
-    private boolean anyArmed() {
-        for (boolean a : armed) if (a) return true;
-        return false;
-    }
-
-    /** Stops the pump: cancels the polls, answers waiting groups INVALID, closes the ring, joins the thread. */
     @Override
-    public void close() {
-        if (stopping) {
-            joinQuietly();
-            return;
-        }
-        stopping = true;
-        wake();
-        joinQuietly();
-    }
-
-    private void joinQuietly() {
-        try {
-            thread.join();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+    public String toString() {
+        Throwable f = loop.failure;
+        String state = f != null ? "failed: " + f : isClosed() ? "closed" : "running";
+        return "FaultPump[" + thread.getName() + ", " + state + ", " + path + ", " + queues.size() + " fault queues"
+                + (eventQueues.isEmpty() ? "" : ", " + eventQueues.size() + " event queues") + ", batch " + batch
+                + ", faults " + faults() + ", groups " + groups() + ", outstanding " + outstanding() + "/" + maxOutstanding
+                + ", handler errors " + handlerErrors() + ", dropped queues " + droppedQueues() + "]";
     }
 }

@@ -38,7 +38,7 @@ class FaultPumpAllocationTest {
             FaultHandler handler = (queue, f, first, count, ticket) -> PageResponses.SUCCESS;
             try (FaultPump pump = FaultPump.start(java.util.List.of(q), handler, 64, 64)) {
                 Thread pumpThread = Thread.getAllStackTraces().keySet().stream()
-                        .filter(t -> t.getName().equals("iommufd4j-fault-pump")).findFirst().orElseThrow();
+                        .filter(t -> t.getName().equals(pump.threadName())).findFirst().orElseThrow();
                 warmUp(pumpThread, () -> trigger(dev, pump, WARM_UP_ROUND));
                 long before = Allocations.ofThread(pumpThread.threadId());
                 trigger(dev, pump, FAULTS);
@@ -71,7 +71,7 @@ class FaultPumpAllocationTest {
             };
             try (FaultPump pump = FaultPump.start(java.util.List.of(), null, java.util.List.of(q), handler, 64, 64)) {
                 Thread pumpThread = Thread.getAllStackTraces().keySet().stream()
-                        .filter(t -> t.getName().equals("iommufd4j-fault-pump")).findFirst().orElseThrow();
+                        .filter(t -> t.getName().equals(pump.threadName())).findFirst().orElseThrow();
                 long warmed = warmUp(pumpThread, () -> triggerEvents(dev, pump, WARM_UP_ROUND));
                 long before = Allocations.ofThread(pumpThread.threadId());
                 triggerEvents(dev, pump, FAULTS);

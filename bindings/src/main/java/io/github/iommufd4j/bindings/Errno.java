@@ -22,14 +22,24 @@ public final class Errno {
         }
     }
 
-    /** The symbolic name, e.g. {@code EEXIST}, or {@code E<n>} for an unknown value. */
+    /**
+     * The symbolic name of an errno value.
+     *
+     * @param errno the value (its sign is ignored, so a {@code -errno} result works too)
+     * @return e.g. {@code EEXIST}, or {@code E<n>} for an unknown value
+     */
     public static String name(int errno) {
         int e = Math.abs(errno);
         String n = e < NAMES.length ? NAMES[e] : null;
         return n != null ? n : "E" + e;
     }
 
-    /** The value of a symbolic name, or -1 if unknown. */
+    /**
+     * The value of a symbolic errno name.
+     *
+     * @param name e.g. {@code EEXIST}
+     * @return its positive value, or -1 if unknown
+     */
     public static int value(String name) {
         for (int i = 0; i < NAMES.length; i++) {
             if (name.equals(NAMES[i])) return i;
@@ -41,7 +51,12 @@ public final class Errno {
             Linker.nativeLinker().defaultLookup().find("strerror").orElseThrow(),
             FunctionDescriptor.of(ADDRESS, JAVA_INT));
 
-    /** libc's description, e.g. {@code File exists}. */
+    /**
+     * libc's description of an errno value ({@code strerror}).
+     *
+     * @param errno the value (its sign is ignored)
+     * @return e.g. {@code File exists}
+     */
     public static String describe(int errno) {
         try {
             MemorySegment s = (MemorySegment) STRERROR.invokeExact(Math.abs(errno));

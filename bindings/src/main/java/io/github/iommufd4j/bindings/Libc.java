@@ -89,17 +89,47 @@ public final class Libc {
     private static final MethodHandle FCNTL = bind("fcntl",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(2));
     private static final MethodHandle GETTID = bind("gettid", FunctionDescriptor.of(JAVA_INT));
+    // UNIX domain sockets, for passing file descriptors (SCM_RIGHTS).
+    private static final MethodHandle SOCKET = bind("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle BIND = bind("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle LISTEN = bind("listen", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle ACCEPT4 = bind("accept4", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+    private static final MethodHandle CONNECT = bind("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle SHUTDOWN = bind("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle SENDMSG = bind("sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle RECVMSG = bind("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle GETSOCKOPT = bind("getsockopt",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
 
     // Values from the kernel/glibc ABI on x86-64 (the ABI test checks them against the headers).
+    /** open(2) flags. */
     public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000;
+    /** fcntl(2) commands. */
     public static final int F_GETFL = 3, F_SETFL = 4, F_DUPFD_CLOEXEC = 1030;
+    /** mmap(2) protections. */
     public static final int PROT_NONE = 0, PROT_READ = 1, PROT_WRITE = 2;
+    /** mmap(2) flags. */
     public static final int MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_FIXED = 0x10, MAP_ANONYMOUS = 0x20, MAP_POPULATE = 0x8000;
+    /** madvise(2) advice: transparent huge pages on or off for a range. */
     public static final int MADV_HUGEPAGE = 14, MADV_NOHUGEPAGE = 15;
+    /** poll(2) events and revents bits. */
     public static final short POLLIN = 1, POLLOUT = 4, POLLERR = 8, POLLHUP = 16, POLLNVAL = 32;
+    /** eventfd(2) flags. */
     public static final int EFD_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800, EFD_SEMAPHORE = 1;
+    /** socket(2) and socketpair(2) domains, types and type flags. */
     public static final int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_SEQPACKET = 5, SOCK_CLOEXEC = 0x80000;
+    /** memfd_create(2) flag: the fd is close-on-exec. */
     public static final int MFD_CLOEXEC = 1;
+    // Sockets: the same numbers on x86-64 and aarch64 (asm-generic socket options, LP64 structs).
+    /** socket(2) type flag: non-blocking. */
+    public static final int SOCK_NONBLOCK = 0x800;
+    /** Socket option level and names (getsockopt(2)), and the control message type that carries descriptors. */
+    public static final int SOL_SOCKET = 1, SO_TYPE = 3, SO_PEERCRED = 17, SO_DOMAIN = 39, SCM_RIGHTS = 1;
+    /** sendmsg(2) and recvmsg(2) flags. */
+    public static final int MSG_CTRUNC = 0x8, MSG_TRUNC = 0x20, MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000,
+            MSG_CMSG_CLOEXEC = 0x40000000;
+    /** shutdown(2) directions. */
+    public static final int SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2;
 
     private static int errno(MemorySegment capture) {
         return (int) ERRNO.get(capture, 0L);
@@ -111,7 +141,14 @@ public final class Libc {
         return new IllegalStateException(t);
     }
 
-    /** {@code ioctl(fd, request, arg)}: the result, or {@code -errno}. */
+    /**
+     * {@code ioctl(fd, request, arg)}.
+     *
+     * @param fd      the file descriptor
+     * @param request the request number
+     * @param arg     the argument struct (native memory the kernel reads and writes)
+     * @return the result, or {@code -errno}
+     */
     public static int ioctl(int fd, long request, MemorySegment arg) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
@@ -122,7 +159,14 @@ public final class Libc {
         }
     }
 
-    /** {@code ioctl(fd, request, value)} for requests that take an integer (or nothing). */
+    /**
+     * {@code ioctl(fd, request, value)} for requests that take an integer (or nothing).
+     *
+     * @param fd      the file descriptor
+     * @param request the request number
+     * @param value   the integer argument (0 for none)
+     * @return the result, or {@code -errno}
+     */
     public static int ioctl(int fd, long request, long value) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
@@ -133,7 +177,18 @@ public final class Libc {
         }
     }
 
-    /** {@code syscall(nr, a1..a6)}: the result, or {@code -errno}. */
+    /**
+     * {@code syscall(nr, a1..a6)}, for system calls glibc does not wrap (e.g. io_uring's).
+     *
+     * @param nr the system call number
+     * @param a1 argument 1
+     * @param a2 argument 2
+     * @param a3 argument 3
+     * @param a4 argument 4
+     * @param a5 argument 5
+     * @param a6 argument 6
+     * @return the result, or {@code -errno}
+     */
     public static long syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
@@ -144,7 +199,14 @@ public final class Libc {
         }
     }
 
-    /** {@code open(path, flags, mode)}: a file descriptor, or {@code -errno}. */
+    /**
+     * {@code open(path, flags, mode)}.
+     *
+     * @param path  the file's path
+     * @param flags e.g. {@link #O_RDWR} | {@link #O_CLOEXEC}
+     * @param mode  the permissions of a created file
+     * @return a file descriptor, owned by the caller, or {@code -errno}
+     */
     public static int open(String path, int flags, int mode) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment c = ERRNO_BUFFER.get();
@@ -155,6 +217,12 @@ public final class Libc {
         }
     }
 
+    /**
+     * {@code close(fd)}. Close a descriptor once: its number may be reused at once.
+     *
+     * @param fd the file descriptor
+     * @return 0, or {@code -errno}
+     */
     public static int close(int fd) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
@@ -165,7 +233,14 @@ public final class Libc {
         }
     }
 
-    /** {@code read(fd, buf, count)}: bytes read, or {@code -errno}. */
+    /**
+     * {@code read(fd, buf, count)}.
+     *
+     * @param fd    the file descriptor
+     * @param buf   native memory, at least {@code count} bytes
+     * @param count the most bytes to read
+     * @return bytes read, or {@code -errno}
+     */
     public static long read(int fd, MemorySegment buf, long count) {
         checkBounds(buf, 0, count);
         MemorySegment c = ERRNO_BUFFER.get();
@@ -177,7 +252,14 @@ public final class Libc {
         }
     }
 
-    /** {@code write(fd, buf, count)}: bytes written, or {@code -errno}. */
+    /**
+     * {@code write(fd, buf, count)}.
+     *
+     * @param fd    the file descriptor
+     * @param buf   native memory, at least {@code count} bytes
+     * @param count bytes to write
+     * @return bytes written, or {@code -errno}
+     */
     public static long write(int fd, MemorySegment buf, long count) {
         checkBounds(buf, 0, count);
         MemorySegment c = ERRNO_BUFFER.get();
@@ -189,7 +271,14 @@ public final class Libc {
         }
     }
 
-    /** {@code read(fd, buf, count)}: bytes read, or -1 on failure (errno not captured). */
+    /**
+     * {@code read(fd, buf, count)} without errno capture.
+     *
+     * @param fd    the file descriptor
+     * @param buf   native memory, at least {@code count} bytes
+     * @param count the most bytes to read
+     * @return bytes read, or -1 on failure
+     */
     public static long readNoErrno(int fd, MemorySegment buf, long count) {
         checkBounds(buf, 0, count);
         try {
@@ -199,7 +288,14 @@ public final class Libc {
         }
     }
 
-    /** {@code write(fd, buf, count)}: bytes written, or -1 on failure (errno not captured). */
+    /**
+     * {@code write(fd, buf, count)} without errno capture.
+     *
+     * @param fd    the file descriptor
+     * @param buf   native memory, at least {@code count} bytes
+     * @param count bytes to write
+     * @return bytes written, or -1 on failure
+     */
     public static long writeNoErrno(int fd, MemorySegment buf, long count) {
         checkBounds(buf, 0, count);
         try {
@@ -209,7 +305,14 @@ public final class Libc {
         }
     }
 
-    /** {@code ioctl(fd, request, arg)}: the result, or -1 on failure (errno not captured). */
+    /**
+     * {@code ioctl(fd, request, arg)} without errno capture.
+     *
+     * @param fd      the file descriptor
+     * @param request the request number
+     * @param arg     the argument struct
+     * @return the result, or -1 on failure
+     */
     public static int ioctlNoErrno(int fd, long request, MemorySegment arg) {
         try {
             return (int) IOCTL_PTR_NO_CAPTURE.invokeExact(fd, request, arg);
@@ -218,6 +321,15 @@ public final class Libc {
         }
     }
 
+    /**
+     * {@code pread(fd, buf, count, offset)}.
+     *
+     * @param fd     the file descriptor
+     * @param buf    native memory, at least {@code count} bytes
+     * @param count  the most bytes to read
+     * @param offset the file offset to read at
+     * @return bytes read, or {@code -errno}
+     */
     public static long pread(int fd, MemorySegment buf, long count, long offset) {
         checkBounds(buf, 0, count);
         MemorySegment c = ERRNO_BUFFER.get();
@@ -229,6 +341,15 @@ public final class Libc {
         }
     }
 
+    /**
+     * {@code pwrite(fd, buf, count, offset)}.
+     *
+     * @param fd     the file descriptor
+     * @param buf    native memory, at least {@code count} bytes
+     * @param count  bytes to write
+     * @param offset the file offset to write at
+     * @return bytes written, or {@code -errno}
+     */
     public static long pwrite(int fd, MemorySegment buf, long count, long offset) {
         checkBounds(buf, 0, count);
         MemorySegment c = ERRNO_BUFFER.get();
@@ -240,7 +361,17 @@ public final class Libc {
         }
     }
 
-    /** {@code mmap}: the mapped address, or {@code -errno} (mmap never returns a small negative address). */
+    /**
+     * {@code mmap(addr, length, prot, flags, fd, offset)}. The caller unmaps it ({@link #munmap}).
+     *
+     * @param addr   the address hint (0: any), or the address with {@link #MAP_FIXED}
+     * @param length bytes to map
+     * @param prot   {@link #PROT_READ} | {@link #PROT_WRITE}
+     * @param flags  e.g. {@link #MAP_SHARED}
+     * @param fd     the file to map, or -1 for anonymous memory
+     * @param offset the offset in the file (page aligned)
+     * @return the mapped address, or {@code -errno} (mmap never returns a small negative address)
+     */
     public static long mmap(long addr, long length, int prot, int flags, int fd, long offset) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
@@ -251,6 +382,13 @@ public final class Libc {
         }
     }
 
+    /**
+     * {@code munmap(addr, length)}.
+     *
+     * @param addr   the mapping's address
+     * @param length its length in bytes
+     * @return 0, or {@code -errno}
+     */
     public static int munmap(long addr, long length) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
@@ -261,7 +399,14 @@ public final class Libc {
         }
     }
 
-    /** {@code madvise(addr, length, advice)}: 0, or {@code -errno}. */
+    /**
+     * {@code madvise(addr, length, advice)}.
+     *
+     * @param addr   the range's address (page aligned)
+     * @param length its length in bytes
+     * @param advice e.g. {@link #MADV_POPULATE_WRITE}
+     * @return 0, or {@code -errno}
+     */
     public static int madvise(long addr, long length, int advice) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
@@ -277,6 +422,12 @@ public final class Libc {
      * The first call captures no errno (allocation-free whatever the JIT inlines); poll only
      * reports readiness, so after a failure the same call is repeated with capture to learn errno
      * (a signal that interrupted the first makes the second wait again, as a retry on EINTR would).
+     *
+     * @param fds           native memory holding {@code nfds} {@link #POLLFD}s; the kernel writes
+     *                      their {@code revents}
+     * @param nfds          the number of entries
+     * @param timeoutMillis the longest wait in milliseconds (-1: forever, 0: just look)
+     * @return the number of entries with events, 0 on timeout, or {@code -errno}
      */
     public static int poll(MemorySegment fds, long nfds, int timeoutMillis) {
         checkBounds(fds, 0, nfds * 8);
@@ -291,6 +442,13 @@ public final class Libc {
         }
     }
 
+    /**
+     * {@code eventfd(initval, flags)}: a counter fd, e.g. to wake a thread waiting in poll.
+     *
+     * @param initval the initial count
+     * @param flags   e.g. {@link #EFD_CLOEXEC} | {@link #EFD_NONBLOCK}
+     * @return a file descriptor, owned by the caller, or {@code -errno}
+     */
     public static int eventfd(int initval, int flags) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
@@ -301,7 +459,13 @@ public final class Libc {
         }
     }
 
-    /** {@code pipe2}: fills {@code fds} (two ints) and returns 0, or {@code -errno}. */
+    /**
+     * {@code pipe2(fds, flags)}: fills {@code fds} with the read end and the write end.
+     *
+     * @param fds   native memory for two ints
+     * @param flags e.g. {@link #O_CLOEXEC}
+     * @return 0, or {@code -errno}
+     */
     public static int pipe2(MemorySegment fds, int flags) {
         checkBounds(fds, 0, 8);
         MemorySegment c = ERRNO_BUFFER.get();
@@ -313,7 +477,15 @@ public final class Libc {
         }
     }
 
-    /** {@code socketpair}: fills {@code fds} (two ints) and returns 0, or {@code -errno}. */
+    /**
+     * {@code socketpair(domain, type, protocol, fds)}: fills {@code fds} with two connected sockets.
+     *
+     * @param domain   {@link #AF_UNIX}
+     * @param type     e.g. {@link #SOCK_SEQPACKET} | {@link #SOCK_CLOEXEC}
+     * @param protocol 0
+     * @param fds      native memory for two ints
+     * @return 0, or {@code -errno}
+     */
     public static int socketpair(int domain, int type, int protocol, MemorySegment fds) {
         checkBounds(fds, 0, 8);
         MemorySegment c = ERRNO_BUFFER.get();
@@ -325,6 +497,13 @@ public final class Libc {
         }
     }
 
+    /**
+     * {@code memfd_create(name, flags)}: an anonymous file in memory, e.g. guest RAM to map with IOMMU_IOAS_MAP_FILE.
+     *
+     * @param name  a name for /proc/self/fd and debugging
+     * @param flags e.g. {@link #MFD_CLOEXEC}
+     * @return a file descriptor, owned by the caller, or {@code -errno}
+     */
     public static int memfdCreate(String name, int flags) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment c = ERRNO_BUFFER.get();
@@ -335,6 +514,13 @@ public final class Libc {
         }
     }
 
+    /**
+     * {@code ftruncate(fd, length)}: sets a file's size (e.g. a memfd's).
+     *
+     * @param fd     the file descriptor
+     * @param length the new size in bytes
+     * @return 0, or {@code -errno}
+     */
     public static int ftruncate(int fd, long length) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
@@ -345,7 +531,14 @@ public final class Libc {
         }
     }
 
-    /** {@code fcntl(fd, cmd, arg)} for the integer-argument commands. */
+    /**
+     * {@code fcntl(fd, cmd, arg)} for the integer-argument commands.
+     *
+     * @param fd  the file descriptor
+     * @param cmd e.g. {@link #F_GETFL}, {@link #F_SETFL}, {@link #F_DUPFD_CLOEXEC}
+     * @param arg the command's argument
+     * @return the result, or {@code -errno}
+     */
     public static int fcntl(int fd, int cmd, int arg) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
@@ -356,12 +549,21 @@ public final class Libc {
         }
     }
 
-    /** A close-on-exec duplicate of {@code fd}, or {@code -errno}. */
+    /**
+     * A close-on-exec duplicate of {@code fd} ({@code fcntl(F_DUPFD_CLOEXEC)}).
+     *
+     * @param fd the file descriptor
+     * @return the new descriptor, owned by the caller, or {@code -errno}
+     */
     public static int dupCloexec(int fd) {
         return fcntl(fd, F_DUPFD_CLOEXEC, 0);
     }
 
-    /** The calling platform thread's kernel thread id. */
+    /**
+     * The calling platform thread's kernel thread id.
+     *
+     * @return the tid
+     */
     public static int gettid() {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
@@ -369,6 +571,201 @@ public final class Libc {
         } catch (Throwable t) {
             throw unexpected(t);
         }
+    }
+
+    /**
+     * {@code socket(domain, type, protocol)}.
+     *
+     * @param domain   {@link #AF_UNIX}
+     * @param type     e.g. {@link #SOCK_SEQPACKET} | {@link #SOCK_CLOEXEC}
+     * @param protocol 0
+     * @return a file descriptor, owned by the caller, or {@code -errno}
+     */
+    public static int socket(int domain, int type, int protocol) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) SOCKET.invokeExact(c, domain, type, protocol);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /**
+     * {@code bind(fd, addr, addrlen)}.
+     *
+     * @param fd      the socket
+     * @param addr    a {@link #SOCKADDR_UN}
+     * @param addrlen the address's length in bytes
+     * @return 0, or {@code -errno}
+     */
+    public static int bind(int fd, MemorySegment addr, int addrlen) {
+        checkBounds(addr, 0, addrlen);
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) BIND.invokeExact(c, fd, addr, addrlen);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /**
+     * {@code listen(fd, backlog)}.
+     *
+     * @param fd      the socket
+     * @param backlog the most pending connections
+     * @return 0, or {@code -errno}
+     */
+    public static int listen(int fd, int backlog) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) LISTEN.invokeExact(c, fd, backlog);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /**
+     * {@code accept4(fd, NULL, NULL, flags)}.
+     *
+     * @param fd    the listening socket
+     * @param flags e.g. {@link #SOCK_CLOEXEC}
+     * @return the connected socket, owned by the caller, or {@code -errno}
+     */
+    public static int accept4(int fd, int flags) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) ACCEPT4.invokeExact(c, fd, MemorySegment.NULL, MemorySegment.NULL, flags);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /**
+     * {@code connect(fd, addr, addrlen)}.
+     *
+     * @param fd      the socket
+     * @param addr    a {@link #SOCKADDR_UN}
+     * @param addrlen the address's length in bytes
+     * @return 0, or {@code -errno}
+     */
+    public static int connect(int fd, MemorySegment addr, int addrlen) {
+        checkBounds(addr, 0, addrlen);
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) CONNECT.invokeExact(c, fd, addr, addrlen);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /**
+     * {@code shutdown(fd, how)}: also wakes a thread waiting in poll on the socket.
+     *
+     * @param fd  the socket
+     * @param how {@link #SHUT_RD}, {@link #SHUT_WR} or {@link #SHUT_RDWR}
+     * @return 0, or {@code -errno}
+     */
+    public static int shutdown(int fd, int how) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            int r = (int) SHUTDOWN.invokeExact(c, fd, how);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /**
+     * {@code sendmsg(fd, msg, flags)} with a {@link #MSGHDR}.
+     *
+     * @param fd    the socket
+     * @param msg   a {@link #MSGHDR}
+     * @param flags e.g. {@link #MSG_NOSIGNAL}
+     * @return bytes sent, or {@code -errno}
+     */
+    public static long sendmsg(int fd, MemorySegment msg, int flags) {
+        checkBounds(msg, 0, MSGHDR.byteSize());
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            long r = (long) SENDMSG.invokeExact(c, fd, msg, flags);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /**
+     * {@code recvmsg(fd, msg, flags)} with a {@link #MSGHDR}.
+     *
+     * @param fd    the socket
+     * @param msg   a {@link #MSGHDR}; the kernel writes its flags and lengths back
+     * @param flags e.g. {@link #MSG_CMSG_CLOEXEC} | {@link #MSG_DONTWAIT}
+     * @return bytes received (0 at end of stream), or {@code -errno}
+     */
+    public static long recvmsg(int fd, MemorySegment msg, int flags) {
+        checkBounds(msg, 0, MSGHDR.byteSize());
+        MemorySegment c = ERRNO_BUFFER.get();
+        try {
+            long r = (long) RECVMSG.invokeExact(c, fd, msg, flags);
+            return r < 0 ? -errno(c) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /**
+     * {@code getsockopt(fd, level, name, value, &len)} into {@code value}.
+     *
+     * @param fd    the socket
+     * @param level e.g. {@link #SOL_SOCKET}
+     * @param name  e.g. {@link #SO_PEERCRED}
+     * @param value native memory for the option's value (its size is the length offered)
+     * @return the length written, or {@code -errno}
+     */
+    public static int getsockopt(int fd, int level, int name, MemorySegment value) {
+        MemorySegment c = ERRNO_BUFFER.get();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment len = arena.allocateFrom(JAVA_INT, (int) value.byteSize());
+            int r = (int) GETSOCKOPT.invokeExact(c, fd, level, name, value, len);
+            return r < 0 ? -errno(c) : len.get(JAVA_INT, 0);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /**
+     * {@code CMSG_ALIGN}: control data is aligned to {@code size_t}.
+     *
+     * @param length a length in bytes
+     * @return it rounded up to a multiple of 8
+     */
+    public static long cmsgAlign(long length) {
+        return (length + 7) & ~7L;
+    }
+
+    /**
+     * {@code CMSG_LEN(n)}: a control message's {@code cmsg_len} for {@code n} bytes of data.
+     *
+     * @param n bytes of data
+     * @return the header's size plus {@code n}
+     */
+    public static long cmsgLen(long n) {
+        return cmsgAlign(CMSGHDR.byteSize()) + n;
+    }
+
+    /**
+     * {@code CMSG_SPACE(n)}: the buffer space a control message with {@code n} bytes of data takes.
+     *
+     * @param n bytes of data
+     * @return the aligned header and data size
+     */
+    public static long cmsgSpace(long n) {
+        return cmsgAlign(CMSGHDR.byteSize()) + cmsgAlign(n);
     }
 
     private static void checkBounds(MemorySegment seg, long offset, long count) {
@@ -380,7 +777,35 @@ public final class Libc {
 
     /** {@code struct pollfd}: {int fd; short events; short revents}. */
     public static final MemoryLayout POLLFD = MemoryLayout.structLayout(
-            JAVA_INT.withName("fd"), ValueLayout.JAVA_SHORT.withName("events"), ValueLayout.JAVA_SHORT.withName("revents"));
+            JAVA_INT.withName("fd"), ValueLayout.JAVA_SHORT.withName("events"), ValueLayout.JAVA_SHORT.withName("revents"))
+            .withName("pollfd");
+
+    // Socket structs of Linux on x86-64 and aarch64 (both LP64, the same layout); the ABI test
+    // checks them against the C compiler. Written by hand: jextract binds only the kernel UAPI.
+
+    /** {@code struct iovec}: {void *iov_base; size_t iov_len}. */
+    public static final MemoryLayout IOVEC = MemoryLayout.structLayout(
+            ADDRESS.withName("iov_base"), JAVA_LONG.withName("iov_len")).withName("iovec");
+
+    /** {@code struct msghdr} of sendmsg/recvmsg. */
+    public static final MemoryLayout MSGHDR = MemoryLayout.structLayout(
+            ADDRESS.withName("msg_name"), JAVA_INT.withName("msg_namelen"), MemoryLayout.paddingLayout(4),
+            ADDRESS.withName("msg_iov"), JAVA_LONG.withName("msg_iovlen"),
+            ADDRESS.withName("msg_control"), JAVA_LONG.withName("msg_controllen"),
+            JAVA_INT.withName("msg_flags"), MemoryLayout.paddingLayout(4)).withName("msghdr");
+
+    /** {@code struct cmsghdr}: {size_t cmsg_len; int cmsg_level; int cmsg_type}, data follows at {@link #cmsgLen cmsgLen(0)}. */
+    public static final MemoryLayout CMSGHDR = MemoryLayout.structLayout(
+            JAVA_LONG.withName("cmsg_len"), JAVA_INT.withName("cmsg_level"), JAVA_INT.withName("cmsg_type")).withName("cmsghdr");
+
+    /** {@code struct sockaddr_un}: {sa_family_t sun_family; char sun_path[108]}. */
+    public static final MemoryLayout SOCKADDR_UN = MemoryLayout.structLayout(
+            ValueLayout.JAVA_SHORT.withName("sun_family"),
+            MemoryLayout.sequenceLayout(108, ValueLayout.JAVA_BYTE).withName("sun_path")).withName("sockaddr_un");
+
+    /** {@code struct ucred} of SO_PEERCRED: {pid_t pid; uid_t uid; gid_t gid}. */
+    public static final MemoryLayout UCRED = MemoryLayout.structLayout(
+            JAVA_INT.withName("pid"), JAVA_INT.withName("uid"), JAVA_INT.withName("gid")).withName("ucred");
 
     // ---- Safe access to memory that may be unmapped (appended) ----
 
@@ -393,13 +818,16 @@ public final class Libc {
 
     /** madvise(2) advice (Linux 5.14+): fault pages in readable / writable as a pin would, without touching them. */
     public static final int MADV_POPULATE_READ = 22, MADV_POPULATE_WRITE = 23;
+    /** msync(2) flag: schedule the write-back and return. */
     public static final int MS_ASYNC = 1;
     /** mmap(2) flag (Linux 4.17+): map exactly at the address given, EEXIST if anything is mapped there. */
     public static final int MAP_FIXED_NOREPLACE = 0x100000;
 
-    /** {@code struct iovec}: {void *iov_base; size_t iov_len}. */
-    public static final MemoryLayout IOVEC = MemoryLayout.structLayout(ADDRESS.withName("iov_base"), JAVA_LONG.withName("iov_len"));
-
+    /**
+     * {@code getpid()}.
+     *
+     * @return the process id
+     */
     public static int getpid() {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
@@ -414,12 +842,28 @@ public final class Libc {
      * remote ranges into the local ones, or {@code -errno}. On this process's own pid it is a
      * copy that fails with EFAULT (or stops short) where either side is not mapped, instead of
      * faulting.
+     *
+     * @param pid     the process whose memory is read (this one's own for a safe copy)
+     * @param local   {@code liovcnt} {@link #IOVEC}s to copy to
+     * @param liovcnt the number of local iovecs
+     * @param remote  {@code riovcnt} {@link #IOVEC}s to copy from
+     * @param riovcnt the number of remote iovecs
+     * @return bytes copied, or {@code -errno}
      */
     public static long processVmReadv(int pid, MemorySegment local, long liovcnt, MemorySegment remote, long riovcnt) {
         return processVm(PROCESS_VM_READV, pid, local, liovcnt, remote, riovcnt);
     }
 
-    /** {@code process_vm_writev(pid, local, liovcnt, remote, riovcnt, 0)}: as {@link #processVmReadv}, local to remote. */
+    /**
+     * {@code process_vm_writev(pid, local, liovcnt, remote, riovcnt, 0)}: as {@link #processVmReadv}, local to remote.
+     *
+     * @param pid     the process whose memory is written (this one's own for a safe copy)
+     * @param local   {@code liovcnt} {@link #IOVEC}s to copy from
+     * @param liovcnt the number of local iovecs
+     * @param remote  {@code riovcnt} {@link #IOVEC}s to copy to
+     * @param riovcnt the number of remote iovecs
+     * @return bytes copied, or {@code -errno}
+     */
     public static long processVmWritev(int pid, MemorySegment local, long liovcnt, MemorySegment remote, long riovcnt) {
         return processVm(PROCESS_VM_WRITEV, pid, local, liovcnt, remote, riovcnt);
     }
@@ -436,7 +880,14 @@ public final class Libc {
         }
     }
 
-    /** {@code msync(addr, length, flags)}: 0, or {@code -errno} (ENOMEM when part of the range is not mapped). */
+    /**
+     * {@code msync(addr, length, flags)}.
+     *
+     * @param addr   the range's address (page aligned)
+     * @param length its length in bytes
+     * @param flags  e.g. {@link #MS_ASYNC}
+     * @return 0, or {@code -errno} (ENOMEM when part of the range is not mapped)
+     */
     public static int msync(long addr, long length, int flags) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {

@@ -13,7 +13,7 @@ import io.github.iommufd4j.PageResponses;
 import io.github.iommufd4j.pump.BlockingFaultLoop;
 import io.github.iommufd4j.pump.FaultHandler;
 import io.github.iommufd4j.pump.FaultPump;
-import io.github.iommufd4j.uring.IoUring;
+import io.github.iommufd4j.internal.uring.IoUring;
 import io.github.iommufd4j.bindings.Libc;
 
 import java.io.PrintStream;

@@ -60,6 +60,11 @@ public final class ContainerLauncher implements VmLauncher {
     private String image;
     private String dockerHost;
 
+    /**
+     * Creates one.
+     *
+     * @param scriptsDir where run-vm.sh and build-image.sh are ({@link GuestScripts#dir()})
+     */
     public ContainerLauncher(Path scriptsDir) {
         this.scriptsDir = scriptsDir.toAbsolutePath().normalize();
         this.runVm = this.scriptsDir.resolve("run-vm.sh");
@@ -79,12 +84,20 @@ public final class ContainerLauncher implements VmLauncher {
         return unavailable;
     }
 
-    /** The image the guests run in (after {@link #unavailableReason()} returned null). */
+    /**
+     * Returns the image the guests run in (after {@link #unavailableReason()} returned null).
+     *
+     * @return the image the guests run in (after {@link #unavailableReason()} returned null)
+     */
     public synchronized String image() {
         return image;
     }
 
-    /** The Docker endpoint in use (after {@link #unavailableReason()} returned null). */
+    /**
+     * Returns the Docker endpoint in use (after {@link #unavailableReason()} returned null).
+     *
+     * @return the Docker endpoint in use (after {@link #unavailableReason()} returned null)
+     */
     public synchronized String dockerHost() {
         return dockerHost;
     }

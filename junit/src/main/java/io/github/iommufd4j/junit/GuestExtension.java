@@ -22,6 +22,9 @@ public final class GuestExtension implements ExecutionCondition, BeforeAllCallba
     private static final ExtensionContext.Namespace NS = ExtensionContext.Namespace.create(GuestExtension.class);
     private static final String REPORT = "report";
 
+    /** Created by JUnit. */
+    public GuestExtension() {}
+
     /** Whether the tests run here directly: inside a guest, or where the kernel's iommufd works. */
     static boolean direct() {
         if (System.getenv("IOMMUFD4J_RESULTS") != null && System.getenv("IOMMUFD4J_PROFILE") != null) return true;

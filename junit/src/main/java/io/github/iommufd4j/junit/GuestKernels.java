@@ -19,7 +19,12 @@ public final class GuestKernels {
 
     private GuestKernels() {}
 
-    /** Null when {@code kernel} is at hand or can be built here; otherwise why not. */
+    /**
+     * Whether a kernel can be had.
+     *
+     * @param kernel 7.3, 6.12 or the path of a bzImage
+     * @return null when it is at hand or can be built here; otherwise why not
+     */
     public static String unavailableReason(String kernel) {
         Path given = given(kernel);
         if (given != null) return Files.isRegularFile(given) ? null : "no guest kernel " + given;
@@ -43,7 +48,14 @@ public final class GuestKernels {
         }
     }
 
-    /** The bzImage for {@code kernel}, building it if needed (progress goes to stderr). */
+    /**
+     * The bzImage, built if needed (progress goes to stderr).
+     *
+     * @param kernel 7.3, 6.12 or the path of a bzImage
+     * @return the bzImage's path
+     * @throws IOException          if there is no such file, or the build failed
+     * @throws InterruptedException if interrupted while it builds
+     */
     public static Path resolve(String kernel) throws IOException, InterruptedException {
         Path given = given(kernel);
         if (given != null) {

@@ -28,6 +28,12 @@ import java.util.List;
 public final class GuestMain {
     private GuestMain() {}
 
+    /**
+     * Runs the selected tests.
+     *
+     * @param args the outcomes file, then the selectors
+     * @throws IOException if the outcomes file cannot be written
+     */
     public static void main(String[] args) throws IOException {
         if (args.length < 2) {
             System.err.println("usage: GuestMain OUTCOMES_FILE --select-class=C|--select-method=C#m|--select-package=P...");

@@ -59,35 +59,65 @@ public final class GuestReport {
         return new GuestReport(name, r.exitCode(), r.wallTime(), outcomes, GuestRun.tail(r.console(), TAIL_LINES), results);
     }
 
-    /** Where the guest wrote its console, logs and outcomes. */
+    /**
+     * Returns where the guest wrote its console, logs and outcomes.
+     *
+     * @return where the guest wrote its console, logs and outcomes
+     */
     public Path resultsDir() {
         return resultsDir;
     }
 
-    /** "Linux 7.3 (mock)", or for a {@link GuestTest} class "a.b.MyTest, Linux 7.3 (mock)". */
+    /**
+     * Returns "Linux 7.3 (mock)", or for a {@link GuestTest} class "a.b.MyTest, Linux 7.3 (mock)".
+     *
+     * @return "Linux 7.3 (mock)", or for a {@link GuestTest} class "a.b.MyTest, Linux 7.3 (mock)"
+     */
     public String name() {
         return name;
     }
 
-    /** The guest command's exit code: 0 all passed, 1 failures, 124 timeout, 125 no report. */
+    /**
+     * Returns the guest command's exit code: 0 all passed, 1 failures, 124 timeout, 125 no report.
+     *
+     * @return the guest command's exit code: 0 all passed, 1 failures, 124 timeout, 125 no report
+     */
     public int exitCode() {
         return exitCode;
     }
 
+    /**
+     * Returns the guest run's wall time.
+     *
+     * @return the guest run's wall time
+     */
     public Duration wallTime() {
         return wallTime;
     }
 
+    /**
+     * Returns the guest console's last lines.
+     *
+     * @return the guest console's last lines
+     */
     public String consoleTail() {
         return consoleTail;
     }
 
-    /** The tests' outcomes, in execution order. */
+    /**
+     * Returns the tests' outcomes, in execution order.
+     *
+     * @return the tests' outcomes, in execution order
+     */
     public List<Outcome> tests() {
         return outcomes.values().stream().filter(Outcome::test).toList();
     }
 
-    /** Whether the guest ran to its end: its suite's exit code is 0 or 1 and it reported outcomes. */
+    /**
+     * Returns whether the guest ran to its end: its suite's exit code is 0 or 1 and it reported outcomes.
+     *
+     * @return whether the guest ran to its end: its suite's exit code is 0 or 1 and it reported outcomes
+     */
     public boolean completed() {
         return (exitCode == 0 || exitCode == 1) && !outcomes.isEmpty();
     }
@@ -134,6 +164,8 @@ public final class GuestReport {
     /**
      * Every guest test as a dynamic test named {@code Class.test} (with its invocation), in a
      * container named after the guest; a guest that did not complete adds a failing "guest run" test.
+     *
+     * @return the container
      */
     public DynamicContainer dynamicTests() {
         List<DynamicNode> nodes = new ArrayList<>();

@@ -26,7 +26,12 @@ public final class GuestRun {
 
     private GuestRun() {}
 
-    /** Null when a guest of {@code config} can run here; otherwise why not (to skip with). */
+    /**
+     * Whether a guest can run here.
+     *
+     * @param config the guest
+     * @return null when it can; otherwise why not (to skip with)
+     */
     public static String unavailableReason(GuestConfig config) {
         if (Boolean.getBoolean("iommufd4j.vm.skip")) return "VM tests skipped (-Diommufd4j.vm.skip=true)";
         String why = launcher().unavailableReason();
@@ -34,7 +39,11 @@ public final class GuestRun {
         return GuestKernels.unavailableReason(config.kernel());
     }
 
-    /** The launcher this JVM uses (see the class comment). */
+    /**
+     * Returns the launcher this JVM uses (see the class comment).
+     *
+     * @return the launcher this JVM uses (see the class comment)
+     */
     public static synchronized VmLauncher launcher() {
         if (launcher != null) return launcher;
         String env = System.getenv("IOMMUFD4J_VM_LAUNCHER");
@@ -54,13 +63,30 @@ public final class GuestRun {
      * ({@code --select-class=C}, {@code --select-method=C#m}, {@code --select-package=P},
      * {@code --select-unique-id=U}); {@code name} names the guest in reports and its results directory
      * (e.g. "Linux 7.3 (mock)").
+     *
+     * @param config    the guest
+     * @param name      the run's name
+     * @param selectors what to run
+     * @return what the guest did
+     * @throws IOException          if the kernel cannot be had or the guest cannot be started
+     * @throws InterruptedException if interrupted while the guest runs
      */
     public static GuestReport run(GuestConfig config, String name, List<String> selectors)
             throws IOException, InterruptedException {
         return run(launcher(), config, name, selectors);
     }
 
-    /** The same with a given launcher. */
+    /**
+     * The same with a given launcher.
+     *
+     * @param launcher  the launcher
+     * @param config    the guest
+     * @param name      the run's name
+     * @param selectors what to run
+     * @return what the guest did
+     * @throws IOException          if the kernel cannot be had or the guest cannot be started
+     * @throws InterruptedException if interrupted while the guest runs
+     */
     public static GuestReport run(VmLauncher launcher, GuestConfig config, String name, List<String> selectors)
             throws IOException, InterruptedException {
         Path kernel = GuestKernels.resolve(config.kernel());

@@ -26,7 +26,11 @@ public final class GuestScripts {
 
     private GuestScripts() {}
 
-    /** The cache root ({@code ~/.cache/iommufd4j} by default), as build-kernel.sh computes it. */
+    /**
+     * Returns the cache root ({@code ~/.cache/iommufd4j} by default), as build-kernel.sh computes it.
+     *
+     * @return the cache root ({@code ~/.cache/iommufd4j} by default), as build-kernel.sh computes it
+     */
     public static Path cacheRoot() {
         String env = System.getenv("IOMMUFD4J_CACHE");
         if (env != null && !env.isBlank()) return Path.of(env);
@@ -35,7 +39,11 @@ public final class GuestScripts {
         return Path.of(System.getProperty("user.home"), ".cache", "iommufd4j");
     }
 
-    /** The directory holding the extracted scripts. */
+    /**
+     * Returns the directory holding the extracted scripts (extracted on the first call).
+     *
+     * @return the directory holding the extracted scripts (extracted on the first call)
+     */
     public static synchronized Path dir() {
         if (dir != null) return dir;
         try {

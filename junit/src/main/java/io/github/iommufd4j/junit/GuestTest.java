@@ -31,31 +31,61 @@ import java.lang.annotation.Target;
 @Inherited
 @ExtendWith(GuestExtension.class)
 public @interface GuestTest {
-    /** Linux 7.3 or 6.12 (built and cached on first use), or the path of a bzImage. */
+    /**
+     * Returns Linux 7.3 or 6.12 (built and cached on first use), or the path of a bzImage.
+     *
+     * @return Linux 7.3 or 6.12 (built and cached on first use), or the path of a bzImage
+     */
     String kernel() default "7.3";
 
-    /** The guest machine. */
+    /**
+     * Returns the guest machine.
+     *
+     * @return the guest machine
+     */
     Profile profile() default Profile.MOCK;
 
-    /** Guest memory, QEMU's syntax. */
+    /**
+     * Returns guest memory, QEMU's syntax.
+     *
+     * @return guest memory, QEMU's syntax
+     */
     String memory() default "4G";
 
-    /** Guest CPUs. */
+    /**
+     * Returns guest CPUs.
+     *
+     * @return guest CPUs
+     */
     int cpus() default 2;
 
     /**
      * PCI devices ({@code vendor:device}, comma-separated) bound to vfio-pci in the guest; empty
      * for the profile's default (the edu device with intel, intel-sm and virtio, none with mock).
      * Add the device to the machine with {@link #qemuArgs()}.
+     *
+     * @return the devices, or empty
      */
     String vfio() default "";
 
-    /** Further QEMU arguments, e.g. {@code {"-device", "e1000e"}}. */
+    /**
+     * Returns further QEMU arguments, e.g. {@code {"-device", "e1000e"}}.
+     *
+     * @return further QEMU arguments, e.g. {@code {"-device", "e1000e"}}
+     */
     String[] qemuArgs() default {};
 
-    /** Further JVM options for the guest's JVM, e.g. {@code "-Dmy.flag=1"}. */
+    /**
+     * Returns further options of the guest's JVM, e.g. {@code "-Dmy.flag=1"}.
+     *
+     * @return further options of the guest's JVM, e.g. {@code "-Dmy.flag=1"}
+     */
     String[] jvmArgs() default {};
 
-    /** The guest run's limit (boot, tests, power-off). */
+    /**
+     * Returns the guest run's limit in minutes (boot, tests, power-off).
+     *
+     * @return the guest run's limit in minutes (boot, tests, power-off)
+     */
     int timeoutMinutes() default 20;
 }

@@ -12,6 +12,9 @@ import java.nio.file.Path;
 
 /** The condition behind {@link RequiresIommufd}. */
 public final class IommufdCondition implements ExecutionCondition {
+    /** Created by JUnit. */
+    public IommufdCondition() {}
+
     @Override
     public ConditionEvaluationResult evaluateExecutionCondition(ExtensionContext context) {
         var annotation = context.getElement().flatMap(e -> AnnotationSupport.findAnnotation(e, RequiresIommufd.class));

@@ -16,13 +16,32 @@ import java.io.StringWriter;
  * What one test or container did in the guest, by its JUnit unique ID (the same on the host,
  * which discovers the same classes): passed, failed (the exception, serialized when it can be,
  * and its printed stack trace), aborted or disabled (the reason).
+ *
+ * @param uniqueId    the JUnit unique ID
+ * @param parentId    the parent's unique ID, null for an engine
+ * @param displayName the display name
+ * @param test        whether it is a test (else a container)
+ * @param status      what it did
+ * @param reason      why it was aborted or disabled, or the failure's message
+ * @param serialized  the failure, Java-serialized, or null
+ * @param trace       the failure's printed stack trace, or null
  */
 public record Outcome(String uniqueId, String parentId, String displayName, boolean test, Status status,
                       String reason, byte[] serialized, String trace) implements Serializable {
     @Serial
     private static final long serialVersionUID = 1L;
 
-    public enum Status { SUCCESSFUL, FAILED, ABORTED, DISABLED }
+    /** The outcome of a test or container. */
+    public enum Status {
+        /** Passed. */
+        SUCCESSFUL,
+        /** Threw. */
+        FAILED,
+        /** Aborted (an assumption failed). */
+        ABORTED,
+        /** Disabled (not run). */
+        DISABLED
+    }
 
     static Outcome of(String uniqueId, String parentId, String displayName, boolean test, Status status, Throwable t,
                       String reason) {

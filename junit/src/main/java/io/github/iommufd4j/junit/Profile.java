@@ -11,7 +11,11 @@ public enum Profile {
     /** virtio-iommu and the edu device bound to vfio-pci. */
     VIRTIO;
 
-    /** The name run-vm.sh takes. */
+    /**
+     * Returns the name run-vm.sh takes, e.g. {@code intel-sm}.
+     *
+     * @return the name run-vm.sh takes, e.g. {@code intel-sm}
+     */
     public String scriptName() {
         return name().toLowerCase().replace('_', '-');
     }

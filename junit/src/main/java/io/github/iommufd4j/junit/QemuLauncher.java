@@ -11,6 +11,11 @@ import java.util.concurrent.TimeUnit;
 public final class QemuLauncher implements VmLauncher {
     private final Path runVm;
 
+    /**
+     * Creates one.
+     *
+     * @param scriptsDir where run-vm.sh is ({@link GuestScripts#dir()})
+     */
     public QemuLauncher(Path scriptsDir) {
         this.runVm = scriptsDir.resolve("run-vm.sh").toAbsolutePath();
     }

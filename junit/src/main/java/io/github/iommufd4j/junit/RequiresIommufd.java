@@ -16,6 +16,10 @@ import java.lang.annotation.Target;
 @Retention(RetentionPolicy.RUNTIME)
 @ExtendWith(IommufdCondition.class)
 public @interface RequiresIommufd {
-    /** A VFIO cdev the test needs, e.g. {@code /dev/vfio/devices/vfio0}; empty for none. */
+    /**
+     * Returns a VFIO cdev the test needs, e.g. {@code /dev/vfio/devices/vfio0}; empty for none.
+     *
+     * @return a VFIO cdev the test needs, e.g. {@code /dev/vfio/devices/vfio0}; empty for none
+     */
     String vfioDevice() default "";
 }

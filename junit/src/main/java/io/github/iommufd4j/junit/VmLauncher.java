@@ -17,9 +17,27 @@ public interface VmLauncher {
      * same path in the guest, whose root is the host's / shared read-only), its environment and
      * a results directory shared writable with the guest; further run-vm.sh options (memory,
      * CPUs, PCI devices for vfio-pci, QEMU arguments).
+     *
+     * @param kernel  the bzImage
+     * @param profile the machine
+     * @param script  the command the guest runs
+     * @param env     its environment
+     * @param results the directory shared writable with the guest
+     * @param timeout the run's limit
+     * @param options further run-vm.sh options
      */
     record Spec(Path kernel, Profile profile, Path script, Map<String, String> env, Path results, Duration timeout,
                 List<String> options) {
+        /**
+         * A spec without further options.
+         *
+         * @param kernel  the bzImage
+         * @param profile the machine
+         * @param script  the command the guest runs
+         * @param env     its environment
+         * @param results the directory shared writable with the guest
+         * @param timeout the run's limit
+         */
         public Spec(Path kernel, Profile profile, Path script, Map<String, String> env, Path results, Duration timeout) {
             this(kernel, profile, script, env, results, timeout, List.of());
         }
@@ -39,15 +57,38 @@ public interface VmLauncher {
         }
     }
 
-    /** The guest command's exit code (124 timeout, 125 no report), its console and wall time. */
+    /**
+     * What a run did.
+     *
+     * @param exitCode the guest command's exit code (124 timeout, 125 no report)
+     * @param console  the guest's console log
+     * @param wallTime the run's wall time
+     */
     record Result(int exitCode, Path console, Duration wallTime) {
+        /**
+         * Returns whether the guest command exited with 0.
+         *
+         * @return whether the guest command exited with 0
+         */
         public boolean passed() {
             return exitCode == 0;
         }
     }
 
-    /** Whether this launcher can run here; a reason when not (used to skip tests). */
+    /**
+     * Returns null when this launcher can run here, otherwise why not (to skip with).
+     *
+     * @return null when this launcher can run here, otherwise why not (to skip with)
+     */
     String unavailableReason();
 
+    /**
+     * Boots the guest and waits for it.
+     *
+     * @param spec what to run
+     * @return what it did
+     * @throws IOException          if the guest cannot be started
+     * @throws InterruptedException if interrupted while the guest runs (it is stopped)
+     */
     Result run(Spec spec) throws IOException, InterruptedException;
 }

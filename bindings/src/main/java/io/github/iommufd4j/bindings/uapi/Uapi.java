@@ -122,15 +122,6 @@ public class Uapi extends Uapi$shared {
     public static int __NR_io_uring_enter() {
         return __NR_io_uring_enter;
     }
-    private static final int __NR_io_uring_register = (int)427L;
-    /**
-     * {@snippet lang=c :
-     * #define __NR_io_uring_register 427
-     * }
-     */
-    public static int __NR_io_uring_register() {
-        return __NR_io_uring_register;
-    }
     private static final int VFIO_API_VERSION = (int)0L;
     /**
      * {@snippet lang=c :
@@ -563,51 +554,6 @@ public class Uapi extends Uapi$shared {
     public static int VFIO_PCI_CONFIG_REGION_INDEX() {
         return VFIO_PCI_CONFIG_REGION_INDEX;
     }
-    private static final int IORING_OP_NOP = (int)0L;
-    /**
-     * {@snippet lang=c :
-     * enum io_uring_op.IORING_OP_NOP = 0
-     * }
-     */
-    public static int IORING_OP_NOP() {
-        return IORING_OP_NOP;
-    }
-    private static final int IORING_OP_READV = (int)1L;
-    /**
-     * {@snippet lang=c :
-     * enum io_uring_op.IORING_OP_READV = 1
-     * }
-     */
-    public static int IORING_OP_READV() {
-        return IORING_OP_READV;
-    }
-    private static final int IORING_OP_WRITEV = (int)2L;
-    /**
-     * {@snippet lang=c :
-     * enum io_uring_op.IORING_OP_WRITEV = 2
-     * }
-     */
-    public static int IORING_OP_WRITEV() {
-        return IORING_OP_WRITEV;
-    }
-    private static final int IORING_OP_READ_FIXED = (int)4L;
-    /**
-     * {@snippet lang=c :
-     * enum io_uring_op.IORING_OP_READ_FIXED = 4
-     * }
-     */
-    public static int IORING_OP_READ_FIXED() {
-        return IORING_OP_READ_FIXED;
-    }
-    private static final int IORING_OP_WRITE_FIXED = (int)5L;
-    /**
-     * {@snippet lang=c :
-     * enum io_uring_op.IORING_OP_WRITE_FIXED = 5
-     * }
-     */
-    public static int IORING_OP_WRITE_FIXED() {
-        return IORING_OP_WRITE_FIXED;
-    }
     private static final int IORING_OP_POLL_ADD = (int)6L;
     /**
      * {@snippet lang=c :
@@ -616,15 +562,6 @@ public class Uapi extends Uapi$shared {
      */
     public static int IORING_OP_POLL_ADD() {
         return IORING_OP_POLL_ADD;
-    }
-    private static final int IORING_OP_POLL_REMOVE = (int)7L;
-    /**
-     * {@snippet lang=c :
-     * enum io_uring_op.IORING_OP_POLL_REMOVE = 7
-     * }
-     */
-    public static int IORING_OP_POLL_REMOVE() {
-        return IORING_OP_POLL_REMOVE;
     }
     private static final int IORING_OP_ASYNC_CANCEL = (int)14L;
     /**
@@ -643,60 +580,6 @@ public class Uapi extends Uapi$shared {
      */
     public static int IORING_OP_READ() {
         return IORING_OP_READ;
-    }
-    private static final int IORING_OP_WRITE = (int)23L;
-    /**
-     * {@snippet lang=c :
-     * enum io_uring_op.IORING_OP_WRITE = 23
-     * }
-     */
-    public static int IORING_OP_WRITE() {
-        return IORING_OP_WRITE;
-    }
-    private static final int IORING_REGISTER_BUFFERS = (int)0L;
-    /**
-     * {@snippet lang=c :
-     * enum io_uring_register_op.IORING_REGISTER_BUFFERS = 0
-     * }
-     */
-    public static int IORING_REGISTER_BUFFERS() {
-        return IORING_REGISTER_BUFFERS;
-    }
-    private static final int IORING_UNREGISTER_BUFFERS = (int)1L;
-    /**
-     * {@snippet lang=c :
-     * enum io_uring_register_op.IORING_UNREGISTER_BUFFERS = 1
-     * }
-     */
-    public static int IORING_UNREGISTER_BUFFERS() {
-        return IORING_UNREGISTER_BUFFERS;
-    }
-    private static final int IORING_REGISTER_FILES = (int)2L;
-    /**
-     * {@snippet lang=c :
-     * enum io_uring_register_op.IORING_REGISTER_FILES = 2
-     * }
-     */
-    public static int IORING_REGISTER_FILES() {
-        return IORING_REGISTER_FILES;
-    }
-    private static final int IORING_UNREGISTER_FILES = (int)3L;
-    /**
-     * {@snippet lang=c :
-     * enum io_uring_register_op.IORING_UNREGISTER_FILES = 3
-     * }
-     */
-    public static int IORING_UNREGISTER_FILES() {
-        return IORING_UNREGISTER_FILES;
-    }
-    private static final int IORING_REGISTER_PROBE = (int)8L;
-    /**
-     * {@snippet lang=c :
-     * enum io_uring_register_op.IORING_REGISTER_PROBE = 8
-     * }
-     */
-    public static int IORING_REGISTER_PROBE() {
-        return IORING_REGISTER_PROBE;
     }
     private static final int IOMMU_TEST_OP_ADD_RESERVED = (int)1L;
     /**
@@ -1454,24 +1337,6 @@ public class Uapi extends Uapi$shared {
     public static int VFIO_IOMMU_DIRTY_PAGES() {
         return VFIO_IOMMU_DIRTY_PAGES;
     }
-    private static final int IOSQE_FIXED_FILE = (int)1L;
-    /**
-     * {@snippet lang=c :
-     * #define IOSQE_FIXED_FILE 1
-     * }
-     */
-    public static int IOSQE_FIXED_FILE() {
-        return IOSQE_FIXED_FILE;
-    }
-    private static final int IOSQE_IO_DRAIN = (int)2L;
-    /**
-     * {@snippet lang=c :
-     * #define IOSQE_IO_DRAIN 2
-     * }
-     */
-    public static int IOSQE_IO_DRAIN() {
-        return IOSQE_IO_DRAIN;
-    }
     private static final int IOSQE_IO_LINK = (int)4L;
     /**
      * {@snippet lang=c :
@@ -1481,42 +1346,6 @@ public class Uapi extends Uapi$shared {
     public static int IOSQE_IO_LINK() {
         return IOSQE_IO_LINK;
     }
-    private static final int IOSQE_ASYNC = (int)16L;
-    /**
-     * {@snippet lang=c :
-     * #define IOSQE_ASYNC 16
-     * }
-     */
-    public static int IOSQE_ASYNC() {
-        return IOSQE_ASYNC;
-    }
-    private static final int IOSQE_CQE_SKIP_SUCCESS = (int)64L;
-    /**
-     * {@snippet lang=c :
-     * #define IOSQE_CQE_SKIP_SUCCESS 64
-     * }
-     */
-    public static int IOSQE_CQE_SKIP_SUCCESS() {
-        return IOSQE_CQE_SKIP_SUCCESS;
-    }
-    private static final int IORING_SETUP_SQPOLL = (int)2L;
-    /**
-     * {@snippet lang=c :
-     * #define IORING_SETUP_SQPOLL 2
-     * }
-     */
-    public static int IORING_SETUP_SQPOLL() {
-        return IORING_SETUP_SQPOLL;
-    }
-    private static final int IORING_SETUP_CQSIZE = (int)8L;
-    /**
-     * {@snippet lang=c :
-     * #define IORING_SETUP_CQSIZE 8
-     * }
-     */
-    public static int IORING_SETUP_CQSIZE() {
-        return IORING_SETUP_CQSIZE;
-    }
     private static final int IORING_SETUP_CLAMP = (int)16L;
     /**
      * {@snippet lang=c :
@@ -1525,78 +1354,6 @@ public class Uapi extends Uapi$shared {
      */
     public static int IORING_SETUP_CLAMP() {
         return IORING_SETUP_CLAMP;
-    }
-    private static final int IORING_SETUP_SUBMIT_ALL = (int)128L;
-    /**
-     * {@snippet lang=c :
-     * #define IORING_SETUP_SUBMIT_ALL 128
-     * }
-     */
-    public static int IORING_SETUP_SUBMIT_ALL() {
-        return IORING_SETUP_SUBMIT_ALL;
-    }
-    private static final int IORING_SETUP_COOP_TASKRUN = (int)256L;
-    /**
-     * {@snippet lang=c :
-     * #define IORING_SETUP_COOP_TASKRUN 256
-     * }
-     */
-    public static int IORING_SETUP_COOP_TASKRUN() {
-        return IORING_SETUP_COOP_TASKRUN;
-    }
-    private static final int IORING_SETUP_TASKRUN_FLAG = (int)512L;
-    /**
-     * {@snippet lang=c :
-     * #define IORING_SETUP_TASKRUN_FLAG 512
-     * }
-     */
-    public static int IORING_SETUP_TASKRUN_FLAG() {
-        return IORING_SETUP_TASKRUN_FLAG;
-    }
-    private static final int IORING_SETUP_SQE128 = (int)1024L;
-    /**
-     * {@snippet lang=c :
-     * #define IORING_SETUP_SQE128 1024
-     * }
-     */
-    public static int IORING_SETUP_SQE128() {
-        return IORING_SETUP_SQE128;
-    }
-    private static final int IORING_SETUP_CQE32 = (int)2048L;
-    /**
-     * {@snippet lang=c :
-     * #define IORING_SETUP_CQE32 2048
-     * }
-     */
-    public static int IORING_SETUP_CQE32() {
-        return IORING_SETUP_CQE32;
-    }
-    private static final int IORING_SETUP_SINGLE_ISSUER = (int)4096L;
-    /**
-     * {@snippet lang=c :
-     * #define IORING_SETUP_SINGLE_ISSUER 4096
-     * }
-     */
-    public static int IORING_SETUP_SINGLE_ISSUER() {
-        return IORING_SETUP_SINGLE_ISSUER;
-    }
-    private static final int IORING_SETUP_DEFER_TASKRUN = (int)8192L;
-    /**
-     * {@snippet lang=c :
-     * #define IORING_SETUP_DEFER_TASKRUN 8192
-     * }
-     */
-    public static int IORING_SETUP_DEFER_TASKRUN() {
-        return IORING_SETUP_DEFER_TASKRUN;
-    }
-    private static final int IORING_SETUP_NO_SQARRAY = (int)65536L;
-    /**
-     * {@snippet lang=c :
-     * #define IORING_SETUP_NO_SQARRAY 65536
-     * }
-     */
-    public static int IORING_SETUP_NO_SQARRAY() {
-        return IORING_SETUP_NO_SQARRAY;
     }
     private static final int IORING_POLL_ADD_MULTI = (int)1L;
     /**

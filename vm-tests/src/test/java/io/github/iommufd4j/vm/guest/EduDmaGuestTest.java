@@ -41,15 +41,20 @@ class EduDmaGuestTest {
     void openEdu() throws Exception {
         fd = Iommufd.open(io.github.iommufd4j.Backend.NATIVE);
         edu = VfioDevice.open(fd, CDEV);
+        bar0 = enable(edu, arena);
+    }
+
+    /** Maps BAR0 and enables memory space and bus mastering (PCI command register, offset 4). */
+    static MemorySegment enable(VfioDevice edu, Arena arena) throws IommufdException {
         VfioDevice.Region r = edu.region(0);
         assertTrue(r.mmappable(), "BAR0 can be mapped");
-        bar0 = edu.mmap(r);
-        // Enable memory space and bus mastering (PCI command register, offset 4).
+        MemorySegment bar0 = edu.mmap(r);
         VfioDevice.Region config = edu.configSpace();
         MemorySegment cmd = arena.allocate(2);
         edu.read(config, 4, cmd);
         cmd.set(JAVA_SHORT, 0, (short) (cmd.get(JAVA_SHORT, 0) | 0x6));
         edu.write(config, 4, cmd);
+        return bar0;
     }
 
     @AfterEach
@@ -140,6 +145,11 @@ class EduDmaGuestTest {
     }
 
     private void dma(long src, long dst, long count, boolean toRam) throws InterruptedException {
+        dma(bar0, src, dst, count, toRam);
+    }
+
+    /** One edu DMA: {@code count} bytes from {@code src} to {@code dst}, toward RAM or toward the device. */
+    static void dma(MemorySegment bar0, long src, long dst, long count, boolean toRam) throws InterruptedException {
         bar0.set(JAVA_LONG, 0x80, src);
         bar0.set(JAVA_LONG, 0x88, dst);
         bar0.set(JAVA_LONG, 0x90, count);

@@ -1,4 +1,4 @@
-package io.github.iommufd4j.uring;
+package io.github.iommufd4j.internal.uring;
 
 import java.util.Arrays;
 

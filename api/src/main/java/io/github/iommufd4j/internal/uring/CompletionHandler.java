@@ -1,4 +1,4 @@
-package io.github.iommufd4j.uring;
+package io.github.iommufd4j.internal.uring;
 
 /**
  * Receives completions from {@link IoUring#processCompletions(CompletionHandler)}.

@@ -1,0 +1,79 @@
+package io.github.iommufd4j.pump;
+
+import io.github.iommufd4j.FaultQueue;
+import io.github.iommufd4j.IommufdException;
+import io.github.iommufd4j.PageFaults;
+import io.github.iommufd4j.bindings.Libc;
+import io.github.iommufd4j.internal.uring.IoUringException;
+
+/**
+ * {@link FaultPump.RecordPath#RING}: an IORING_OP_READ of the queue always in flight, so a batch
+ * costs no read(2). The fault fd has only a {@code .read} file operation, and io_uring tries such
+ * a read without blocking only when the file has O_NONBLOCK (otherwise every read goes to an
+ * io-wq worker; docs/kernel-behaviour.md §5.3); the fault fd's read never blocks anyway, so the
+ * pump sets O_NONBLOCK while it reads the queue and restores the flags when it lets go. While the
+ * queue is empty the kernel parks the read on its internal poll.
+ */
+final class RingFaultSource extends FaultSource {
+    private static final int EAGAIN = 11, EINVAL = 22, ECANCELED = 125, NONE = Integer.MIN_VALUE;
+    /** The result of the read that completed and was not served yet. */
+    private int result = NONE;
+    /** The file status flags before the pump added O_NONBLOCK (-1: unchanged). */
+    private int savedFlags = -1;
+
+    RingFaultSource(PumpLoop loop, int index, FaultQueue queue, int batch, int answers) throws IommufdException {
+        super(loop, index, queue, batch, answers);
+        int flags = Libc.fcntl(fd, Libc.F_GETFL, 0);
+        if (flags >= 0 && Libc.fcntl(fd, Libc.F_SETFL, flags | Libc.O_NONBLOCK) == 0) savedFlags = flags;
+    }
+
+    @Override
+    void arm() throws IoUringException {
+        loop.ring.read(fd, records.buffer(), 0, userData); // the whole buffer: PageFaults(n) is exactly n records
+        busy = true;
+    }
+
+    @Override
+    void completed(int res, int flags) {
+        busy = false;
+        if (!retired) {
+            result = res;
+        } else if (res > 0) {
+            // Read while the pump let go of the queue: the groups were taken from the kernel, so answer them.
+            answerUnhandled(recordsOf(res), 0, res / PageFaults.RECORD);
+        }
+    }
+
+    private PageFaults recordsOf(int bytes) {
+        records.setCount(bytes / PageFaults.RECORD);
+        return records;
+    }
+
+    @Override
+    void serve() throws IommufdException {
+        int res = result;
+        result = NONE;
+        if (res == -EINVAL) {
+            if (!grow()) throw groupTooLarge();
+        } else if (res < 0 && res != NONE && res != -ECANCELED && res != -EAGAIN) {
+            throw new IommufdException("io_uring read(fault fd)", describe(), -res);
+        } else if (res > 0) {
+            FaultBatchEvent event = Jfr.PRESENT ? FaultBatchEvent.started() : null;
+            recordsOf(res);
+            read(records.count());
+            int groups = handleRead();
+            if (event != null) FaultBatchEvent.commit(event, queue.id(), records.count(), groups);
+        }
+        handleRead();
+        flush();
+        // The next read once this one's groups all went to the handler.
+        if (!busy && !retired && !loop.stopping && next >= records.count() && loop.answers.hasFreeSlot()) arm();
+    }
+
+    @Override
+    void release() {
+        if (savedFlags >= 0 && fd >= 0) Libc.fcntl(fd, Libc.F_SETFL, savedFlags);
+        savedFlags = -1;
+        super.release();
+    }
+}
