@@ -257,6 +257,17 @@ public final class Iommufd implements AutoCloseable {
         }
     }
 
+    /** The tracked handle of the bound device {@code deviceId} (a mock or VFIO device), or null. */
+    Handle deviceHandle(int deviceId) {
+        synchronized (handles) {
+            for (Handle h : handles) {
+                if (h instanceof MockDevice m && m.deviceId() == deviceId) return h;
+                if (h instanceof VfioDevice v && v.deviceId() == deviceId) return h;
+            }
+        }
+        return null;
+    }
+
     HandleState state() {
         return state;
     }
@@ -430,7 +441,7 @@ public final class Iommufd implements AutoCloseable {
     HwPagetable allocHwpt(int deviceId, Handle on, int ptId, FaultQueue fault, int dataType,
                           MemorySegment data, HwptFlag... flags) throws IommufdException {
         int f = HwptFlag.bits(flags) | (fault != null ? IOMMU_HWPT_FAULT_ID_VALID() : 0);
-        try (KernelCall k = KernelCall.begin(this, "IOMMU_HWPT_ALLOC").hold(on)) {
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_HWPT_ALLOC").hold(on).holdDevice(deviceId)) {
             if (fault != null) k.hold(fault);
             MemorySegment s = k.struct(iommu_hwpt_alloc.sizeof());
             iommu_hwpt_alloc.flags(s, f);
@@ -469,7 +480,7 @@ public final class Iommufd implements AutoCloseable {
      *         that is not NEST_PARENT
      */
     public Viommu allocViommu(int deviceId, HwPagetable nestParent, int type, MemorySegment data) throws IommufdException {
-        try (KernelCall k = KernelCall.begin(this, "IOMMU_VIOMMU_ALLOC").hold(nestParent)) {
+        try (KernelCall k = KernelCall.begin(this, "IOMMU_VIOMMU_ALLOC").hold(nestParent).holdDevice(deviceId)) {
             MemorySegment s = k.struct(iommu_viommu_alloc.sizeof());
             iommu_viommu_alloc.type(s, type);
             iommu_viommu_alloc.dev_id(s, deviceId);
@@ -547,7 +558,7 @@ public final class Iommufd implements AutoCloseable {
      * @throws IommufdException ENOENT for an unknown device
      */
     public HwInfo hwInfo(int deviceId) throws IommufdException {
-        try (Arena arena = Arena.ofConfined(); KernelCall k = KernelCall.begin(this, "IOMMU_GET_HW_INFO")) {
+        try (Arena arena = Arena.ofConfined(); KernelCall k = KernelCall.begin(this, "IOMMU_GET_HW_INFO").holdDevice(deviceId)) {
             MemorySegment data = arena.allocate(256, 8);
             MemorySegment s = k.struct(iommu_hw_info.sizeof());
             iommu_hw_info.dev_id(s, deviceId);

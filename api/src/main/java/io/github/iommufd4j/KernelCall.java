@@ -93,16 +93,28 @@ final class KernelCall implements AutoCloseable {
 
     /** Holds another handle busy for the rest of the call; a closed one ends the call. */
     KernelCall hold(Handle h) throws IommufdException {
+        String name = op; // close() forgets it
         if (nHeld == MAX_HELD) {
             close();
-            throw new IllegalStateException(op + ": too many handles in one call");
+            throw new IllegalStateException(name + ": too many handles in one call");
         }
         if (!h.state.enter()) {
             close();
-            throw IommufdException.closed(op, h.describe());
+            throw IommufdException.closed(name, h.describe());
         }
         held[nHeld++] = h.state;
         return this;
+    }
+
+    /**
+     * Holds the handle of the bound device with this id busy, if this iommufd tracks one: a call
+     * naming a device by id must not race the device's destroy (the kernel's destroy would then
+     * sleep out its 60 s wait for the call, docs/kernel-behaviour.md §2.3). A raw id no handle
+     * tracks holds nothing.
+     */
+    KernelCall holdDevice(int deviceId) throws IommufdException {
+        Handle d = iommufd.deviceHandle(deviceId);
+        return d == null ? this : hold(d);
     }
 
     /** The operation's name, e.g. {@code IOMMU_IOAS_MAP}. */

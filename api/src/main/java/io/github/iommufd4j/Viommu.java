@@ -54,7 +54,7 @@ public final class Viommu extends Handle {
      * @throws IommufdException EEXIST when the device already has one, ENOENT for an unknown device
      */
     public Vdevice allocVdevice(int deviceId, long virtId) throws IommufdException {
-        try (KernelCall k = KernelCall.begin(iommufd, "IOMMU_VDEVICE_ALLOC").hold(this)) {
+        try (KernelCall k = KernelCall.begin(iommufd, "IOMMU_VDEVICE_ALLOC").hold(this).holdDevice(deviceId)) {
             MemorySegment s = k.struct(iommu_vdevice_alloc.sizeof());
             iommu_vdevice_alloc.viommu_id(s, id);
             iommu_vdevice_alloc.dev_id(s, deviceId);

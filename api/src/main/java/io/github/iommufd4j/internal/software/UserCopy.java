@@ -94,13 +94,15 @@ final class UserCopy {
 
     /**
      * Whether the kernel could pin {@code [offset, offset+len)} of {@code s} (its pages; for
-     * {@code write} with FOLL_WRITE): a trusted segment must be alive (and not read-only for a
-     * write); raw memory is faulted in as a pin would, with MADV_POPULATE_READ/WRITE, which fails
-     * for an unmapped range (ENOMEM) and for a protection or mapping the pin refuses (EINVAL).
+     * {@code write} with FOLL_WRITE): the segment must be alive (and not read-only for a write),
+     * and its pages are faulted in as a pin would, with MADV_POPULATE_READ/WRITE, which fails for
+     * an unmapped range (ENOMEM) and for a protection or mapping the pin refuses (EINVAL).
      */
     static boolean pinnable(MemorySegment s, long offset, long len, boolean write) {
         if (write && s.isReadOnly()) return false;
-        if (!raw(s)) return s.scope().isAlive();
+        if (!s.scope().isAlive()) return false;
+        // Arena memory is asked too: a VMM's guest RAM is often an mmap (a PROT_READ one too) that an
+        // arena only unmaps at close, and the kernel's pin fails on such a mapping with EFAULT.
         long va = s.address() + offset;
         long first = va & -PAGE, end = (va + len + PAGE - 1) & -PAGE;
         if (POPULATE) return Libc.madvise(first, end - first, write ? Libc.MADV_POPULATE_WRITE : Libc.MADV_POPULATE_READ) == 0;
