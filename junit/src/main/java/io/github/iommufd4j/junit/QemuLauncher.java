@@ -36,9 +36,23 @@ public final class QemuLauncher implements VmLauncher {
         Path log = spec.results().resolve("run-vm.log");
         long start = System.nanoTime();
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        if (!p.waitFor(spec.timeout().toSeconds() + 60, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            return new Result(124, spec.results().resolve("console.log"), Duration.ofNanos(System.nanoTime() - start));
+        // run-vm.sh stops QEMU on SIGTERM: sent when this JVM ends or the wait is interrupted.
+        Thread stop = new Thread(p::destroy);
+        Runtime.getRuntime().addShutdownHook(stop);
+        try {
+            if (!p.waitFor(spec.timeout().toSeconds() + 60, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return new Result(124, spec.results().resolve("console.log"), Duration.ofNanos(System.nanoTime() - start));
+            }
+        } catch (InterruptedException e) {
+            p.destroy();
+            throw e;
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(stop);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook stops it
+            }
         }
         return new Result(p.exitValue(), spec.results().resolve("console.log"), Duration.ofNanos(System.nanoTime() - start));
     }
