@@ -251,6 +251,6 @@ final class KernelCall implements AutoCloseable {
         return n;
     }
 
-    /** EMSGSIZE etc. by name, looked up once. */
-    static final int ENOTTY = Errno.value("ENOTTY"), EMSGSIZE = Errno.value("EMSGSIZE"), ENOENT = Errno.value("ENOENT");
+    /** Errno values the typed methods compare with, looked up once. */
+    static final int ENOTTY = Errno.value("ENOTTY"), EMSGSIZE = Errno.value("EMSGSIZE");
 }

@@ -57,17 +57,7 @@ public final class HandleState {
      * itself). Interrupts are kept for the caller, not obeyed: a half-closed handle is worse.
      */
     public void awaitIdle(int ownCalls) {
-        boolean interrupted = false;
-        synchronized (this) {
-            while ((state.get() & ~CLOSED) > ownCalls) {
-                try {
-                    wait();
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                }
-            }
-        }
-        if (interrupted) Thread.currentThread().interrupt();
+        waitUntil(() -> (state.get() & ~CLOSED) <= ownCalls);
     }
 
     /** The closer has destroyed the object (or given up): concurrent closers may return. */
@@ -81,9 +71,14 @@ public final class HandleState {
     /** A second closer waits for the first to finish (unless it is the first, re-entering). */
     public void awaitReleased() {
         if (released || closer == Thread.currentThread()) return;
+        waitUntil(() -> released);
+    }
+
+    /** Waits on this object's monitor (notified by exit and markReleased) until {@code done}. */
+    private void waitUntil(java.util.function.BooleanSupplier done) {
         boolean interrupted = false;
         synchronized (this) {
-            while (!released) {
+            while (!done.getAsBoolean()) {
                 try {
                     wait();
                 } catch (InterruptedException e) {

@@ -2,19 +2,16 @@ package io.github.iommufd4j.cli;
 
 import io.github.iommufd4j.Access;
 import io.github.iommufd4j.FaultQueue;
-import io.github.iommufd4j.HwPagetable;
-import io.github.iommufd4j.HwptFlag;
 import io.github.iommufd4j.Ioas;
 import io.github.iommufd4j.Iommufd;
 import io.github.iommufd4j.MockAccess;
 import io.github.iommufd4j.MockDevice;
-import io.github.iommufd4j.MockDriver;
 import io.github.iommufd4j.PageFaults;
 import io.github.iommufd4j.PageResponses;
 import io.github.iommufd4j.pump.FaultHandler;
 import io.github.iommufd4j.pump.FaultPump;
 
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
@@ -51,10 +48,14 @@ public final class Demo {
         }
 
         String json() {
-            return String.format(Locale.ROOT, "{\"backend\":\"%s\",\"reason\":\"%s\",\"devices\":%d,\"faults\":%d,\"groups\":%d,"
-                    + "\"batches\":%d,\"p50_us\":%.2f,\"p99_us\":%.2f,\"faults_per_s\":%.0f,\"dma_checked\":%b,\"handler_errors\":%d}",
-                    backend, reason.replace("\"", "'"), devices, faults, groups, batches, p50Micros, p99Micros, faultsPerSecond,
-                    dmaChecked, handlerErrors);
+            return new Json().add("backend", backend).add("reason", reason).add("devices", devices).add("faults", faults)
+                    .add("groups", groups).add("batches", batches).add("p50_us", round2(p50Micros)).add("p99_us", round2(p99Micros))
+                    .add("faults_per_s", Math.rint(faultsPerSecond)).add("dma_checked", dmaChecked)
+                    .add("handler_errors", handlerErrors).toString();
+        }
+
+        private static double round2(double v) {
+            return Math.rint(v * 100) / 100;
         }
     }
 
@@ -64,10 +65,15 @@ public final class Demo {
     private Demo() {}
 
     public static Result run(Iommufd fd, int devices, int faults) throws Exception {
+        return run(fd, devices, faults, Progress.NONE);
+    }
+
+    static Result run(Iommufd fd, int devices, int faults, Progress progress) throws Exception {
         if (!fd.mock().isPresent()) {
             throw new IllegalStateException("the kernel has no iommufd mock driver (CONFIG_IOMMUFD_TEST): "
                     + "use the software backend, or `iommufd4j vm demo`");
         }
+        progress.show(() -> "demo: setting up " + devices + " mock devices with fault queues");
         try (Arena arena = Arena.ofShared()) {
             Ioas ioas = fd.allocIoas();
             // Devices first: attaching reserves the mock IOMMU's aperture, which existing maps would overlap.
@@ -94,6 +100,13 @@ public final class Demo {
             long start, end;
             try (FaultPump pump = FaultPump.start(List.of(queues), handler, 64, 1024)) {
                 start = System.nanoTime();
+                long begun = start;
+                progress.show(() -> {
+                    long done = pump.faults();
+                    double s = (System.nanoTime() - begun) / 1e9;
+                    return String.format(Locale.ROOT, "demo: %,d of %,d faults handled (%d%%), %,.0f faults/s, %.0f s",
+                            done, faults, done * 100 / faults, done / s, s);
+                });
                 for (int n = 0; n < faults; n++) {
                     // At most WINDOW faults in flight, so latency is the pump's, not a queue's.
                     while (n - pump.faults() >= WINDOW && pump.failure() == null) Thread.onSpinWait();
@@ -124,7 +137,8 @@ public final class Demo {
         }
     }
 
-    static void print(Result r, boolean json, PrintStream out) {
+    static void print(Result r, boolean json, PrintWriter out) {
         out.print(json ? r.json() + "\n" : r.table());
+        out.flush();
     }
 }

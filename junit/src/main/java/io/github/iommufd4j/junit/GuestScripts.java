@@ -21,7 +21,7 @@ import java.util.Map;
  */
 public final class GuestScripts {
     static final List<String> NAMES = List.of("run-vm.sh", "init.sh", "guest-run.sh", "build-kernel.sh",
-            "check-config.sh", "guest.config", "debian-fetch.sh", "build-image.sh", "Dockerfile");
+            "check-config.sh", "guest.config", "debian-fetch.sh", "setup-host.sh", "build-image.sh", "Dockerfile");
     private static Path dir;
 
     private GuestScripts() {}

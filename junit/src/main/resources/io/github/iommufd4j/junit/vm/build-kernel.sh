@@ -2,6 +2,7 @@
 # Builds (or finds in the cache) a lean guest kernel for the VM tests.
 #
 #   build-kernel.sh VERSION [DEBIAN_VERSION]      VERSION: 6.12 | 7.3
+#   build-kernel.sh --cached VERSION              only a ready or cached image (exit 1: none)
 #   build-kernel.sh --probe VERSION               exit 0 if the kernel is cached or can be built
 #                                                 here, else exit 3 with the reason on stderr
 #
@@ -22,12 +23,17 @@ set -euo pipefail
 exec 3>&1 1>&2            # stdout is reserved for the final path
 
 here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
+# The set-up script as the caller knows it: vm-tests/setup-host.sh in the repository (which
+# links here), else the copy beside this script (extracted from iommufd4j-junit).
+setup=$(dirname "${BASH_SOURCE[0]}")/../setup-host.sh
+[ -f "$setup" ] || setup=$here/setup-host.sh
 fragment=$here/guest.config
-probe=0
+cached_only=0 probe=0
+if [ "${1:-}" = --cached ]; then cached_only=1; shift; fi
 if [ "${1:-}" = --probe ]; then probe=1; shift; fi
-version=${1:?usage: build-kernel.sh 6.12|7.3 [DEBIAN_VERSION]}
+version=${1:?usage: build-kernel.sh [--cached|--probe] 6.12|7.3 [DEBIAN_VERSION]}
 pin=${2:-}
-log() { echo "[build-kernel $version] $*" >&2; }
+log() { [ $cached_only = 1 ] || echo "[build-kernel $version] $*" >&2; }
 
 case $version in
   7.3)  suite=trixie-backports ;;
@@ -60,18 +66,20 @@ if [ "${IOMMUFD4J_KERNEL_REFRESH:-0}" != 1 ] && [ -n "$(cached)" ]; then
   cached >&3; exit 0
 fi
 
-# Without a cached kernel: can one be built here? (fetch with apt-get, unpack with dpkg-deb,
-# build dependencies present or installable as root or through sudo)
+[ $cached_only = 0 ] || exit 1
+
+# Without a cached kernel: can one be built here? (fetched with apt-get, unpacked with dpkg-deb,
+# built with the tools setup-host.sh installs)
+absent=$(bash "$here/setup-host.sh" --missing tools | paste -sd' ' -)
 if [ "$probe" = 1 ]; then
   for c in apt-get dpkg-deb dpkg tar flock; do
     command -v "$c" >/dev/null || { log "cannot build a guest kernel here: no $c (a Debian-based host is needed)"; exit 3; }
   done
-  if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null; then
-    for c in make gcc bc flex bison; do
-      command -v "$c" >/dev/null || { log "cannot build a guest kernel here: no $c and no sudo to install it"; exit 3; }
-    done
+  if [ -n "$absent" ]; then
+    log "no cached guest kernel $version and the kernel build tools are missing: $absent (install them with:  sudo $setup)"
+    exit 3
   fi
-  log "no cached kernel: it will be built on first use (about 5 minutes on 2 cores, then cached in $cache/kernels)"
+  log "no cached kernel: it will be built on first use (4-9 minutes on 2 cores, then cached in $cache/kernels)"
   exit 0
 fi
 
@@ -80,16 +88,11 @@ exec 9>"$cache/kernels/.lock-$version"
 if ! flock -n 9; then log "waiting for another build of $version"; flock 9; fi
 if [ "${IOMMUFD4J_KERNEL_REFRESH:-0}" != 1 ] && [ -n "$(cached)" ]; then cached >&3; exit 0; fi
 
-# 3. Build dependencies (installed only when absent).
-deps=(make gcc libc6-dev bc flex bison libelf-dev libssl-dev cpio xz-utils perl)
-absent=()
-for d in "${deps[@]}"; do
-  dpkg -s "$d" >/dev/null 2>&1 || absent+=("$d")
-done
-if ((${#absent[@]})); then
-  log "installing build dependencies: ${absent[*]}"
-  sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
-  "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${absent[@]}" >&2
+# 3. Build tools: this script installs nothing (setup-host.sh does, as root).
+if [ -n "$absent" ]; then
+  log "the kernel build tools are missing: $absent"
+  log "install them with:  sudo $setup"
+  exit 1
 fi
 
 # 4. Source: fetch the Debian package, keep the extracted tree under the cache.
@@ -125,18 +128,28 @@ log "configuring (allnoconfig + guest.config) in $build"
 "${mk[@]}" olddefconfig >>"$buildlog" 2>&1
 bash "$here/check-config.sh" "$fragment" "$tree" "$build/.config"
 
-# 6. Build bzImage; the full make output goes to the log, a status line every 30 s here.
+# 6. Build bzImage; the full make output goes to the log. Progress: objects compiled against
+# the count of the last build of this version (or an estimate), redrawn in place every 2 s on
+# a terminal, a line every 30 s otherwise.
 jobs=${IOMMUFD4J_JOBS:-$(nproc)}
 log "building bzImage with -j$jobs (log: $buildlog)"
+objects() { grep -cE '^  (CC|AS|LD|AR)' "$1" 2>/dev/null || true; }
+last=$(ls -1d "$cache/kernels/"$version.*/build.log 2>/dev/null | sort -V | tail -1 || true)
+total=$( [ -n "$last" ] && objects "$last" || true)
+[ -n "$total" ] && [ "$total" -gt 0 ] || total=1700   # a lean 7.3 build had 1730
+tty=0; [ -t 2 ] && [ "${TERM:-dumb}" != dumb ] && tty=1
 tb=$SECONDS
 "${mk[@]}" -j"$jobs" bzImage >>"$buildlog" 2>&1 &
 makepid=$!
+tick=$([ $tty = 1 ] && echo 2 || echo 30)
 while kill -0 "$makepid" 2>/dev/null; do
-  for _ in $(seq 30); do kill -0 "$makepid" 2>/dev/null && sleep 1; done
+  for _ in $(seq $((tick * 2))); do kill -0 "$makepid" 2>/dev/null && sleep 0.5; done
   kill -0 "$makepid" 2>/dev/null || break
-  n=$(grep -cE '^  (CC|AS|LD|AR)' "$buildlog" || true)
-  log "$((SECONDS - tb))s, $n objects: $(tail -1 "$buildlog" | cut -c1-80)"
+  n=$(objects "$buildlog"); pct=$((n * 100 / total)); [ $pct -le 99 ] || pct=99
+  line="[build-kernel $version] $((SECONDS - tb))s, $n of ~$total objects ($pct%): $(tail -1 "$buildlog" | cut -c1-60)"
+  if [ $tty = 1 ]; then printf '\r\033[K%s' "$line" >&2; else echo "$line" >&2; fi
 done
+[ $tty = 0 ] || printf '\r\033[K' >&2
 if ! wait "$makepid"; then
   tail -40 "$buildlog" >&2
   log "build FAILED (log: $buildlog)"; exit 1

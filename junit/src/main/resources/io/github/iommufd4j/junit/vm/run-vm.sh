@@ -145,7 +145,20 @@ fi
 # QEMU under timeout(1) in the background, so that a signal to this script stops it too.
 timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$results/qemu.log" 2>&1 &
 qpid=$!
-stop_tail() { if [ -n "$tailpid" ]; then kill "$tailpid" 2>/dev/null || true; wait "$tailpid" 2>/dev/null || true; fi; }
+# On a terminal (and without --verbose) a status line says how far the guest is, redrawn in place.
+if [ "$verbose" != 1 ] && [ -t 2 ] && [ "${TERM:-dumb}" != dumb ]; then
+  while kill -0 "$qpid" 2>/dev/null; do
+    if [ -s "$results/boot-uptime" ]; then what="the command runs in the guest (init started $(<"$results/boot-uptime")s after the kernel)"
+    else what="the guest kernel boots ($accel)"; fi
+    printf '\r\033[K[run-vm] %ds: %s' $((SECONDS - start)) "$what" >&2
+    sleep 1
+  done &
+  tailpid=$!
+fi
+stop_tail() {
+  if [ -n "$tailpid" ]; then kill "$tailpid" 2>/dev/null || true; wait "$tailpid" 2>/dev/null || true; fi
+  [ "$verbose" = 1 ] || ! [ -t 2 ] || printf '\r\033[K' >&2
+}
 trap 'kill -TERM "$qpid" 2>/dev/null; wait "$qpid" 2>/dev/null; stop_tail; echo "[run-vm] interrupted" >&2; exit 130' INT TERM HUP
 qrc=0; wait "$qpid" || qrc=$?
 trap - INT TERM HUP
