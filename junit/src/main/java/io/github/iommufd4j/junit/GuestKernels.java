@@ -11,7 +11,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * The guest kernels: a bzImage path given as the kernel, or by
  * {@code -Diommufd4j.vm.kernel.<version>=PATH} (or {@code IOMMUFD4J_KERNEL_7_3},
  * {@code IOMMUFD4J_KERNEL_6_12}); otherwise Linux 6.12 or 7.3 built by build-kernel.sh from
- * Debian's linux-source on first use (about 5 minutes on 2 cores, progress on stderr) and cached
+ * Debian's linux-source on first use (4-9 minutes on 2 cores, progress on stderr) and cached
  * under {@code ~/.cache/iommufd4j/kernels}. Concurrent builds of one version wait for each other.
  */
 public final class GuestKernels {

@@ -22,11 +22,17 @@ public final class QemuLauncher implements VmLauncher {
 
     @Override
     public String unavailableReason() {
+        return unavailableReason(System.getenv().getOrDefault("PATH", "/usr/bin"));
+    }
+
+    /** The same for a given search path. */
+    String unavailableReason(String path) {
         if (!Files.isRegularFile(runVm)) return "no " + runVm;
-        for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin").split(":")) {
+        for (String dir : path.split(":")) {
             if (Files.isExecutable(Path.of(dir, "qemu-system-x86_64"))) return null;
         }
-        return "qemu-system-x86_64 is not installed (Debian: apt-get install qemu-system-x86)";
+        return "qemu-system-x86_64 is not installed (QEMU 10 or newer; install it with:  sudo "
+                + runVm.resolveSibling("setup-host.sh") + ")";
     }
 
     @Override
