@@ -339,7 +339,7 @@ public final class SoftwareBackend implements IommufdBackend {
         long stamp = lock.tryOptimisticRead();
         if (stamp != 0) {
             try {
-                long va = translateUnlocked(ioasId, iova, write);
+                long va = translateUnlocked(ioasId, iova, write, stamp);
                 if (lock.validate(stamp)) return va;
             } catch (RuntimeException raced) {
                 // a writer changed the tables under us: retry under the read lock
@@ -347,14 +347,14 @@ public final class SoftwareBackend implements IommufdBackend {
         }
         stamp = lock.readLock();
         try {
-            return translateUnlocked(ioasId, iova, write);
+            return translateUnlocked(ioasId, iova, write, stamp);
         } finally {
             lock.unlockRead(stamp);
         }
     }
 
-    private long translateUnlocked(int ioasId, long iova, boolean write) {
-        return state.objects.get(ioasId) instanceof SwIoas ioas ? ioas.translate(iova, write) : -1;
+    private long translateUnlocked(int ioasId, long iova, boolean write, long stamp) {
+        return state.objects.get(ioasId) instanceof SwIoas ioas ? ioas.translate(iova, write, lock, stamp) : -1;
     }
 
     /**
