@@ -2,7 +2,6 @@ package io.github.iommufd4j.internal.software;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.concurrent.locks.StampedLock;
 
 import static io.github.iommufd4j.internal.software.U64.PAGE_SIZE;
 import static io.github.iommufd4j.internal.software.U64.lt;
@@ -84,7 +83,7 @@ final class Iotlb {
      * {@code va} with {@code perms}, if the flag is free and {@code stamp} is still valid.
      * {@code areas} and {@code mappedBytes} (the IOAS's) size the caches.
      */
-    void fill(long iova, long start, long last, long va, int perms, int areas, long mappedBytes, StampedLock lock, long stamp) {
+    void fill(long iova, long start, long last, long va, int perms, int areas, long mappedBytes, FifoLock lock, long stamp) {
         perms &= SwIoas.READ | SwIoas.WRITE;
         long block = iova & -(1L << BLOCK_SHIFT), page = iova & -PAGE_SIZE;
         boolean inBlock = inside(block, BLOCK_SHIFT, start, last);
@@ -122,6 +121,7 @@ final class Iotlb {
 
     /** Forgets the pages and blocks of {@code [first, last]} (the caller holds the write lock). */
     void invalidate(long first, long last) {
+        VarHandle.fullFence(); // the writer's odd sequence number before reading used (see used)
         if (!used) return;
         lockFill();
         try {

@@ -69,7 +69,7 @@ final class SwIoas extends SwObject {
      * The user VA behind {@code iova} if the mapping permits the access, else -1: from the IOTLB,
      * else from the table, caching the page while {@code stamp} (the caller's read) is valid.
      */
-    long translate(long iova, boolean write, java.util.concurrent.locks.StampedLock lock, long stamp) {
+    long translate(long iova, boolean write, FifoLock lock, long stamp) {
         long va = tlb.lookup(iova, write);
         if (va != Iotlb.MISS) return va;
         long p = findMapped(iova);
