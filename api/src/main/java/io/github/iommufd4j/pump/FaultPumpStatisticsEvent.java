@@ -43,12 +43,12 @@ final class FaultPumpStatisticsEvent extends Event {
     @Description("Page request groups handed to the handler")
     long groups;
     @Label("Batches")
-    @Description("Reads of fault records")
+    @Description("Reads that brought fault records or vEVENTs: faults / batches is the mean batch")
     long batches;
     @Label("vEVENTs")
     long events;
     @Label("Loss marks")
-    @Description("vEVENT queue overflow marks seen")
+    @Description("Places where an event queue overflowed")
     long lossMarks;
     @Label("Handler errors")
     long handlerErrors;
