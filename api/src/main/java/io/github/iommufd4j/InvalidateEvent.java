@@ -36,10 +36,7 @@ final class InvalidateEvent extends Event {
 
     /** A started event if a recording wants it, else null. */
     static InvalidateEvent started() {
-        if (!SWITCH.on()) return null;
-        InvalidateEvent e = new InvalidateEvent();
-        e.begin();
-        return e;
+        return SWITCH.started(InvalidateEvent::new);
     }
 
     static void commit(InvalidateEvent e, String object, int id, int dataType, int entryLength, int entries, int handled) {

@@ -35,10 +35,7 @@ final class IoasMapEvent extends Event {
 
     /** A started event if a recording wants it, else null: no object per map otherwise. */
     static IoasMapEvent started() {
-        if (!SWITCH.on()) return null;
-        IoasMapEvent e = new IoasMapEvent();
-        e.begin();
-        return e;
+        return SWITCH.started(IoasMapEvent::new);
     }
 
     static void commit(IoasMapEvent e, int ioas, long iova, long length, Access access, boolean file) {

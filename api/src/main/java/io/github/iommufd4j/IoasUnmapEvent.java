@@ -35,10 +35,7 @@ final class IoasUnmapEvent extends Event {
 
     /** A started event if a recording wants it, else null: no object per unmap otherwise. */
     static IoasUnmapEvent started() {
-        if (!SWITCH.on()) return null;
-        IoasUnmapEvent e = new IoasUnmapEvent();
-        e.begin();
-        return e;
+        return SWITCH.started(IoasUnmapEvent::new);
     }
 
     static void commit(IoasUnmapEvent e, int ioas, long iova, long length, long unmapped) {

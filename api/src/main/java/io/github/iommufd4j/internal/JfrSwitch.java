@@ -4,6 +4,8 @@ import jdk.jfr.Event;
 import jdk.jfr.EventType;
 import jdk.jfr.FlightRecorder;
 
+import java.util.function.Supplier;
+
 /**
  * Whether a running JFR recording wants one event class: the check an event makes before it
  * creates an instance, so that a hot path allocates nothing while no recording asks for the
@@ -34,5 +36,20 @@ public final class JfrSwitch {
         EventType t = type;
         if (t == null) type = t = EventType.getEventType(event);
         return t.isEnabled();
+    }
+
+    /**
+     * A started instance of the event (a duration event: {@code begin()} called) if a recording
+     * wants it, else null: no object while it is off.
+     *
+     * @param <E>   the event class
+     * @param event makes an instance, e.g. {@code SomeEvent::new}
+     * @return the started event, or null
+     */
+    public <E extends Event> E started(Supplier<E> event) {
+        if (!on()) return null;
+        E e = event.get();
+        e.begin();
+        return e;
     }
 }

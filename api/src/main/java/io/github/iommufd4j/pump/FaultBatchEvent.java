@@ -26,10 +26,7 @@ final class FaultBatchEvent extends Event {
 
     /** A started event if a JFR recording wants it, else null: no object per batch otherwise. */
     static FaultBatchEvent started() {
-        if (!SWITCH.on()) return null;
-        FaultBatchEvent e = new FaultBatchEvent();
-        e.begin();
-        return e;
+        return SWITCH.started(FaultBatchEvent::new);
     }
 
     static void commit(FaultBatchEvent e, int queue, int records, int groups) {
