@@ -64,8 +64,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  *     group read and not answered, cancels the ring's operations and joins the thread. Called from
  *     the pump's own thread (a handler), it returns at once and the pump stops after the handler
  *     returns. After close, {@link #respond} returns false without a system call.</li>
- * <li>While the pump runs it holds a duplicate of each queue's fd; the kernel refuses to destroy
- *     a queue closed under a running pump (EBUSY) until the pump has dropped it.</li>
+ * <li>A queue may be closed while the pump serves it, from any thread (a handler included), as may
+ *     its iommufd: the close makes the pump drop the queue and let go of its file (the ring's
+ *     poll and the pump's duplicate of the fd), waits for that, and then destroys the queue.</li>
  * </ul>
  */
 public final class FaultPump implements AutoCloseable {
@@ -210,7 +211,7 @@ public final class FaultPump implements AutoCloseable {
     static Thread launch(PumpLoop loop) throws IommufdException {
         Thread thread;
         try {
-            thread = Thread.ofPlatform().name(loop.name).daemon().unstarted(loop);
+            thread = loop.thread;
             thread.start();
         } catch (RuntimeException | Error e) { // e.g. no native thread: the loop never ran
             loop.release();
