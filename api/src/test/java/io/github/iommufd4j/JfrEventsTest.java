@@ -1,5 +1,6 @@
 package io.github.iommufd4j;
 
+import io.github.iommufd4j.bindings.Errno;
 import io.github.iommufd4j.pump.FaultPump;
 import jdk.jfr.Recording;
 import jdk.jfr.consumer.RecordedEvent;
@@ -76,7 +77,7 @@ class JfrEventsTest {
 
             RecordedEvent failure = only(events, "IoctlFailure", e -> e.getString("arguments").startsWith("ioas=" + ioas.id() + ","));
             assertEquals("IOMMU_IOAS_UNMAP", failure.getString("operation"));
-            assertEquals(refused(), failure.getInt("errno"));
+            assertEquals(Errno.value("ENOENT"), failure.getInt("errno"));
             assertEquals("ENOENT", failure.getString("errnoName"));
             assertEquals("ioas=" + ioas.id() + ", iova=0x40000000, length=0x1000", failure.getString("arguments"));
 
@@ -119,10 +120,6 @@ class JfrEventsTest {
         } finally {
             Files.deleteIfExists(file);
         }
-    }
-
-    private static int refused() {
-        return io.github.iommufd4j.bindings.Errno.value("ENOENT");
     }
 
     private static boolean is(RecordedEvent e, String name) {
