@@ -47,7 +47,7 @@ abstract sealed class FaultSource extends Source permits SyscallFaultSource, Rin
 
     /** @param answers answers written per write(2) at most: a batch's and the deferred ones that came back */
     FaultSource(PumpLoop loop, int index, FaultQueue queue, int batch, int answers) throws IommufdException {
-        super(loop, index, PumpLoop.FAULT, queue.fd(), queue.toString());
+        super(loop, index, PumpLoop.FAULT, queue, queue.fd(), queue.toString());
         this.queue = queue;
         this.records = new PageFaults(batch);
         this.answers = new PageResponses(answers);
@@ -207,6 +207,11 @@ abstract sealed class FaultSource extends Source permits SyscallFaultSource, Rin
     /** A ring write is in flight: its buffer must stay until it completes. */
     final boolean writeInFlight() {
         return writing != null;
+    }
+
+    @Override
+    boolean holdsFile() {
+        return busy || writing != null;
     }
 
     /**

@@ -3,6 +3,7 @@ package io.github.iommufd4j.pump;
 import io.github.iommufd4j.FaultQueue;
 import io.github.iommufd4j.IommufdException;
 import io.github.iommufd4j.bindings.Libc;
+import io.github.iommufd4j.internal.Jfr;
 import io.github.iommufd4j.internal.uring.IoUringException;
 
 /**

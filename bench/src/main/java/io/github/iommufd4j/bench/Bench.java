@@ -74,6 +74,7 @@ public final class Bench {
             double ns4k = mapUnmap(fd, backend);
             if (fd.backend() == Backend.NATIVE) kernelMapNs = ns4k;
             for (int[] load : LOADS) faults(fd, backend, load[0], load[1] == 0 ? sizes.severalTriggers() : load[1]);
+            jfr(fd, backend);
         }
         software(kernelMapNs);
         if (env.inGuest()) notes.add("QEMU without KVM (TCG) slows everything down: compare ratios, not absolute figures");
@@ -181,18 +182,63 @@ public final class Bench {
         }
     }
 
+    /**
+     * JFR off against a recording of the library's events ({@link JfrCost}): map+unmap of 4 KiB and
+     * the pump with 1 queue and 1 trigger, time and bytes allocated, alternating, best of each.
+     */
+    private void jfr(Iommufd fd, String backend) throws Exception {
+        log.printf("bench: JFR off vs a recording of the library's events: map+unmap 4 KiB, faults (1 queue, 1 trigger), best of %d%n",
+                sizes.reps());
+        MapUnmap.Result mapOff = null, mapOn = null;
+        FaultLoad.Result pumpOff = null, pumpOn = null;
+        long events = 0;
+        for (int rep = 0; rep < sizes.reps(); rep++) {
+            int warm = rep == 0 ? sizes.warmupMillis() : 0;
+            var m = MapUnmap.run(fd, 4096, sizes.mapPairs4k(), sizes.mapWarmup(), warm);
+            if (mapOff == null || m.nsPerPair() < mapOff.nsPerPair()) mapOff = m;
+            var p = FaultLoad.run(fd.backend(), FaultLoad.Style.PUMP, 1, 1, sizes.faults(), warm);
+            if (pumpOff == null || p.faultsPerSecond() > pumpOff.faultsPerSecond()) pumpOff = p;
+            JfrCost recording = new JfrCost();
+            try (recording) {
+                m = MapUnmap.run(fd, 4096, sizes.mapPairs4k(), sizes.mapWarmup(), warm);
+                p = FaultLoad.run(fd.backend(), FaultLoad.Style.PUMP, 1, 1, sizes.faults(), warm);
+            }
+            events = recording.events();
+            if (mapOn == null || m.nsPerPair() < mapOn.nsPerPair()) mapOn = m;
+            if (pumpOn == null || p.faultsPerSecond() > pumpOn.faultsPerSecond()) pumpOn = p;
+        }
+        String on = "Java " + backend + ", JFR on", off = "JFR off";
+        String note = events + " events of the library in the last recording";
+        rows.add(Row.pair("map+unmap 4 KiB: JFR recording vs off", "ns/pair", on, mapOn.nsPerPair(), off, mapOff.nsPerPair(), null, note));
+        rows.add(Row.pair("allocated per map+unmap 4 KiB: JFR recording vs off", "bytes/pair", on, mapOn.bytesPerPair(), off,
+                mapOff.bytesPerPair(), null, null));
+        rows.add(Row.pair("faults, 1 queue, 1 trigger: Java pump, JFR recording vs off", "faults/s", on, pumpOn.faultsPerSecond(), off,
+                pumpOff.faultsPerSecond(), null, null));
+        rows.add(Row.pair("allocated per fault, Java pump: JFR recording vs off", "bytes/fault", on, pumpOn.bytesPerFault(), off,
+                pumpOff.bytesPerFault(), null, null));
+    }
+
     /** The software backend: map/unmap against the kernel mock, heap at scale, translate (JMH). */
     private void software(double kernelMapNs) throws Exception {
         log.printf("bench: software backend: map+unmap, %d mappings, translate (JMH)%n", sizes.scaleMappings());
-        double swNs = Double.POSITIVE_INFINITY;
-        try (Iommufd sw = Iommufd.open(Backend.SOFTWARE)) {
+        MapUnmap.Result sw = null, bare = null;
+        try (Iommufd fd = Iommufd.open(Backend.SOFTWARE)) {
             for (int rep = 0; rep < sizes.reps(); rep++) {
                 int warm = rep == 0 ? sizes.warmupMillis() : 0;
-                swNs = Math.min(swNs, MapUnmap.run(sw, 4096, sizes.mapPairs4k(), sizes.mapWarmup(), warm).nsPerPair());
+                var r = MapUnmap.run(fd, 4096, sizes.mapPairs4k(), sizes.mapWarmup(), warm, true);
+                if (sw == null || r.nsPerPair() < sw.nsPerPair()) sw = r;
+                r = MapUnmap.run(fd, 4096, sizes.mapPairs4k(), sizes.mapWarmup(), warm, false);
+                if (bare == null || r.nsPerPair() < bare.nsPerPair()) bare = r;
             }
         }
-        rows.add(Row.pair("map+unmap 4 KiB, software vs kernel mock", "ops/s", "software", 1e9 / swNs,
-                "kernel mock", 1e9 / kernelMapNs, ratioAtLeast(5), null));
+        // With a domain every map tests the pin as the kernel pins: one madvise(2) per map (docs/software-backend.md).
+        String pinCost = String.format(Locale.ROOT, "of %.0f ns per pair, %.0f ns are the pin test (vs no domain)", sw.nsPerPair(),
+                sw.nsPerPair() - bare.nsPerPair());
+        rows.add(Row.pair("map+unmap 4 KiB, software vs kernel mock", "ops/s", "software", 1e9 / sw.nsPerPair(),
+                "kernel mock", 1e9 / kernelMapNs, ratioAtLeast(5), pinCost));
+        rows.add(Row.single("map+unmap 4 KiB, software, no domain (nothing pinned)", "M pairs/s", "software", 1e3 / bare.nsPerPair(),
+                atLeast(5, ">= 5 M/s"), null));
+        rows.add(Row.single("allocated per map+unmap 4 KiB (software, mock domain)", "bytes/pair", "software", sw.bytesPerPair(), ZERO, null));
         var scale = SoftwareScale.run(sizes.scaleMappings());
         double perMillion = scale.heapMiB() * 1_000_000.0 / scale.mappings();
         rows.add(Row.single("heap for 1M 4 KiB mappings (software)", "MiB", "software", perMillion, atMost(128, "<= 128 MiB"),

@@ -22,7 +22,12 @@ final class MapUnmap {
     private MapUnmap() {}
 
     static Result run(Iommufd fd, long size, int pairs, int warmup, int warmupMillis) throws IommufdException {
-        return withBuffer(size, buffer -> measure(fd, buffer, pairs, warmup, warmupMillis));
+        return run(fd, size, pairs, warmup, warmupMillis, true);
+    }
+
+    /** As {@link #run(Iommufd, long, int, int, int)}, without the mock domain when {@code !domain} (nothing is pinned). */
+    static Result run(Iommufd fd, long size, int pairs, int warmup, int warmupMillis, boolean domain) throws IommufdException {
+        return withBuffer(size, buffer -> measure(fd, buffer, pairs, warmup, warmupMillis, domain));
     }
 
     /** The breakdown of a 4 KiB pair (see {@link MapUnmapCost}), on the same kind of buffer and IOAS. */
@@ -62,9 +67,10 @@ final class MapUnmap {
 
     private static final long HUGE = 2 << 20;
 
-    private static Result measure(Iommufd fd, MemorySegment buffer, int pairs, int warmup, int warmupMillis) throws IommufdException {
+    private static Result measure(Iommufd fd, MemorySegment buffer, int pairs, int warmup, int warmupMillis, boolean domain)
+            throws IommufdException {
         Ioas ioas = fd.allocIoas();
-        fd.mock().addDevice(ioas);
+        if (domain) fd.mock().addDevice(ioas);
         long until = System.nanoTime() + warmupMillis * 1_000_000L;
         do loop(ioas, buffer, warmup); while (System.nanoTime() < until);
         long bytes = Allocations.currentThread();
