@@ -3,12 +3,14 @@ package io.github.iommufd4j;
 import io.github.iommufd4j.internal.JfrSwitch;
 import jdk.jfr.Category;
 import jdk.jfr.Description;
+import jdk.jfr.Enabled;
 import jdk.jfr.Event;
 import jdk.jfr.Label;
 import jdk.jfr.Name;
 import jdk.jfr.StackTrace;
 
 /** JFR: a successful IOMMU_HWPT_INVALIDATE of a nested page table or a vIOMMU (duration: the typed call). */
+@Enabled(false) // off unless a recording turns it on (README "Observability")
 @Name("io.github.iommufd4j.Invalidate")
 @Label("iommufd Invalidate")
 @Category({"iommufd4j"})

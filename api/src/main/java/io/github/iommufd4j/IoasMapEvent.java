@@ -4,6 +4,7 @@ import io.github.iommufd4j.internal.JfrSwitch;
 import jdk.jfr.Category;
 import jdk.jfr.DataAmount;
 import jdk.jfr.Description;
+import jdk.jfr.Enabled;
 import jdk.jfr.Event;
 import jdk.jfr.Label;
 import jdk.jfr.MemoryAddress;
@@ -11,6 +12,7 @@ import jdk.jfr.Name;
 import jdk.jfr.StackTrace;
 
 /** JFR: a successful IOMMU_IOAS_MAP or IOMMU_IOAS_MAP_FILE (duration: the whole typed call). */
+@Enabled(false) // off unless a recording turns it on (README "Observability")
 @Name("io.github.iommufd4j.IoasMap")
 @Label("iommufd IOAS Map")
 @Category({"iommufd4j"})

@@ -3,6 +3,7 @@ package io.github.iommufd4j;
 import io.github.iommufd4j.internal.JfrSwitch;
 import jdk.jfr.Category;
 import jdk.jfr.Description;
+import jdk.jfr.Enabled;
 import jdk.jfr.Event;
 import jdk.jfr.Label;
 import jdk.jfr.Name;
@@ -13,6 +14,7 @@ import jdk.jfr.Name;
  * probes that expect an errno (e.g. {@link Iommufd#supports}) are not failures. With a stack
  * trace: which caller it was matters more than the cost, failures being rare.
  */
+@Enabled(false) // off unless a recording turns it on (README "Observability")
 @Name("io.github.iommufd4j.IoctlFailure")
 @Label("iommufd Call Failed")
 @Category({"iommufd4j"})

@@ -32,6 +32,26 @@ class JfrEventsTest {
     private static final long BAD_ADDRESS = 7L << 12;
 
     @Test
+    void theEventsAreOffInARecordingWithTheJdksDefaultSettings() throws Exception {
+        Path file = Files.createTempFile("iommufd4j-default", ".jfr");
+        try (Iommufd fd = Iommufd.open(Backend.SOFTWARE); Arena arena = Arena.ofShared();
+             Recording recording = new Recording(jdk.jfr.Configuration.getConfiguration("default"))) {
+            recording.start();
+            Ioas ioas = fd.allocIoas();
+            assertThrows(IommufdException.class, () -> ioas.unmap(0x40000000L, 4096));
+            long iova = ioas.map(arena.allocate(4096, 4096), Access.READ_WRITE);
+            ioas.unmap(iova, 4096);
+            recording.stop();
+            recording.dump(file);
+            List<RecordedEvent> ours = RecordingFile.readAllEvents(file).stream()
+                    .filter(e -> e.getEventType().getName().startsWith(P)).toList();
+            assertEquals(List.of(), ours, "no iommufd4j event unless a recording turns it on");
+        } finally {
+            Files.deleteIfExists(file);
+        }
+    }
+
+    @Test
     void failedIoctlMapUnmapInvalidateAndPumpStatisticsAreRecordedWithTheirFields() throws Exception {
         Path file = Files.createTempFile("iommufd4j-events", ".jfr");
         try (Iommufd fd = Iommufd.open(Backend.SOFTWARE); Arena arena = Arena.ofShared()) {

@@ -3,12 +3,14 @@ package io.github.iommufd4j.pump;
 import io.github.iommufd4j.internal.JfrSwitch;
 import jdk.jfr.Category;
 import jdk.jfr.Description;
+import jdk.jfr.Enabled;
 import jdk.jfr.Event;
 import jdk.jfr.Label;
 import jdk.jfr.Name;
 import jdk.jfr.StackTrace;
 
 /** JFR: one batch of fault records read from a queue and handled (duration = read to responses written). */
+@Enabled(false) // off unless a recording turns it on (README "Observability")
 @Name("io.github.iommufd4j.FaultBatch")
 @Label("iommufd Fault Batch")
 @Category({"iommufd4j"})

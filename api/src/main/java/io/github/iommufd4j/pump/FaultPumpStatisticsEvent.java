@@ -3,6 +3,7 @@ package io.github.iommufd4j.pump;
 import io.github.iommufd4j.internal.JfrSwitch;
 import jdk.jfr.Category;
 import jdk.jfr.Description;
+import jdk.jfr.Enabled;
 import jdk.jfr.Event;
 import jdk.jfr.FlightRecorder;
 import jdk.jfr.FlightRecorderListener;
@@ -20,6 +21,7 @@ import java.util.concurrent.ConcurrentMap;
  * is added to JFR once, when the recorder initializes (so a process that never records does not
  * initialize JFR for it). The counters are read from JFR's periodic thread, as from any thread.
  */
+@Enabled(false) // off unless a recording turns it on (README "Observability")
 @Name("io.github.iommufd4j.FaultPumpStatistics")
 @Label("iommufd Fault Pump Statistics")
 @Category({"iommufd4j"})
