@@ -20,7 +20,9 @@ public interface VmLauncher {
         /** The same in scalable mode. */
         INTEL_SM,
         /** virtio-iommu and the edu device. */
-        VIRTIO;
+        VIRTIO,
+        /** arm64: QEMU's SMMUv3 in nested mode and the edu device ({@link Arm64Launcher}). */
+        SMMUV3;
 
         String scriptName() {
             return name().toLowerCase().replace('_', '-');
