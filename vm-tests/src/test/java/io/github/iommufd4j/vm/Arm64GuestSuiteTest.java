@@ -37,9 +37,9 @@ class Arm64GuestSuiteTest {
         Path kernel = withOption.kernel();
         List<DynamicNode> nodes = new ArrayList<>();
         nodes.add(run(withOption, kernel, "smmuv3",
-                "--select-package=io.github.iommufd4j.vm.arm64 --select-class=io.github.iommufd4j.vm.guest.EduDmaGuestTest"));
+                "--select-class=io.github.iommufd4j.vm.guest.Smmuv3GuestTest --select-class=io.github.iommufd4j.vm.guest.EduDmaGuestTest"));
         nodes.add(run(new Arm64Launcher(GuestSuiteTest.VM_TESTS, false), kernel, "smmuv3-no-canwbs",
-                "--select-method=io.github.iommufd4j.vm.arm64.Smmuv3GuestTest#viommuIsRefusedWithoutCanwbs"));
+                "--select-method=io.github.iommufd4j.vm.guest.Smmuv3GuestTest#viommuIsRefusedWithoutCanwbs"));
         return nodes.stream();
     }
 

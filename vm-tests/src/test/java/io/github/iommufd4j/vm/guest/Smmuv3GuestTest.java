@@ -1,4 +1,4 @@
-package io.github.iommufd4j.vm.arm64;
+package io.github.iommufd4j.vm.guest;
 
 import io.github.iommufd4j.Access;
 import io.github.iommufd4j.EventQueue;
@@ -34,7 +34,6 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
-import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -45,8 +44,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * context descriptor and 4 KiB-granule translation tables in IPA space (memory of this test
  * mapped into the nesting parent), referenced by the STE given to the nested page table.
  *
- * <p>edu (see EduDmaGuestTest): DMA source 0x80, destination 0x88, count 0x90, command 0x98;
- * its buffer is at device address 0x40000.
+ * <p>edu (see EduDmaGuestTest): its buffer is at device address 0x40000. Skipped in the x86 guests.
  */
 @io.github.iommufd4j.vm.RequiresIommufd(vfioDevice = "/dev/vfio/devices/vfio0")
 class Smmuv3GuestTest {
@@ -71,12 +69,8 @@ class Smmuv3GuestTest {
     void open() throws Exception {
         fd = Iommufd.open(io.github.iommufd4j.Backend.NATIVE);
         edu = VfioDevice.open(fd, CDEV);
-        bar0 = edu.mmap(edu.region(0));
-        MemorySegment cmd = arena.allocate(2);
-        edu.read(edu.configSpace(), 4, cmd);
-        cmd.set(JAVA_SHORT, 0, (short) (cmd.get(JAVA_SHORT, 0) | 0x6)); // memory space, bus master
-        edu.write(edu.configSpace(), 4, cmd);
-        assumeTrue(fd.hwInfo(edu.deviceId()).isArmSmmuv3(), "not behind an SMMUv3");
+        assumeTrue(fd.hwInfo(edu.deviceId()).isArmSmmuv3(), "not behind an SMMUv3 (runs in the arm64 guest)");
+        bar0 = EduDmaGuestTest.enable(edu, arena);
     }
 
     @AfterEach
@@ -277,15 +271,7 @@ class Smmuv3GuestTest {
     }
 
     void dma(long src, long dst, long count, boolean toRam) throws InterruptedException {
-        bar0.set(JAVA_LONG, 0x80, src);
-        bar0.set(JAVA_LONG, 0x88, dst);
-        bar0.set(JAVA_LONG, 0x90, count);
-        bar0.set(JAVA_LONG, 0x98, toRam ? 3 : 1);
-        long deadline = System.nanoTime() + 10_000_000_000L;
-        while ((bar0.get(JAVA_LONG, 0x98) & 1) != 0) {
-            assertTrue(System.nanoTime() < deadline, "edu DMA did not finish");
-            Thread.sleep(1);
-        }
+        EduDmaGuestTest.dma(bar0, src, dst, count, toRam);
         assertEquals(0x010000ed, bar0.get(JAVA_INT, 0), "edu is alive");
     }
 }
