@@ -49,8 +49,14 @@ java=$(ls -1d "$out.tmp"/usr/lib/jvm/java-25-openjdk-arm64/bin/java 2>/dev/null 
 rm -rf "$out.tmp/var/cache/apt/archives/"*.deb "$out.tmp/debootstrap/"*.deb
 mkdir -p "$out.tmp/usr/local/bin"
 ln -sfn /usr/lib/jvm/java-25-openjdk-arm64/bin/java "$out.tmp/usr/local/bin/java"
-# Mount points for the host directories the launcher shares (see run-vm-arm64.sh).
-mkdir -p "$out.tmp/host" "$out.tmp/work"
+# Mount points for the host directories the launcher shares (see run-vm-arm64.sh); --foreign
+# leaves /proc a symlink to itself (for a chroot), the guest mounts proc there.
+rm -f "$out.tmp/proc"
+mkdir -p "$out.tmp/host" "$out.tmp/work" "$out.tmp/proc"
+# What base-passwd's configuration would install: root and the JDK's user lookups.
+for f in passwd group; do
+  [ -e "$out.tmp/etc/$f" ] || cp "$out.tmp/usr/share/base-passwd/$f.master" "$out.tmp/etc/$f"
+done
 rm -rf "$out"; mv "$out.tmp" "$out"
 echo $((SECONDS - t0)) > "$out.build-seconds"
 touch "$out.done"

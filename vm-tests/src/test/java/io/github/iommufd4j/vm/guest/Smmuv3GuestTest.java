@@ -135,6 +135,26 @@ class Smmuv3GuestTest {
     }
 
     @Test
+    void viommuObjectRulesHoldOnTheRealDriver() throws Exception {
+        Nesting n = nesting();
+        // A vIOMMU needs a nesting parent; a plain paging HWPT is refused.
+        HwPagetable plain = fd.allocHwpt(edu.deviceId(), n.ioas());
+        assertEquals("EINVAL", assertThrows(IommufdException.class,
+                () -> fd.allocViommu(edu.deviceId(), plain, Smmuv3HwInfo.VIOMMU_TYPE, MemorySegment.NULL)).errnoName());
+        // One vDEVICE per device and vIOMMU, one vEVENTQ per type; the parent is held.
+        assertEquals("EEXIST", assertThrows(IommufdException.class,
+                () -> n.viommu().allocVdevice(edu.deviceId(), VSID + 1)).errnoName());
+        n.viommu().allocEventQueue(Smmuv3Event.VEVENTQ_TYPE, 8);
+        assertEquals("EEXIST", assertThrows(IommufdException.class,
+                () -> n.viommu().allocEventQueue(Smmuv3Event.VEVENTQ_TYPE, 8)).errnoName());
+        assertEquals("EBUSY", assertThrows(IommufdException.class, () -> fd.destroy(n.parent().id())).errnoName());
+        // Closing the vIOMMU takes its vDEVICE and queue along; the parent can go after it.
+        n.viommu().close();
+        assertTrue(n.vdevice().isClosed());
+        n.parent().close();
+    }
+
+    @Test
     void bypassSteTranslatesAsTheNestingParent() throws Exception {
         Nesting n = nesting();
         HwPagetable nested = n.viommu().allocNestedHwpt(edu.deviceId(), Smmuv3Ste.bypass());
