@@ -64,8 +64,9 @@ fi
 log "Debian $pkg $debver"
 out=$cache/arm64/kernels/$debver-$hash
 
-# A private copy (hard links) of the tree; the patched file gets its own inode first.
-tree=$cache/arm64/tree-$debver-$hash
+# A private copy (hard links) of the tree per patch; the patched file gets its own inode first.
+patchhash=$(sha256sum "$patchfile" | cut -c1-12)
+tree=$cache/arm64/tree-$debver-$patchhash
 if [ ! -f "$tree/.patched" ]; then
   rm -rf "$tree"; cp -al "$src/$pkg" "$tree"
   cp "$tree/$patched_file" "$tree/$patched_file.new" && mv "$tree/$patched_file.new" "$tree/$patched_file"
@@ -80,8 +81,9 @@ if [ ! -f "$tree/.patched" ]; then
   touch "$tree/.patched"
 fi
 
-build=$cache/arm64/build-$debver-$hash
-rm -rf "$build"; mkdir -p "$build"
+# The object tree stays for incremental rebuilds when only the fragment changes.
+build=$cache/arm64/build-$debver-$patchhash
+mkdir -p "$build"
 buildlog=$build/build.log
 export KBUILD_BUILD_USER=iommufd4j KBUILD_BUILD_HOST=vm-tests ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-
 mk=(make -C "$tree" O="$build")
@@ -103,6 +105,5 @@ echo "$pkg $debver trixie-backports + $(basename "$patchfile")" > "$out.tmp/debi
 "${mk[@]}" -s kernelrelease > "$out.tmp/kernelrelease"
 echo "$secs" > "$out.tmp/build-seconds"
 rm -rf "$out"; mv "$out.tmp" "$out"
-rm -rf "$build"
 log "built $(cat "$out/kernelrelease") in ${secs}s (total $((SECONDS - t0))s)"
 echo "$out/Image" >&3
