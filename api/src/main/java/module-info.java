@@ -4,7 +4,7 @@
  */
 module io.github.iommufd4j.api {
     requires transitive io.github.iommufd4j.bindings;
-    requires static jdk.jfr; // FaultBatchEvent only when the runtime has it (pump.Jfr)
+    requires static jdk.jfr; // JFR events only when the runtime has the module (internal.Jfr)
     exports io.github.iommufd4j;
     exports io.github.iommufd4j.pump;
     // The ring is internal: the pump runs on it; the cli's fault-modes measures raw ring reads.

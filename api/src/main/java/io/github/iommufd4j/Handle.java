@@ -1,6 +1,7 @@
 package io.github.iommufd4j;
 
 import io.github.iommufd4j.internal.HandleState;
+import io.github.iommufd4j.internal.HandleStates;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -25,6 +26,10 @@ abstract sealed class Handle implements AutoCloseable
     final HandleState state = new HandleState();
     private final List<Handle> dependents = new ArrayList<>();
     private boolean fdsReleased;
+
+    static {
+        HandleStates.register(h -> ((Handle) h).state);
+    }
 
     Handle(Iommufd iommufd) {
         this.iommufd = iommufd;
@@ -93,6 +98,7 @@ abstract sealed class Handle implements AutoCloseable
     final boolean shut() {
         if (!state.markClosed()) return false;
         wakeWaiters();
+        state.tellHolders();
         return true;
     }
 

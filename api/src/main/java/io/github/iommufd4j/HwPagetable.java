@@ -137,7 +137,7 @@ public final class HwPagetable extends Handle {
      */
     public int invalidate(int dataType, MemorySegment entries, int entryLen, int entryNum) throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_HWPT_INVALIDATE")) {
-            return Iommufd.invalidate(k, id, "hwpt=" + id, dataType, entries, entryLen, entryNum);
+            return Iommufd.invalidate(k, "hwpt", id, dataType, entries, entryLen, entryNum);
         }
     }
 

@@ -1,6 +1,7 @@
 package io.github.iommufd4j;
 
 import io.github.iommufd4j.bindings.uapi.*;
+import io.github.iommufd4j.internal.Jfr;
 import io.github.iommufd4j.internal.MappedSegments;
 
 import java.lang.foreign.Arena;
@@ -95,6 +96,7 @@ public final class Ioas extends Handle {
 
     private long map(MemorySegment memory, long iova, Access access, boolean fixed) throws IommufdException {
         Objects.requireNonNull(access, "access");
+        IoasMapEvent event = Jfr.PRESENT ? IoasMapEvent.started() : null; // null unless a JFR recording wants it
         try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_MAP")) {
             MemorySegment s = k.struct(iommu_ioas_map.sizeof());
             iommu_ioas_map.flags(s, access.flags | (fixed ? IOMMU_IOAS_MAP_FIXED_IOVA() : 0));
@@ -108,6 +110,7 @@ public final class Ioas extends Handle {
             long at = iommu_ioas_map.iova(s);
             mapped.put(at, memory);
             k.keepMemory(); // registered while mapped
+            if (event != null) IoasMapEvent.commit(event, id, at, memory.byteSize(), access, false);
             return at;
         }
     }
@@ -165,6 +168,7 @@ public final class Ioas extends Handle {
 
     private long mapFile(int fileFd, long start, long length, long iova, Access access, boolean fixed) throws IommufdException {
         Objects.requireNonNull(access, "access");
+        IoasMapEvent event = Jfr.PRESENT ? IoasMapEvent.started() : null;
         try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_MAP_FILE")) {
             MemorySegment s = k.struct(iommu_ioas_map_file.sizeof());
             iommu_ioas_map_file.flags(s, access.flags | (fixed ? IOMMU_IOAS_MAP_FIXED_IOVA() : 0));
@@ -179,7 +183,9 @@ public final class Ioas extends Handle {
                         + ", length=" + hex(iommu_ioas_map_file.length(x)) + ", iova="
                         + ((flags & IOMMU_IOAS_MAP_FIXED_IOVA()) != 0 ? hex(iommu_ioas_map_file.iova(x)) : "auto") + ", access=" + Access.describe(flags);
             });
-            return iommu_ioas_map_file.iova(s);
+            long at = iommu_ioas_map_file.iova(s);
+            if (event != null) IoasMapEvent.commit(event, id, at, length, access, true);
+            return at;
         }
     }
 
@@ -218,6 +224,7 @@ public final class Ioas extends Handle {
      *         EBUSY while a {@link HwQueue} holds a mapping
      */
     public long unmap(long iova, long length) throws IommufdException {
+        IoasUnmapEvent event = Jfr.PRESENT ? IoasUnmapEvent.started() : null; // null unless a JFR recording wants it
         try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_UNMAP")) {
             MemorySegment s = k.struct(iommu_ioas_unmap.sizeof());
             iommu_ioas_unmap.ioas_id(s, id);
@@ -226,6 +233,7 @@ public final class Ioas extends Handle {
             k.ioctl(Command.IOAS_UNMAP, Ioas::unmapArgs);
             long removed = iommu_ioas_unmap.length(s);
             forgetUnmapped(iova, length, removed);
+            if (event != null) IoasUnmapEvent.commit(event, id, iova, length, removed);
             return removed;
         }
     }
@@ -364,7 +372,7 @@ public final class Ioas extends Handle {
                     capacity = total;
                     continue;
                 }
-                if (rc < 0) throw Iommufd.failure(Command.IOAS_IOVA_RANGES, "ioas=" + id + ", num_iovas=" + capacity, rc);
+                if (rc < 0) throw k.failed(Command.IOAS_IOVA_RANGES, "ioas=" + id + ", num_iovas=" + capacity, rc);
                 List<IovaRange> out = new ArrayList<>(total);
                 for (int i = 0; i < total; i++) {
                     MemorySegment r = iommu_iova_range.asSlice(array, i);

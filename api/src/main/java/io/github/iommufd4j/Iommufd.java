@@ -4,6 +4,7 @@ import io.github.iommufd4j.bindings.Errno;
 import io.github.iommufd4j.bindings.uapi.*;
 import io.github.iommufd4j.internal.HandleState;
 import io.github.iommufd4j.internal.IommufdBackend;
+import io.github.iommufd4j.internal.Jfr;
 import io.github.iommufd4j.internal.NativeAccess;
 import io.github.iommufd4j.internal.NativeBackend;
 import io.github.iommufd4j.internal.software.SoftwareBackend;
@@ -281,12 +282,6 @@ public final class Iommufd implements AutoCloseable {
         return state.isClosed();
     }
 
-    /** The typed failure for a negative ioctl result: ENOTTY becomes "unsupported by this kernel". */
-    static IommufdException failure(Command c, String args, int rc) {
-        if (rc == -KernelCall.ENOTTY) return new UnsupportedCommandException(c, args);
-        return new IommufdException(c.ioctlName(), args, -rc);
-    }
-
     /**
      * The escape hatch for commands the typed API does not cover: issues
      * {@code ioctl(iommufd, request, arg)} with a caller-built struct exactly as the kernel takes it
@@ -348,7 +343,7 @@ public final class Iommufd implements AutoCloseable {
             MemorySegment s = k.struct(iommu_ioas_iova_ranges.sizeof());
             iommu_ioas_iova_ranges.ioas_id(s, id);
             int rc = k.rawIoctl(Command.IOAS_IOVA_RANGES.request(), s);
-            if (rc < 0 && rc != -KernelCall.EMSGSIZE) throw failure(Command.IOAS_IOVA_RANGES, "ioas=" + id + " (adopt)", rc);
+            if (rc < 0 && rc != -KernelCall.EMSGSIZE) throw k.failed(Command.IOAS_IOVA_RANGES, "ioas=" + id + " (adopt)", rc);
             synchronized (handles) {
                 for (Handle h : handles) {
                     if (h instanceof Ioas other && other.id() == id && !other.isClosed()) {
@@ -511,15 +506,16 @@ public final class Iommufd implements AutoCloseable {
     }
 
     /**
-     * IOMMU_HWPT_INVALIDATE of a nested page table or a vIOMMU (held busy by {@code k}); returns
-     * the entries handled. The kernel writes back the count even on failure: the exception's
-     * arguments carry it.
+     * IOMMU_HWPT_INVALIDATE of a nested page table or a vIOMMU ({@code kind} "hwpt" or "viommu",
+     * held busy by {@code k}); returns the entries handled. The kernel writes back the count even
+     * on failure: the exception's arguments carry it.
      */
-    static int invalidate(KernelCall k, int objectId, String object, int dataType, MemorySegment entries, int entryLen, int entryNum)
+    static int invalidate(KernelCall k, String kind, int objectId, int dataType, MemorySegment entries, int entryLen, int entryNum)
             throws IommufdException {
         if (entryLen < 0 || entryNum < 0) {
             throw new IllegalArgumentException(k.op() + ": entry_len " + entryLen + ", entry_num " + entryNum);
         }
+        InvalidateEvent event = Jfr.PRESENT ? InvalidateEvent.started() : null; // null unless a JFR recording wants it
         MemorySegment s = k.struct(iommu_hwpt_invalidate.sizeof());
         iommu_hwpt_invalidate.hwpt_id(s, objectId);
         iommu_hwpt_invalidate.data_uptr(s, k.kernelReads(entries, (long) entryLen * entryNum, "entries"));
@@ -529,9 +525,10 @@ public final class Iommufd implements AutoCloseable {
         int rc = k.rawIoctl(Command.HWPT_INVALIDATE.request(), s);
         int done = iommu_hwpt_invalidate.entry_num(s); // written back even on failure
         if (rc < 0) {
-            throw failure(Command.HWPT_INVALIDATE, object + ", data_type=0x" + Integer.toHexString(dataType)
+            throw k.failed(Command.HWPT_INVALIDATE, kind + "=" + objectId + ", data_type=0x" + Integer.toHexString(dataType)
                     + ", entry_len=" + entryLen + ", entry_num=" + entryNum + ", handled=" + done, rc);
         }
+        if (event != null) InvalidateEvent.commit(event, kind, objectId, dataType, entryLen, entryNum, done);
         return done;
     }
 

@@ -3,6 +3,7 @@ package io.github.iommufd4j;
 import io.github.iommufd4j.bindings.Errno;
 import io.github.iommufd4j.internal.HandleState;
 import io.github.iommufd4j.internal.IommufdBackend;
+import io.github.iommufd4j.internal.Jfr;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -29,6 +30,8 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * A failure anywhere (a closed handle, bad memory, the kernel's errno, a bug) releases everything
  * in {@link #close()}: no handle stays busy, so no close can wait forever. Calls are per thread
  * and reused (a small stack, for calls made inside calls), so the hot paths allocate nothing.
+ * Every failure of a kernel call is built by {@link #failed}, which also records it as a JFR
+ * {@code io.github.iommufd4j.IoctlFailure} event while a recording asks for it.
  */
 final class KernelCall implements AutoCloseable {
     /** Formats a failed call's arguments from its struct, only when it failed. */
@@ -182,22 +185,40 @@ final class KernelCall implements AutoCloseable {
 
     int ioctl(Command c, MemorySegment arg, Args args) throws IommufdException {
         int rc = iommufd.raw().ioctl(c.request(), arg);
-        if (rc < 0) throw Iommufd.failure(c, args.of(arg), rc);
+        if (rc < 0) throw failed(c, args.of(arg), rc);
         return rc;
     }
 
     /** An ioctl on the iommufd that is not an iommufd command (the VFIO compatibility ioctls). */
     int ioctl(long request, MemorySegment arg, Args args) throws IommufdException {
         int rc = iommufd.raw().ioctl(request, arg);
-        if (rc < 0) throw new IommufdException(op, args.of(arg), -rc);
+        if (rc < 0) throw failed(args.of(arg), -rc);
         return rc;
     }
 
     /** An ioctl on another file descriptor this call's handle owns (a VFIO device cdev). */
     int ioctlOn(int fd, long request, MemorySegment arg, Args args) throws IommufdException {
         int rc = io.github.iommufd4j.bindings.Libc.ioctl(fd, request, arg);
-        if (rc < 0) throw new IommufdException(op, args.of(arg), -rc);
+        if (rc < 0) throw failed(args.of(arg), -rc);
         return rc;
+    }
+
+    /**
+     * The typed failure of iommufd command {@code c} ({@code rc}: the negative errno; ENOTTY is
+     * "unsupported by this kernel"), recorded for JFR.
+     */
+    IommufdException failed(Command c, String args, int rc) {
+        return recorded(rc == -ENOTTY ? new UnsupportedCommandException(c, args) : new IommufdException(c.ioctlName(), args, -rc));
+    }
+
+    /** The typed failure of this call's operation with {@code errno}, recorded for JFR. */
+    IommufdException failed(String args, int errno) {
+        return recorded(new IommufdException(op, args, errno));
+    }
+
+    private static IommufdException recorded(IommufdException e) {
+        if (Jfr.PRESENT) IoctlFailureEvent.record(e);
+        return e;
     }
 
     /** ioctl without the exception: the result or {@code -errno} (for calls that look at the errno). */
@@ -208,14 +229,14 @@ final class KernelCall implements AutoCloseable {
     /** read(2) of a file descriptor the backend handed out: bytes read, or the typed failure. */
     long read(int fd, MemorySegment buffer, long count, Handle owner) throws IommufdException {
         long n = iommufd.raw().read(fd, buffer, count);
-        if (n < 0) throw new IommufdException(op, owner.describe() + ", count=" + count, (int) -n);
+        if (n < 0) throw failed(owner.describe() + ", count=" + count, (int) -n);
         return n;
     }
 
     /** write(2) of a file descriptor the backend handed out: bytes written, or the typed failure. */
     long write(int fd, MemorySegment buffer, long count, Handle owner) throws IommufdException {
         long n = iommufd.raw().write(fd, buffer, count);
-        if (n < 0) throw new IommufdException(op, owner.describe() + ", count=" + count, (int) -n);
+        if (n < 0) throw failed(owner.describe() + ", count=" + count, (int) -n);
         return n;
     }
 

@@ -183,7 +183,7 @@ public final class VfioCompat {
             int rc = k.rawIoctl(Uapi.VFIO_IOMMU_UNMAP_DMA(), s);
             long unmapped = vfio_iommu_type1_dma_unmap.size(s);
             if (rc < 0) {
-                throw new IommufdException(k.op(), "iova=" + Ioas.hex(iova) + ", size=" + Ioas.hex(size)
+                throw k.failed("iova=" + Ioas.hex(iova) + ", size=" + Ioas.hex(size)
                         + ", flags=0x" + Integer.toHexString(flags) + ", unmapped=" + Ioas.hex(unmapped), -rc);
             }
             if (unmapped != 0) {

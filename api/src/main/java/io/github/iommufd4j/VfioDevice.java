@@ -315,7 +315,7 @@ public final class VfioDevice extends Handle {
         try (KernelCall k = KernelCall.begin(this, "pread")) {
             k.kernelWrites(into, into.byteSize(), "into");
             long n = Libc.pread(fd, into, into.byteSize(), region.offset() + offset);
-            if (n != into.byteSize()) throw new IommufdException(k.op(), describe() + ", region=" + region.index(), n < 0 ? (int) -n : Errno.value("EIO"));
+            if (n != into.byteSize()) throw k.failed(describe() + ", region=" + region.index(), n < 0 ? (int) -n : Errno.value("EIO"));
         }
     }
 
@@ -331,7 +331,7 @@ public final class VfioDevice extends Handle {
         try (KernelCall k = KernelCall.begin(this, "pwrite")) {
             k.kernelReads(from, from.byteSize(), "from");
             long n = Libc.pwrite(fd, from, from.byteSize(), region.offset() + offset);
-            if (n != from.byteSize()) throw new IommufdException(k.op(), describe() + ", region=" + region.index(), n < 0 ? (int) -n : Errno.value("EIO"));
+            if (n != from.byteSize()) throw k.failed(describe() + ", region=" + region.index(), n < 0 ? (int) -n : Errno.value("EIO"));
         }
     }
 
@@ -353,7 +353,7 @@ public final class VfioDevice extends Handle {
     public void reset() throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "VFIO_DEVICE_RESET")) {
             int rc = Libc.ioctl(fd, VFIO_DEVICE_RESET(), 0L);
-            if (rc < 0) throw new IommufdException(k.op(), describe(), -rc);
+            if (rc < 0) throw k.failed(describe(), -rc);
         }
     }
 

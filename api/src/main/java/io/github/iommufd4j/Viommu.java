@@ -138,7 +138,7 @@ public final class Viommu extends Handle {
      */
     public int invalidate(int dataType, MemorySegment entries, int entryLen, int entryNum) throws IommufdException {
         try (KernelCall k = KernelCall.begin(this, "IOMMU_HWPT_INVALIDATE")) {
-            return Iommufd.invalidate(k, id, "viommu=" + id, dataType, entries, entryLen, entryNum);
+            return Iommufd.invalidate(k, "viommu", id, dataType, entries, entryLen, entryNum);
         }
     }
 
@@ -245,7 +245,7 @@ public final class Viommu extends Handle {
             var backend = k.backend();
             long address = backend.mmap(offset, length);
             if (address < 0) {
-                throw new IommufdException(k.op(), describe() + ", offset=" + Ioas.hex(offset) + ", length=" + Ioas.hex(length), (int) -address);
+                throw k.failed(describe() + ", offset=" + Ioas.hex(offset) + ", length=" + Ioas.hex(length), (int) -address);
             }
             return MemorySegment.ofAddress(address).reinterpret(length, arena, seg -> backend.munmap(seg.address(), length));
         }

@@ -1,5 +1,7 @@
 package io.github.iommufd4j.internal;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -9,12 +11,27 @@ import java.util.concurrent.atomic.AtomicInteger;
  * monitor) until the calls in flight have left, and {@link #markReleased()} tells concurrent
  * closers, blocked in {@link #awaitReleased()}, that the object is gone. This keeps a stale
  * handle from reaching an object id the kernel has already reused (ids are reused lowest-first).
+ *
+ * <p>A {@link Holder} is a long-lived use, such as the fault pump serving a queue: it counts as a
+ * call in flight from {@link #hold} to {@link #release}, and closing the handle tells it to let go
+ * ({@link Holder#closing()}) before waiting for it.
  */
 public final class HandleState {
     private static final int CLOSED = 1 << 31;
     private final AtomicInteger state = new AtomicInteger();
     private volatile boolean released;
     private volatile Thread closer;
+    private final List<Holder> holders = new ArrayList<>(1); // guarded by this
+
+    /** A long-lived use of a handle that lets go when the handle closes. */
+    public interface Holder {
+        /**
+         * The handle is closing: let go ({@link #release}) soon. Called by the closing thread; when
+         * that is the thread that would let go (e.g. a handler on the pump's thread closing its
+         * queue), the holder must let go before it returns, or the close would wait for itself.
+         */
+        void closing();
+    }
 
     /** Enters a call: false if the handle is closed. */
     public boolean enter() {
@@ -32,6 +49,33 @@ public final class HandleState {
                 notifyAll();
             }
         }
+    }
+
+    /** Holds the handle like a call in flight until {@link #release}; false if it is closed. */
+    public boolean hold(Holder h) {
+        synchronized (this) { // with tellHolders' snapshot: a holder either is told or sees the handle closed
+            if (!enter()) return false;
+            holders.add(h);
+            return true;
+        }
+    }
+
+    /** Ends a hold (once per successful {@link #hold}). */
+    public void release(Holder h) {
+        synchronized (this) {
+            if (!holders.remove(h)) return;
+        }
+        exit();
+    }
+
+    /** Tells the holders that the handle is closing (after {@link #markClosed()}). */
+    public void tellHolders() {
+        List<Holder> told;
+        synchronized (this) {
+            if (holders.isEmpty()) return;
+            told = List.copyOf(holders);
+        }
+        for (Holder h : told) h.closing();
     }
 
     public boolean isClosed() {

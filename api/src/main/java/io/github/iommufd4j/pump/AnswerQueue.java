@@ -136,6 +136,16 @@ final class AnswerQueue {
         }
     }
 
+    /** Wakes the pump thread (a queue it serves is closing); nothing once the eventfd is closed. */
+    void wake() {
+        long stamp = gate.readLock();
+        try {
+            if (!fdClosed) Libc.write(wakeFd, one, 8);
+        } finally {
+            gate.unlockRead(stamp);
+        }
+    }
+
     /** Closes the gate and the eventfd. */
     void release() {
         long stamp = gate.writeLock();

@@ -10,7 +10,7 @@ final class EventSource extends Source {
     private final VirtualEvents batch;
 
     EventSource(PumpLoop loop, int index, EventQueue queue, int batch) throws IommufdException {
-        super(loop, index, PumpLoop.EVENT, queue.fd(), queue.toString());
+        super(loop, index, PumpLoop.EVENT, queue, queue.fd(), queue.toString());
         this.queue = queue;
         this.batch = queue.newBatch(batch);
     }

@@ -1,5 +1,6 @@
 package io.github.iommufd4j.pump;
 
+import io.github.iommufd4j.internal.JfrSwitch;
 import jdk.jfr.Category;
 import jdk.jfr.Description;
 import jdk.jfr.Event;
@@ -21,14 +22,11 @@ final class FaultBatchEvent extends Event {
     @Label("Groups")
     int groups;
 
-    private static volatile jdk.jfr.EventType type;
+    private static final JfrSwitch SWITCH = new JfrSwitch(FaultBatchEvent.class);
 
     /** A started event if a JFR recording wants it, else null: no object per batch otherwise. */
     static FaultBatchEvent started() {
-        if (!enabled()) return null;
-        FaultBatchEvent e = new FaultBatchEvent();
-        e.begin();
-        return e;
+        return SWITCH.started(FaultBatchEvent::new);
     }
 
     static void commit(FaultBatchEvent e, int queue, int records, int groups) {
@@ -37,13 +35,5 @@ final class FaultBatchEvent extends Event {
         e.records = records;
         e.groups = groups;
         e.commit();
-    }
-
-    /** Whether a JFR recording is running that wants these events (registered on first use). */
-    static boolean enabled() {
-        if (!jdk.jfr.FlightRecorder.isInitialized()) return false;
-        jdk.jfr.EventType t = type;
-        if (t == null) type = t = jdk.jfr.EventType.getEventType(FaultBatchEvent.class);
-        return t.isEnabled();
     }
 }

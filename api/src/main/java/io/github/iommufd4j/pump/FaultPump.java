@@ -5,6 +5,7 @@ import io.github.iommufd4j.EventQueue;
 import io.github.iommufd4j.FaultQueue;
 import io.github.iommufd4j.IommufdException;
 import io.github.iommufd4j.PageResponses;
+import io.github.iommufd4j.internal.Jfr;
 
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -28,8 +29,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>The counters ({@link #faults()}, {@link #groups()}, {@link #batches()},
  * {@link #outstanding()}, {@link #handlerErrors()} ...) are cheap to read from any thread, and
- * {@link #toString()} prints them; with JFR enabled the pump also records an
- * {@code io.github.iommufd4j.FaultBatch} event per batch.
+ * {@link #toString()} prints them; while a JFR recording runs the pump also records an
+ * {@code io.github.iommufd4j.FaultBatch} event per batch and an
+ * {@code io.github.iommufd4j.FaultPumpStatistics} event with these counters each period (README
+ * "Observability").
  *
  * <p>How: an io_uring multiplexes readiness (a multishot POLL_ADD per queue, armed once, and one
  * on an eventfd that wakes the pump for deferred answers and shutdown); records are moved with
@@ -61,8 +64,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  *     group read and not answered, cancels the ring's operations and joins the thread. Called from
  *     the pump's own thread (a handler), it returns at once and the pump stops after the handler
  *     returns. After close, {@link #respond} returns false without a system call.</li>
- * <li>While the pump runs it holds a duplicate of each queue's fd; the kernel refuses to destroy
- *     a queue closed under a running pump (EBUSY) until the pump has dropped it.</li>
+ * <li>A queue may be closed while the pump serves it, from any thread (a handler included), as may
+ *     its iommufd: the close makes the pump drop the queue and let go of its file (the ring's
+ *     poll and the pump's duplicate of the fd), waits for that, and then destroys the queue.</li>
  * </ul>
  */
 public final class FaultPump implements AutoCloseable {
@@ -198,14 +202,16 @@ public final class FaultPump implements AutoCloseable {
 
         String name = "iommufd4j-fault-pump-" + PUMPS.incrementAndGet();
         PumpLoop loop = new PumpLoop(name, fq, handler, eq, eventHandler, batch, maxOutstanding, path);
-        return new FaultPump(fq, eq, batch, maxOutstanding, path, loop, launch(loop));
+        FaultPump pump = new FaultPump(fq, eq, batch, maxOutstanding, path, loop, launch(loop));
+        if (Jfr.PRESENT) FaultPumpStatisticsEvent.register(pump, fq.size(), eq.size(), maxOutstanding); // JFR: periodic statistics
+        return pump;
     }
 
     /** Starts the loop's thread and returns it once the loop serves; throws what stopped the loop's setup. */
     static Thread launch(PumpLoop loop) throws IommufdException {
         Thread thread;
         try {
-            thread = Thread.ofPlatform().name(loop.name).daemon().unstarted(loop);
+            thread = loop.thread;
             thread.start();
         } catch (RuntimeException | Error e) { // e.g. no native thread: the loop never ran
             loop.release();
@@ -441,6 +447,7 @@ public final class FaultPump implements AutoCloseable {
         boolean self = Thread.currentThread() == thread;
         loop.answers.closeGate(!self); // another thread: wake the pump, which may be waiting on the ring
         if (!self) joinUninterruptibly(thread);
+        if (Jfr.PRESENT) FaultPumpStatisticsEvent.unregister(this);
     }
 
     /**

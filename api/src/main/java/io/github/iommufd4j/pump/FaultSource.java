@@ -24,7 +24,7 @@ abstract sealed class FaultSource extends Source permits SyscallFaultSource, Rin
 
     /** @param answers answers written per write(2) at most: a batch's and the deferred ones that came back */
     FaultSource(PumpLoop loop, int index, FaultQueue queue, int batch, int answers) throws IommufdException {
-        super(loop, index, PumpLoop.FAULT, queue.fd(), queue.toString());
+        super(loop, index, PumpLoop.FAULT, queue, queue.fd(), queue.toString());
         this.queue = queue;
         this.records = new PageFaults(batch);
         this.answers = new PageResponses(answers);

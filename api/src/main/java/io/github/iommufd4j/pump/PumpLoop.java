@@ -35,6 +35,8 @@ final class PumpLoop implements Runnable, CompletionHandler, AnswerQueue.Sink {
     final FaultSource[] faultSources;
     final EventSource[] eventSources;
     final CountDownLatch started = new CountDownLatch(1);
+    /** The pump's thread, started by {@link FaultPump#launch}. */
+    final Thread thread;
     volatile boolean stopping;
     /** Why the pump could not start (then start() throws it), or why it stopped. */
     volatile Throwable setupFailure, failure;
@@ -50,6 +52,7 @@ final class PumpLoop implements Runnable, CompletionHandler, AnswerQueue.Sink {
     PumpLoop(String name, List<FaultQueue> queues, FaultHandler handler, List<EventQueue> eventQueues,
              EventHandler eventHandler, int batch, int maxOutstanding, FaultPump.RecordPath path) throws IommufdException {
         this.name = name;
+        this.thread = Thread.ofPlatform().name(name).daemon().unstarted(this);
         this.handler = handler;
         this.eventHandler = eventHandler;
         this.faultSources = new FaultSource[queues.size()];
@@ -145,10 +148,10 @@ final class PumpLoop implements Runnable, CompletionHandler, AnswerQueue.Sink {
     public void complete(long userData, int res, int flags) {
         long kind = userData & KIND;
         int i = (int) userData;
-        if (kind == FAULT) {
-            faultSources[i].completed(res, flags);
-        } else if (kind == EVENT) {
-            eventSources[i].completed(res, flags);
+        if (kind == FAULT || kind == EVENT) {
+            Source s = kind == FAULT ? faultSources[i] : eventSources[i];
+            s.completed(res, flags);
+            if (s.retired && !s.busy) s.letGo(); // its last operation: the queue may be destroyed now
         } else if (kind == WAKE) {
             woken = true;
             if (!IoUring.hasMore(flags)) wakeArmed = false;
@@ -224,14 +227,14 @@ final class PumpLoop implements Runnable, CompletionHandler, AnswerQueue.Sink {
         return false;
     }
 
-    /** Closes the ring, the answer queue's eventfd and our fds of the queues (idempotent). */
+    /** Closes the ring, the answer queue's eventfd and our fds of the queues, and ends our holds on them (idempotent). */
     void release() {
         try {
             ring.close();
         } finally {
             answers.release();
-            for (Source s : faultSources) if (s != null) s.release();
-            for (Source s : eventSources) if (s != null) s.release();
+            for (Source s : faultSources) if (s != null) s.letGo();
+            for (Source s : eventSources) if (s != null) s.letGo();
         }
     }
 }

@@ -4,6 +4,7 @@ import io.github.iommufd4j.FaultQueue;
 import io.github.iommufd4j.IommufdException;
 import io.github.iommufd4j.PageFaults;
 import io.github.iommufd4j.bindings.Libc;
+import io.github.iommufd4j.internal.Jfr;
 import io.github.iommufd4j.internal.uring.IoUringException;
 
 /**

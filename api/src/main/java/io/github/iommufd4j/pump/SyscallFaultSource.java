@@ -2,6 +2,7 @@ package io.github.iommufd4j.pump;
 
 import io.github.iommufd4j.FaultQueue;
 import io.github.iommufd4j.IommufdException;
+import io.github.iommufd4j.internal.Jfr;
 
 /**
  * {@link FaultPump.RecordPath#SYSCALLS}: a multishot poll on the ring says when the queue is

@@ -6,6 +6,7 @@ import io.github.iommufd4j.FaultQueue;
 import io.github.iommufd4j.HwPagetable;
 import io.github.iommufd4j.HwptFlag;
 import io.github.iommufd4j.Ioas;
+import io.github.iommufd4j.Iommufd;
 import io.github.iommufd4j.MockDevice;
 import io.github.iommufd4j.MockDriver;
 import io.github.iommufd4j.PageFaults;
@@ -403,18 +404,12 @@ class FaultPumpContractTest extends ContractTestBase {
         try (FaultPump pump = FaultPump.start(queues, ok, List.of(), null, 16, 64, path)) {
             for (int i = 0; i < 30; i++) devices.get(i % 3).triggerPageFault(0, i, PageFaults.PERM_READ, 0x1000L * i);
             awaitCount(pump, 30);
-            try {
-                queues.get(0).close(); // closes its device too (a dependent)
-            } catch (io.github.iommufd4j.IommufdException e) {
-                // The kernel refuses to destroy it while the pump still holds its file; the handle is closed all the same.
-                assertEquals("EBUSY", e.errnoName(), e.getMessage());
-            }
-            assertTrue(queues.get(0).isClosed());
+            int id = queues.get(0).id();
+            queues.get(0).close(); // closes its device too (a dependent); the pump lets go of its file first
+            assertEquals(1, pump.droppedQueues(), "the close waited for the pump to drop the queue");
+            assertErrno("ENOENT", () -> fd.destroy(id)); // the kernel object is gone, not left busy
             for (int i = 30; i < 90; i++) devices.get(1 + i % 2).triggerPageFault(0, i, PageFaults.PERM_READ, 0x1000L * i);
             awaitCount(pump, 90);
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (pump.droppedQueues() == 0 && System.nanoTime() < deadline) Thread.sleep(2);
-            assertEquals(1, pump.droppedQueues());
             Throwable why = pump.queueFailure(queues.get(0));
             assertInstanceOf(io.github.iommufd4j.IommufdException.class, why);
             assertEquals("EBADF", ((io.github.iommufd4j.IommufdException) why).errnoName(), why.getMessage());
@@ -424,6 +419,59 @@ class FaultPumpContractTest extends ContractTestBase {
             assertTrue(pump.toString().contains("dropped queues 1"), pump.toString());
         }
         for (int q = 1; q < 3; q++) assertEquals(0, queues.get(q).read(new PageFaults(4)));
+    }
+
+    @ParameterizedTest
+    @EnumSource(FaultPump.RecordPath.class)
+    void aHandlerThatClosesItsQueueDestroysItAndThePumpServesTheOthers(FaultPump.RecordPath path) throws Exception {
+        if (path == FaultPump.RecordPath.RING) assumeTrue(fd.backend() == Backend.NATIVE, "RING reads the kernel's fds");
+        FaultQueue doomed = queues.get(0);
+        int id = doomed.id();
+        java.util.concurrent.atomic.AtomicReference<Throwable> closeError = new java.util.concurrent.atomic.AtomicReference<>();
+        FaultHandler closer = (q, f, first, count, ticket) -> {
+            if (q == doomed) {
+                try {
+                    q.close(); // on the pump's own thread: must neither wait for itself nor be refused
+                } catch (Throwable t) {
+                    closeError.set(t);
+                }
+            }
+            return PageResponses.SUCCESS;
+        };
+        try (FaultPump pump = FaultPump.start(queues, closer, List.of(), null, 16, 64, path)) {
+            devices.get(0).triggerPageFault(0, 0, PageFaults.PERM_READ, 0x1000);
+            awaitCount(pump, 1);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!doomed.isClosed() && System.nanoTime() < deadline) Thread.sleep(2);
+            for (int i = 1; i < 41; i++) devices.get(1 + i % 2).triggerPageFault(0, i, PageFaults.PERM_READ, 0x1000L * i);
+            awaitCount(pump, 41);
+            assertNull(closeError.get(), () -> "close from the handler failed: " + closeError.get());
+            assertEquals(1, pump.droppedQueues());
+            assertNull(pump.failure());
+            assertErrno("ENOENT", () -> fd.destroy(id));
+        }
+        for (int q = 1; q < 3; q++) assertEquals(0, queues.get(q).read(new PageFaults(4)));
+    }
+
+    @Test
+    void closingTheIommufdUnderARunningPumpEndsItsHoldsAndLeavesNoFd() throws Exception {
+        long fds = openFds();
+        Iommufd other = Iommufd.open(fd.backend());
+        Ioas ioas = other.allocIoas();
+        List<FaultQueue> qs = new ArrayList<>();
+        List<MockDevice> devs = new ArrayList<>();
+        for (int i = 0; i < 2; i++) {
+            qs.add(other.allocFaultQueue());
+            devs.add(other.mock().addFaultingDevice(ioas, qs.get(i)));
+        }
+        try (FaultPump pump = FaultPump.start(qs, (q, f, first, count, ticket) -> FaultHandler.DEFERRED, 16, 64)) {
+            for (int i = 0; i < 10; i++) devs.get(i % 2).triggerPageFault(0, i, PageFaults.PERM_READ, 0x1000L * i);
+            awaitCount(pump, 10);
+            other.close(); // the pump drops both queues first, then the fd closes
+            assertEquals(2, pump.droppedQueues());
+            assertNull(pump.failure());
+        }
+        assertEquals(fds, openFds(), "no fd left by the iommufd, its queues or the pump");
     }
 
     @Test

@@ -74,6 +74,7 @@ public final class Bench {
             double ns4k = mapUnmap(fd, backend);
             if (fd.backend() == Backend.NATIVE) kernelMapNs = ns4k;
             for (int[] load : LOADS) faults(fd, backend, load[0], load[1] == 0 ? sizes.severalTriggers() : load[1]);
+            jfr(fd, backend);
         }
         software(kernelMapNs);
         if (env.inGuest()) notes.add("QEMU without KVM (TCG) slows everything down: compare ratios, not absolute figures");
@@ -162,6 +163,42 @@ public final class Bench {
             rows.add(Row.single("allocated per fault, Java blocking, " + load, "bytes/fault", "Java " + backend + " blocking",
                     blocking.bytesPerFault(), ZERO, null));
         }
+    }
+
+    /**
+     * JFR off against a recording of the library's events ({@link JfrCost}): map+unmap of 4 KiB and
+     * the pump with 1 queue and 1 trigger, time and bytes allocated, alternating, best of each.
+     */
+    private void jfr(Iommufd fd, String backend) throws Exception {
+        log.printf("bench: JFR off vs a recording of the library's events: map+unmap 4 KiB, faults (1 queue, 1 trigger), best of %d%n",
+                sizes.reps());
+        MapUnmap.Result mapOff = null, mapOn = null;
+        FaultLoad.Result pumpOff = null, pumpOn = null;
+        long events = 0;
+        for (int rep = 0; rep < sizes.reps(); rep++) {
+            int warm = rep == 0 ? sizes.warmupMillis() : 0;
+            var m = MapUnmap.run(fd, 4096, sizes.mapPairs4k(), sizes.mapWarmup(), warm);
+            if (mapOff == null || m.nsPerPair() < mapOff.nsPerPair()) mapOff = m;
+            var p = FaultLoad.run(fd.backend(), FaultLoad.Style.PUMP, 1, 1, sizes.faults(), warm);
+            if (pumpOff == null || p.faultsPerSecond() > pumpOff.faultsPerSecond()) pumpOff = p;
+            JfrCost recording = new JfrCost();
+            try (recording) {
+                m = MapUnmap.run(fd, 4096, sizes.mapPairs4k(), sizes.mapWarmup(), warm);
+                p = FaultLoad.run(fd.backend(), FaultLoad.Style.PUMP, 1, 1, sizes.faults(), warm);
+            }
+            events = recording.events();
+            if (mapOn == null || m.nsPerPair() < mapOn.nsPerPair()) mapOn = m;
+            if (pumpOn == null || p.faultsPerSecond() > pumpOn.faultsPerSecond()) pumpOn = p;
+        }
+        String on = "Java " + backend + ", JFR on", off = "JFR off";
+        String note = events + " events of the library in the last recording";
+        rows.add(Row.pair("map+unmap 4 KiB: JFR recording vs off", "ns/pair", on, mapOn.nsPerPair(), off, mapOff.nsPerPair(), null, note));
+        rows.add(Row.pair("allocated per map+unmap 4 KiB: JFR recording vs off", "bytes/pair", on, mapOn.bytesPerPair(), off,
+                mapOff.bytesPerPair(), null, null));
+        rows.add(Row.pair("faults, 1 queue, 1 trigger: Java pump, JFR recording vs off", "faults/s", on, pumpOn.faultsPerSecond(), off,
+                pumpOff.faultsPerSecond(), null, null));
+        rows.add(Row.pair("allocated per fault, Java pump: JFR recording vs off", "bytes/fault", on, pumpOn.bytesPerFault(), off,
+                pumpOff.bytesPerFault(), null, null));
     }
 
     /** The software backend: map/unmap against the kernel mock, heap at scale, translate (JMH). */

@@ -36,7 +36,9 @@ class BenchSmokeTest {
         for (String name : List.of("map+unmap 4 KiB, Java vs C", "map+unmap 2 MiB, Java vs C",
                 "faults, 1 queue, 1 trigger: Java pump vs best C", "faults, 8 queues, 2 triggers: 1 Java pump thread vs 8 C blocking",
                 "allocated per fault, Java pump, 1 queue, 1 trigger", "map+unmap 4 KiB, software vs kernel mock",
-                "heap for 1M 4 KiB mappings (software)", "translate, 1 thread, 16 x 64 MiB mappings (software, JMH)")) {
+                "heap for 1M 4 KiB mappings (software)", "translate, 1 thread, 16 x 64 MiB mappings (software, JMH)",
+                "map+unmap 4 KiB: JFR recording vs off", "faults, 1 queue, 1 trigger: Java pump, JFR recording vs off",
+                "allocated per fault, Java pump: JFR recording vs off")) {
             assertTrue(report.rows().stream().anyMatch(r -> r.name().equals(name)), "no row " + name);
         }
         double heap = figure(report, "heap for 1M 4 KiB mappings (software)");

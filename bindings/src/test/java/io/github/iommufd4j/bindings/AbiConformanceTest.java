@@ -2,6 +2,7 @@ package io.github.iommufd4j.bindings;
 
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.lang.foreign.GroupLayout;
@@ -43,7 +44,7 @@ class AbiConformanceTest {
     static Map<String, Long> c;
 
     @BeforeAll
-    static void probe() throws Exception {
+    static void probe(@TempDir Path dir) throws Exception {
         for (String line : Files.readAllLines(INCLUDES)) {
             String[] f = line.trim().split("\\s+");
             if (f.length < 2) continue;
@@ -55,7 +56,7 @@ class AbiConformanceTest {
             }
         }
         addLibc();
-        c = runProbe();
+        c = runProbe(dir);
     }
 
     private static void addRecord(String kind, String name) throws Exception {
@@ -155,8 +156,7 @@ class AbiConformanceTest {
         cExpr.put(key, expr);
     }
 
-    private static Map<String, Long> runProbe() throws IOException, InterruptedException {
-        Path dir = Files.createTempDirectory("abi-probe");
+    private static Map<String, Long> runProbe(Path dir) throws IOException, InterruptedException {
         StringBuilder src = new StringBuilder("""
                 #define _GNU_SOURCE
                 #include <stdio.h>

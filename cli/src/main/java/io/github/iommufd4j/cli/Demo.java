@@ -86,6 +86,7 @@ public final class Demo {
             MemorySegment buffer = arena.allocate(1 << 20, 1 << 21);
             long iova = ioas.map(buffer, Access.READ_WRITE);
             boolean dmaOk = dmaCheck(fd, ioas, buffer, iova, arena);
+            ioas.unmap(iova, buffer.byteSize()); // the faults below need no mapping
             // Trigger time per fault, indexed by its address; the handler turns it into latency.
             long[] sent = new long[faults];
             long[] latency = new long[faults];

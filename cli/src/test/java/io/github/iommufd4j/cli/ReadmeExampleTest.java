@@ -1,6 +1,7 @@
 package io.github.iommufd4j.cli;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -18,13 +19,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ReadmeExampleTest {
 
     @Test
-    void readmeExampleCompilesAndRuns() throws Exception {
+    void readmeExampleCompilesAndRuns(@TempDir Path dir) throws Exception {
         String readme = Files.readString(Path.of("../README.md"));
         Matcher m = Pattern.compile("```java\\n(.*?)```", Pattern.DOTALL).matcher(readme);
         assertTrue(m.find(), "README.md has a ```java example");
         String example = m.group(1);
         assertTrue(example.lines().count() <= 30, "the example stays short");
-        Path dir = Files.createTempDirectory("readme-example");
         Path src = dir.resolve("ReadmeExample.java");
         Files.writeString(src, """
                 import io.github.iommufd4j.*;
