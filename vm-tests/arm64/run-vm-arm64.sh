@@ -7,15 +7,17 @@
 #                   [--no-canwbs] [--verbose]
 #
 # The root is DIR (rootfs-arm64.sh) over virtio-9p (virtio-mmio transport: not behind the
-# SMMU); init-arm64.sh bind-mounts /work and /root of the host (a second, read-only 9p share)
-# and runs the shared vm-tests/guest/init.sh, so SCRIPT, the jars and the results directory are
-# seen at their host paths, as in the x86 guests (see vm-tests/guest/run-vm.sh for the results
+# SMMU); init-arm64.sh bind-mounts, from a second, read-only 9p share of the host's /, the
+# top-level directories that hold the results directory, SCRIPT, init.sh and every entry of a
+# TEST_CLASSPATH given with --env (e.g. /tmp and /root for a clone in /tmp and ~/.m2), and runs
+# the shared vm-tests/guest/init.sh, so SCRIPT, the jars and the results directory are seen at
+# their host paths, as in the x86 guests (see vm-tests/guest/run-vm.sh for the results
 # files and exit codes). The kernel gets the TEST-ONLY option arm_smmu_v3.test_assume_canwbs=1
 # (smmuv3-test-assume-canwbs.patch) unless --no-canwbs. TCG runs the vCPUs on one host thread
 # (as run-vm.sh explains, the JVM patches code that other vCPUs may run).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 kernel='' rootfs='' results='' cmd='' timeout=1500 mem=4G smp=2 append='' canwbs=1
 verbose=${IOMMUFD4J_VM_VERBOSE:-0} envs=()
 while (($#)); do
@@ -40,10 +42,32 @@ command -v qemu-system-aarch64 >/dev/null || { echo "run-vm-arm64: qemu-system-a
 mkdir -p "$results"
 kernel=$(realpath "$kernel"); results=$(realpath "$results"); cmd=$(realpath "$cmd"); rootfs=$(realpath "$rootfs")
 init=$(realpath "$here/../guest/init.sh")
+binds=()
+add_bind() {   # the top-level directory of a path (and of its target), once
+  local p t
+  for p in "$1" "$(realpath -m "$1")"; do
+    t=${p#/}; t=/${t%%/*}
+    case " ${binds[*]} " in *" $t "*) ;; *) binds+=("$t") ;; esac
+  done
+}
 for p in "$results" "$cmd" "$init"; do
-  [[ $p != *[[:space:]]* ]] || { echo "run-vm-arm64: path with whitespace: $p" >&2; exit 2; }
-  case $p in /work/*|/root/*) ;; *) echo "run-vm-arm64: $p is not under /work or /root (the guest's binds)" >&2; exit 2 ;; esac
+  [[ $p != *[[:space:],]* ]] || { echo "run-vm-arm64: path with whitespace or a comma: $p" >&2; exit 2; }
+  add_bind "$p"
 done
+for e in ${envs[@]+"${envs[@]}"}; do
+  [[ $e == TEST_CLASSPATH=* ]] || continue
+  IFS=: read -ra entries <<< "${e#*=}"
+  for c in ${entries[@]+"${entries[@]}"}; do [[ $c != /* ]] || add_bind "$c"; done
+done
+for b in "${binds[@]}"; do
+  case $b in
+    /|/bin|/boot|/dev|/etc|/lib|/lib32|/lib64|/proc|/run|/sbin|/sys|/usr|/var)
+      echo "run-vm-arm64: the guest needs the host's $b, which would hide the guest's own" >&2; exit 2 ;;
+  esac
+  [[ $b != *[[:space:],]* ]] || { echo "run-vm-arm64: directory with whitespace or a comma: $b" >&2; exit 2; }
+  [ -d "$rootfs$b" ] || mkdir -p "$rootfs$b"   # its mount point in the guest's root
+done
+bindlist=$(IFS=,; echo "${binds[*]}")
 # The guest's PID 1 lives in the root file system (the binds come after it).
 cmp -s "$here/init-arm64.sh" "$rootfs/iommufd4j-init" || install -m 0755 "$here/init-arm64.sh" "$rootfs/iommufd4j-init"
 
@@ -52,7 +76,7 @@ if ((${#envs[@]})); then
   for e in "${envs[@]}"; do printf 'export %s=%q\n' "${e%%=*}" "${e#*=}"; done > "$results/guest-env.sh"
 fi
 cmdline="root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose"
-cmdline+=" ro console=ttyAMA0 panic=-1 init=/iommufd4j-init iommufd4j.init=$init iommufd4j.binds=/work,/root"
+cmdline+=" ro console=ttyAMA0 panic=-1 init=/iommufd4j-init iommufd4j.init=$init iommufd4j.binds=$bindlist"
 cmdline+=" iommufd4j.cmd=$cmd iommufd4j.results=$results iommufd4j.profile=smmuv3 iommufd4j.vfio=1234:11e8"
 [ $canwbs = 0 ] || cmdline+=" arm_smmu_v3.test_assume_canwbs=1"
 cmdline+="$append"
@@ -69,7 +93,7 @@ qemu=(qemu-system-aarch64
   -device virtio-9p-device,fsdev=results,mount_tag=results
   -device edu
   -kernel "$kernel" -append "$cmdline")
-echo "[run-vm-arm64] $(basename "$(dirname "$kernel")"), canwbs=$canwbs, cmd $cmd" >&2
+echo "[run-vm-arm64] $(basename "$(dirname "$kernel")"), canwbs=$canwbs, binds $bindlist, cmd $cmd" >&2
 : > "$results/console.log"
 tailpid=''
 if [ "$verbose" = 1 ]; then tail -n +1 -F "$results/console.log" >&2 2>/dev/null & tailpid=$!; fi

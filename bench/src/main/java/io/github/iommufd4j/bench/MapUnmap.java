@@ -21,6 +21,11 @@ final class MapUnmap {
     private MapUnmap() {}
 
     static Result run(Iommufd fd, long size, int pairs, int warmup, int warmupMillis) throws IommufdException {
+        return run(fd, size, pairs, warmup, warmupMillis, true);
+    }
+
+    /** As {@link #run(Iommufd, long, int, int, int)}, without the mock domain when {@code !domain} (nothing is pinned). */
+    static Result run(Iommufd fd, long size, int pairs, int warmup, int warmupMillis, boolean domain) throws IommufdException {
         long region = size + HUGE;
         long addr = Libc.mmap(0, region, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0);
         if (addr < 0) throw new IllegalStateException("mmap: " + Errno.name((int) -addr));
@@ -32,7 +37,7 @@ final class MapUnmap {
             Libc.madvise(aligned, size, Libc.MADV_HUGEPAGE);
             MemorySegment buffer = MemorySegment.ofAddress(aligned).reinterpret(size);
             buffer.fill((byte) 0);
-            return measure(fd, buffer, pairs, warmup, warmupMillis);
+            return measure(fd, buffer, pairs, warmup, warmupMillis, domain);
         } finally {
             Libc.munmap(addr, region);
         }
@@ -40,9 +45,10 @@ final class MapUnmap {
 
     private static final long HUGE = 2 << 20;
 
-    private static Result measure(Iommufd fd, MemorySegment buffer, int pairs, int warmup, int warmupMillis) throws IommufdException {
+    private static Result measure(Iommufd fd, MemorySegment buffer, int pairs, int warmup, int warmupMillis, boolean domain)
+            throws IommufdException {
         Ioas ioas = fd.allocIoas();
-        fd.mock().addDevice(ioas);
+        if (domain) fd.mock().addDevice(ioas);
         long until = System.nanoTime() + warmupMillis * 1_000_000L;
         do loop(ioas, buffer, warmup); while (System.nanoTime() < until);
         long bytes = Allocations.currentThread();

@@ -1,5 +1,7 @@
 package io.github.iommufd4j.vm;
 
+import io.github.iommufd4j.junit.VmLauncher;
+
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -14,7 +16,11 @@ import java.util.concurrent.TimeUnit;
  * Runs the arm64 guest through {@code vm-tests/arm64/run-vm-arm64.sh}: QEMU's virt machine with
  * its SMMUv3 in nested mode, the edu device, a cross-built Linux 7.3 ({@link #kernel}) and a
  * Debian trixie arm64 root file system with JDK 25 ({@link #rootfs}). The guest runs the JDK of
- * its root file system: the {@code JAVA} of a spec's environment is replaced by it.
+ * its root file system: the {@code JAVA} of a spec's environment is replaced by it. The machine
+ * is always that one: a spec's {@link VmLauncher.Spec#profile() profile} (an x86 machine) is
+ * ignored, and the guest sees the profile name {@code smmuv3}. run-vm-arm64.sh shows the guest
+ * the host directories that the spec's script, results directory and {@code TEST_CLASSPATH}
+ * lie in, so a checkout and a Maven repository anywhere work.
  */
 public final class Arm64Launcher implements VmLauncher {
     /** The JDK in the guest's root file system. */

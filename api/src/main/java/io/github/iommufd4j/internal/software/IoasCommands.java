@@ -153,8 +153,7 @@ final class IoasCommands {
             Fail.when(badLength, Err.EINVAL);
             Fail.when(overflow, Err.EOVERFLOW);
         }
-        var piece = new SwIoas.Piece(va, length, fd.newPages(), (prot & SwIoas.WRITE) != 0);
-        return ioas.map(List.of(piece), length, iova, fixed, prot);
+        return ioas.mapUser(va, length, fd.newPages(), (prot & SwIoas.WRITE) != 0, iova, fixed, prot);
     }
 
     /**

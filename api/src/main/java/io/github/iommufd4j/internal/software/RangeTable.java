@@ -11,7 +11,7 @@ import static io.github.iommufd4j.internal.software.U64.lt;
  *
  * <p>Rows are addressed by a <em>position</em> ({@code chunk << 32 | index}), valid until the
  * next insert or remove. Not thread-safe: callers hold the backend lock (readers that validate a
- * {@link java.util.concurrent.locks.StampedLock} stamp may read concurrently and must tolerate
+ * {@link FifoLock} stamp may read concurrently and must tolerate
  * runtime exceptions).
  */
 final class RangeTable {

@@ -11,7 +11,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.locks.StampedLock;
 
 /**
  * An in-process iommufd: interprets the kernel's ioctl numbers and UAPI structs and returns what
@@ -25,7 +24,7 @@ import java.util.concurrent.locks.StampedLock;
  * holds no pages: where that differs from the kernel's pinned pages (memory unmapped or replaced
  * after the map) is listed in {@code docs/software-backend.md}.
  *
- * <p>Thread safety as the kernel's: every call is linearizable. One {@link StampedLock} guards all
+ * <p>Thread safety as the kernel's: every call is linearizable. One {@link FifoLock} guards all
  * state; {@link #translate} reads optimistically, and {@link #deviceDma} waits for a fault answer
  * without holding it.
  */
@@ -47,8 +46,7 @@ public final class SoftwareBackend implements IommufdBackend {
      */
     private record Command(int request, int minSize, int size, Handler handler, MemorySegment copy) {}
 
-    private final StampedLock lock = new StampedLock();
-    private final FifoLock fifo = new FifoLock();
+    private final FifoLock lock = new FifoLock();
     private final SwIommufd state;
     private final ViommuCommands viommu;
     private final VfioCompatCommands vfio;
@@ -118,17 +116,15 @@ public final class SoftwareBackend implements IommufdBackend {
     }
 
     /**
-     * Exclusive access: the FIFO lock (allocation-free and fair, see {@link FifoLock}), then the
-     * StampedLock's write stamp, which {@link #translate}'s optimistic reads validate against.
+     * Exclusive access: the FIFO lock (allocation-free and fair, see {@link FifoLock}), whose
+     * sequence number {@link #translate}'s optimistic reads validate against.
      */
     private long writeLock() {
-        fifo.lock();
-        return lock.writeLock();
+        return lock.lock();
     }
 
     private void unlockWrite(long stamp) {
-        lock.unlockWrite(stamp);
-        fifo.unlock();
+        lock.unlock();
     }
 
     private void add(int request, int minSize, int size, Handler handler) {
@@ -183,8 +179,8 @@ public final class SoftwareBackend implements IommufdBackend {
             }
             if (size > avail) return -Err.EFAULT;
         }
-        k.fill((byte) 0); // 6: a short struct is zero-filled
         long n = Math.min(size, c.size);
+        if (n < c.size) k.fill((byte) 0); // 6: a short struct is zero-filled (a full one is overwritten next)
         if (n > avail || !UserCopy.copy(arg, 0, k, 0, n)) return -Err.EFAULT; // 7
         return c.handler.run(call.set(k, arg, size));
     }
@@ -339,22 +335,22 @@ public final class SoftwareBackend implements IommufdBackend {
         long stamp = lock.tryOptimisticRead();
         if (stamp != 0) {
             try {
-                long va = translateUnlocked(ioasId, iova, write);
+                long va = translateUnlocked(ioasId, iova, write, stamp);
                 if (lock.validate(stamp)) return va;
             } catch (RuntimeException raced) {
-                // a writer changed the tables under us: retry under the read lock
+                // a writer changed the tables under us: retry under the lock
             }
         }
-        stamp = lock.readLock();
+        stamp = lock.lock();
         try {
-            return translateUnlocked(ioasId, iova, write);
+            return translateUnlocked(ioasId, iova, write, stamp);
         } finally {
-            lock.unlockRead(stamp);
+            lock.unlock();
         }
     }
 
-    private long translateUnlocked(int ioasId, long iova, boolean write) {
-        return state.objects.get(ioasId) instanceof SwIoas ioas ? ioas.translate(iova, write) : -1;
+    private long translateUnlocked(int ioasId, long iova, boolean write, long stamp) {
+        return state.objects.get(ioasId) instanceof SwIoas ioas ? ioas.translate(iova, write, lock, stamp) : -1;
     }
 
     /**

@@ -35,6 +35,10 @@ final class SwIoas extends SwObject {
     /** The iommufd's file- and dma-buf-backed pages objects (shared by its IOASes). */
     private final java.util.Map<Integer, SwIommufd.MappedPages> mappedPages;
     final RangeTable areas = new RangeTable(false);
+    /** Translations of {@link #areas} for {@link #translate}: every change of an area invalidates its range. */
+    private final Iotlb tlb = new Iotlb();
+    /** The bytes the areas cover (sizes the IOTLB). */
+    private long mappedBytes;
     private final RangeTable holes = new RangeTable(false);
     private final List<Reserved> reserved = new ArrayList<>();
     /** ALLOW_IOVAS ranges, {start, last} pairs sorted by start. */
@@ -61,11 +65,19 @@ final class SwIoas extends SwObject {
 
     // ---- lookups ----
 
-    /** The user VA behind {@code iova} if the mapping permits the access, else -1. */
-    long translate(long iova, boolean write) {
+    /**
+     * The user VA behind {@code iova} if the mapping permits the access, else -1: from the IOTLB,
+     * else from the table, caching the page while {@code stamp} (the caller's read) is valid.
+     */
+    long translate(long iova, boolean write, FifoLock lock, long stamp) {
+        long va = tlb.lookup(iova, write);
+        if (va != Iotlb.MISS) return va;
         long p = findMapped(iova);
-        if (p < 0 || (areas.flags(p) & (write ? WRITE : READ)) == 0) return -1;
-        return areas.data(p) + (iova - areas.start(p));
+        if (p < 0) return -1;
+        long start = areas.start(p), data = areas.data(p);
+        int flags = areas.flags(p);
+        if ((flags & DMABUF) == 0) tlb.fill(iova, start, areas.last(p), data, flags, areas.size(), mappedBytes, lock, stamp);
+        return (flags & (write ? WRITE : READ)) == 0 ? -1 : data + (iova - start);
     }
 
     /** Whether area {@code p}'s pages are a (mock) dma-buf's. */
@@ -121,31 +133,64 @@ final class SwIoas extends SwObject {
      * the pieces back to back from {@code iova} (fixed) or from an allocated IOVA; returns it.
      */
     long map(List<Piece> pieces, long length, long iova, boolean fixed, int prot) {
-        Fail.when(length == 0 || (length & (alignment - 1)) != 0, Err.EINVAL);
-        if (fixed) checkIova(iova, length);
-        else iova = allocIova(allocationAddress(pieces.get(0)), length);
-        for (int i = 0; i < pieces.size(); i++) {
-            Piece piece = pieces.get(i);
-            Fail.when((prot & WRITE) != 0 && !piece.writable(), Err.EPERM);
-            Fail.when(((piece.va() % PAGE_SIZE) & (alignment - 1)) != 0, Err.EINVAL);
-        }
+        iova = place(length, iova, fixed, fixed ? 0 : allocationAddress(pieces.get(0)));
+        for (int i = 0; i < pieces.size(); i++) checkPiece(pieces.get(i).va(), pieces.get(i).writable(), prot);
         if (!domains.isEmpty()) { // the pages are pinned now (row 10), then mapped in each domain
-            for (int i = 0; i < pieces.size(); i++) {
-                Piece piece = pieces.get(i); // FOLL_WRITE for a writable pages object: read-only memory is EFAULT
-                Fail.when(!memory.pinnable(piece.va(), piece.length(), piece.writable()), Err.EFAULT);
-            }
-            for (int i = 0; i < domains.size(); i++) Fail.when(!domains.get(i).maps(prot), Err.EINVAL);
+            for (int i = 0; i < pieces.size(); i++) pin(pieces.get(i).va(), pieces.get(i).length(), pieces.get(i).writable());
+            checkDomains(prot);
         }
         long at = iova;
         for (int i = 0; i < pieces.size(); i++) {
             Piece piece = pieces.get(i);
             SwIommufd.MappedPages m = mappedPages.get(piece.pages());
-            int flags = prot | (piece.writable() ? PAGES_WRITABLE : 0) | (m != null && m.dmabuf() != null ? DMABUF : 0);
-            areas.insert(at, at + piece.length() - 1, piece.va(), flags, piece.pages(), null);
-            carve(at, at + piece.length() - 1);
+            insertArea(at, piece.length(), piece.va(), prot, piece.pages(), piece.writable(), m != null && m.dmabuf() != null);
             at += piece.length();
         }
         return iova;
+    }
+
+    /**
+     * {@link #map} of one piece of user memory with a new pages object (IOAS_MAP, VFIO MAP_DMA), the
+     * same steps without the piece list: the hot path allocates nothing.
+     */
+    long mapUser(long va, long length, int pages, boolean writable, long iova, boolean fixed, int prot) {
+        iova = place(length, iova, fixed, va); // a new pages object is no file's: it aligns to the VA
+        checkPiece(va, writable, prot);
+        if (!domains.isEmpty()) {
+            pin(va, length, writable);
+            checkDomains(prot);
+        }
+        insertArea(iova, length, va, prot, pages, writable, false);
+        return iova;
+    }
+
+    /** The length check and the IOVA: {@code iova} checked (fixed) or allocated for {@code allocationAddress}. */
+    private long place(long length, long iova, boolean fixed, long allocationAddress) {
+        Fail.when(length == 0 || (length & (alignment - 1)) != 0, Err.EINVAL);
+        if (fixed) checkIova(iova, length);
+        else iova = allocIova(allocationAddress, length);
+        return iova;
+    }
+
+    private void checkPiece(long va, boolean writable, int prot) {
+        Fail.when((prot & WRITE) != 0 && !writable, Err.EPERM);
+        Fail.when(((va % PAGE_SIZE) & (alignment - 1)) != 0, Err.EINVAL);
+    }
+
+    /** FOLL_WRITE for a writable pages object: read-only memory is EFAULT. */
+    private void pin(long va, long length, boolean writable) {
+        Fail.when(!memory.pinnable(va, length, writable), Err.EFAULT);
+    }
+
+    private void checkDomains(int prot) {
+        for (int i = 0; i < domains.size(); i++) Fail.when(!domains.get(i).maps(prot), Err.EINVAL);
+    }
+
+    private void insertArea(long iova, long length, long va, int prot, int pages, boolean writable, boolean dmabuf) {
+        int flags = prot | (writable ? PAGES_WRITABLE : 0) | (dmabuf ? DMABUF : 0);
+        areas.insert(iova, iova + length - 1, va, flags, pages, null);
+        carve(iova, iova + length - 1);
+        mappedBytes += length;
     }
 
     /** {@code iopt_check_iova} (§3.1 row 7b). */
@@ -227,11 +272,13 @@ final class SwIoas extends SwObject {
             long p = areas.firstIntersecting(start, last);
             if (p < 0) break;
             long first = areas.start(p), areaLast = areas.last(p);
-            Fail.when(locks.containsKey(first), Err.EBUSY); // 7.3: locked by a HW queue, checked first
+            Fail.when(!locks.isEmpty() && locks.containsKey(first), Err.EBUSY); // 7.3: locked by a HW queue, checked first (no boxing without locks)
             Fail.when(lt(first, start) || lt(last, areaLast), Err.ENOENT);
             // Accesses pinning the area are told first; the mock unpins (§3.3, §6.2).
             for (int i = 0; i < accesses.size(); i++) accesses.get(i).unmapNotify(first, areaLast);
             areas.remove(p);
+            tlb.invalidate(first, areaLast);
+            mappedBytes -= areaLast - first + 1;
             release(first, areaLast);
             for (int i = 0; i < domains.size(); i++) domains.get(i).clearDirty(first, areaLast);
             unmapped += areaLast - first + 1;
@@ -256,6 +303,7 @@ final class SwIoas extends SwObject {
         Fail.when(!domains.isEmpty() && !hugePagesDisabled, Err.EINVAL); // a domain may hold huge IOPTEs
         int flags = areas.flags(p), pages = areas.tag(p);
         areas.remove(p);
+        tlb.invalidate(first, last); // the halves translate as before; dropped all the same
         areas.insert(first, iova, va, flags, pages, null);
         areas.insert(newStart, last, va + (newStart - first), flags, pages, null);
     }
@@ -472,5 +520,7 @@ final class SwIoas extends SwObject {
     /** Destruction: every area goes (nothing can hold the IOAS any more, §2.4). */
     void destroy() {
         areas.clear();
+        tlb.clear();
+        mappedBytes = 0;
     }
 }

@@ -28,7 +28,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * 0x80, destination 0x88, count 0x90, command 0x98 (bit 0 start, bit 1 device→RAM); its buffer
  * is at device address 0x40000 (4 KiB). Its DMA mask is 28 bits.
  */
-@io.github.iommufd4j.vm.RequiresIommufd(vfioDevice = "/dev/vfio/devices/vfio0")
+@io.github.iommufd4j.junit.RequiresIommufd(vfioDevice = "/dev/vfio/devices/vfio0")
 class EduDmaGuestTest {
     static final Path CDEV = Path.of("/dev/vfio/devices/vfio0");
     static final long EDU_BUFFER = 0x40000, IOVA = 0x100000, PAGE = 4096;

@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * {@link #vfioBindToCloseInIommufd()} sweeps the bind too, with the injection confined to
  * allocations made on iommufd's behalf ({@link FaultStackFilter}).
  */
-@io.github.iommufd4j.vm.RequiresIommufd(vfioDevice = "/dev/vfio/devices/vfio0")
+@io.github.iommufd4j.junit.RequiresIommufd(vfioDevice = "/dev/vfio/devices/vfio0")
 class EduFailNthGuestTest {
     @Test
     void vfioAttachMapAndDetach() throws Exception {

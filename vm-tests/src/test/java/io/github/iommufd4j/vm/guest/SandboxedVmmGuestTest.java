@@ -5,7 +5,7 @@ import io.github.iommufd4j.bindings.Libc;
 import io.github.iommufd4j.helper.Handoff;
 import io.github.iommufd4j.helper.Helper;
 import io.github.iommufd4j.testing.OpenFds;
-import io.github.iommufd4j.vm.RequiresIommufd;
+import io.github.iommufd4j.junit.RequiresIommufd;
 import org.junit.jupiter.api.Assertions;
 import org.junit.jupiter.api.Test;
 
@@ -47,7 +47,7 @@ class SandboxedVmmGuestTest {
 
         Process vmm = new ProcessBuilder(SETPRIV.toString(), "--reuid=" + NOBODY, "--regid=" + NOBODY, "--clear-groups", "--",
                 Path.of(System.getProperty("java.home"), "bin/java").toString(), "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                "--enable-native-access=ALL-UNNAMED", "-cp", classPath(), SandboxedVmm.class.getName(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", readableClassPath(dir.resolve("cp")), SandboxedVmm.class.getName(),
                 socket.toString(), EduDmaGuestTest.CDEV.toString())
                 .redirectInput(new File("/dev/null")).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
@@ -55,7 +55,7 @@ class SandboxedVmmGuestTest {
         try {
             status = Helper.run(new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8),
                     "--socket", socket.toString(), "--device", EduDmaGuestTest.CDEV.toString(), "--ioas",
-                    "--client-uid", NOBODY, "--timeout", "600");
+                    "--client-uid", NOBODY, "--timeout", "180");
             assertTrue(vmm.waitFor(10, TimeUnit.MINUTES), "the VMM finished");
         } finally {
             vmm.destroyForcibly().waitFor();
@@ -73,7 +73,9 @@ class SandboxedVmmGuestTest {
 
         assertFalse(Files.exists(socket), "the helper removed its socket");
         Files.delete(log);
-        Files.delete(dir);
+        try (Stream<Path> all = Files.walk(dir)) {
+            for (Path p : all.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(p);
+        }
         assertEquals(List.of(), OpenFds.leakedSince(start), "the helper's process holds what it held before");
         // The device is free again: this process can open and bind it (the VMM closed it).
         try (Iommufd fd = Iommufd.open(io.github.iommufd4j.Backend.NATIVE)) {
@@ -81,9 +83,34 @@ class SandboxedVmmGuestTest {
         }
     }
 
+    /**
+     * {@link #classPath()} copied where the VMM's uid can read it: the entries may sit under a
+     * directory only root may enter (e.g. a Maven repository in /root).
+     */
+    static String readableClassPath(Path into) throws java.io.IOException {
+        List<String> out = new java.util.ArrayList<>();
+        Files.createDirectories(into);
+        int i = 0;
+        for (String entry : classPath().split(File.pathSeparator)) {
+            Path src = Path.of(entry), dst = into.resolve(i++ + "-" + src.getFileName());
+            try (Stream<Path> all = Files.walk(src)) {
+                for (Path p : (Iterable<Path>) all::iterator) {
+                    Path t = dst.resolve(src.relativize(p).toString());
+                    if (Files.isDirectory(p)) Files.createDirectories(t);
+                    else Files.copy(p, t);
+                    Files.setPosixFilePermissions(t, PosixFilePermissions.fromString(Files.isDirectory(p) ? "rwxr-xr-x" : "rw-r--r--"));
+                }
+            }
+            out.add(dst.toString());
+        }
+        Files.setPosixFilePermissions(into, PosixFilePermissions.fromString("rwxr-xr-x"));
+        return String.join(File.pathSeparator, out);
+    }
+
     /** Where this test's classes and the library came from: the VMM's class path. */
     static String classPath() {
-        return Stream.of(SandboxedVmm.class, Handoff.class, Iommufd.class, Libc.class, OpenFds.class, Assertions.class)
+        return Stream.of(SandboxedVmm.class, Handoff.class, Iommufd.class, Libc.class, OpenFds.class, Assertions.class,
+                        org.opentest4j.AssertionFailedError.class)
                 .map(c -> Path.of(uncheckedUri(c)).toString()).distinct().collect(Collectors.joining(File.pathSeparator));
     }
 

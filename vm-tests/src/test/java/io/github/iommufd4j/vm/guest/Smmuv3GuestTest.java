@@ -46,7 +46,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  *
  * <p>edu (see EduDmaGuestTest): its buffer is at device address 0x40000. Skipped in the x86 guests.
  */
-@io.github.iommufd4j.vm.RequiresIommufd(vfioDevice = "/dev/vfio/devices/vfio0")
+@io.github.iommufd4j.junit.RequiresIommufd(vfioDevice = "/dev/vfio/devices/vfio0")
 class Smmuv3GuestTest {
     static final Path CDEV = Path.of("/dev/vfio/devices/vfio0");
     static final long PAGE = 4096, EDU_BUFFER = 0x40000;

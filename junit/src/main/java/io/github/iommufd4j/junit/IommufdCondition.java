@@ -1,4 +1,4 @@
-package io.github.iommufd4j.vm;
+package io.github.iommufd4j.junit;
 
 import io.github.iommufd4j.Availability;
 import io.github.iommufd4j.Iommufd;
@@ -12,6 +12,9 @@ import java.nio.file.Path;
 
 /** The condition behind {@link RequiresIommufd}. */
 public final class IommufdCondition implements ExecutionCondition {
+    /** Created by JUnit. */
+    public IommufdCondition() {}
+
     @Override
     public ConditionEvaluationResult evaluateExecutionCondition(ExtensionContext context) {
         var annotation = context.getElement().flatMap(e -> AnnotationSupport.findAnnotation(e, RequiresIommufd.class));
@@ -20,7 +23,7 @@ public final class IommufdCondition implements ExecutionCondition {
         if (!a.available()) return ConditionEvaluationResult.disabled("kernel iommufd unavailable: " + a.reason());
         String vfio = annotation.get().vfioDevice();
         if (!vfio.isEmpty() && !Files.exists(Path.of(vfio))) {
-            return ConditionEvaluationResult.disabled("no " + vfio + " (runs in the VM tests' intel and virtio guests)");
+            return ConditionEvaluationResult.disabled("no " + vfio + " (e.g. in a @GuestTest guest of the intel or virtio profile)");
         }
         return ConditionEvaluationResult.enabled(a.reason());
     }

@@ -1,4 +1,4 @@
-package io.github.iommufd4j.vm;
+package io.github.iommufd4j.junit;
 
 import com.github.dockerjava.api.DockerClient;
 import com.github.dockerjava.api.command.CreateContainerCmd;
@@ -30,20 +30,19 @@ import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Runs {@code vm-tests/guest/run-vm.sh} inside a container (Testcontainers) on a locally built
- * image with QEMU 10 ({@code vm-tests/container/build-image.sh}: Debian packages only, no
+ * Runs run-vm.sh inside a container (Testcontainers) on a locally built
+ * image with QEMU 10 (build-image.sh beside it: Debian packages only, no
  * image registry). The guest's root is the container's {@code /} over virtio-9p, so what the
- * guest needs is bind-mounted at its host path: read-only the vm-tests directory (scripts,
- * jars, test classes), the guest kernel's directory, the JDK and every absolute path found in
+ * guest needs is bind-mounted at its host path: read-only the scripts directory, the guest kernel's directory, the JDK and every absolute path found in
  * the spec's environment; read-write the results directory. {@code /dev/kvm} is passed through
  * when present. The container's output (run-vm.sh's) goes to {@code run-vm.log} in the results,
  * as with {@link QemuLauncher}, and {@code container.log} records the image, mounts and times.
  *
  * <p>The Docker engine is Testcontainers' (honouring {@code DOCKER_HOST};
- * {@code vm-tests/container/start-dockerd.sh} starts a private one). Ryuk must be disabled
+ * the project's {@code vm-tests/container/start-dockerd.sh} starts a private one). Ryuk must be disabled
  * ({@code TESTCONTAINERS_RYUK_DISABLED=true}) because its image would be pulled; inside a
  * container, an engine without a bridge network (the private one) also needs
- * {@code TESTCONTAINERS_HOST_OVERRIDE=localhost} (vm-tests/pom.xml sets both for the tests).
+ * {@code TESTCONTAINERS_HOST_OVERRIDE=localhost} (set both in Surefire's {@code environmentVariables}).
  * {@code -Diommufd4j.vm.container.image=NAME} uses a ready image instead of building one;
  * {@code -Diommufd4j.vm.container.privileged=true} runs the container privileged.
  */
@@ -53,7 +52,7 @@ public final class ContainerLauncher implements VmLauncher {
     /** The container's record: image, command, mounts, exit code and times. */
     public static final String CONTAINER_LOG = "container.log";
 
-    private final Path vmTestsDir;
+    private final Path scriptsDir;
     private final Path runVm;
     private final Path buildImage;
     private boolean checked;
@@ -61,10 +60,15 @@ public final class ContainerLauncher implements VmLauncher {
     private String image;
     private String dockerHost;
 
-    public ContainerLauncher(Path vmTestsDir) {
-        this.vmTestsDir = vmTestsDir.toAbsolutePath().normalize();
-        this.runVm = this.vmTestsDir.resolve("guest/run-vm.sh");
-        this.buildImage = this.vmTestsDir.resolve("container/build-image.sh");
+    /**
+     * Creates one.
+     *
+     * @param scriptsDir where run-vm.sh and build-image.sh are ({@link GuestScripts#dir()})
+     */
+    public ContainerLauncher(Path scriptsDir) {
+        this.scriptsDir = scriptsDir.toAbsolutePath().normalize();
+        this.runVm = this.scriptsDir.resolve("run-vm.sh");
+        this.buildImage = this.scriptsDir.resolve("build-image.sh");
     }
 
     /**
@@ -80,12 +84,20 @@ public final class ContainerLauncher implements VmLauncher {
         return unavailable;
     }
 
-    /** The image the guests run in (after {@link #unavailableReason()} returned null). */
+    /**
+     * Returns the image the guests run in (after {@link #unavailableReason()} returned null).
+     *
+     * @return the image the guests run in (after {@link #unavailableReason()} returned null)
+     */
     public synchronized String image() {
         return image;
     }
 
-    /** The Docker endpoint in use (after {@link #unavailableReason()} returned null). */
+    /**
+     * Returns the Docker endpoint in use (after {@link #unavailableReason()} returned null).
+     *
+     * @return the Docker endpoint in use (after {@link #unavailableReason()} returned null)
+     */
     public synchronized String dockerHost() {
         return dockerHost;
     }
@@ -200,14 +212,7 @@ public final class ContainerLauncher implements VmLauncher {
         Path containerLog = results.resolve(CONTAINER_LOG);
         Files.deleteIfExists(runLog);
 
-        List<String> cmd = new ArrayList<>(List.of("bash", runVm.toString(),
-                "--kernel", spec.kernel().toAbsolutePath().toString(), "--profile", spec.profile().scriptName(),
-                "--results", results.toString(), "--cmd", spec.script().toAbsolutePath().toString(),
-                "--timeout", Long.toString(spec.timeout().toSeconds())));
-        spec.env().forEach((k, v) -> {
-            cmd.add("--env");
-            cmd.add(k + "=" + v);
-        });
+        List<String> cmd = spec.command(runVm);
         Map<Path, Path> readOnly = readOnlyMounts(spec, results);
         List<Bind> binds = new ArrayList<>();
         readOnly.forEach((at, from) -> binds.add(new Bind(from.toString(), new Volume(at.toString()), AccessMode.ro)));
@@ -291,12 +296,12 @@ public final class ContainerLauncher implements VmLauncher {
 
     /**
      * What the guest must see at the host's paths, read-only (mount point to source): the
-     * vm-tests directory, the kernel's directory, the JDK, the script and every absolute path
+     * scripts directory, the kernel's directory, the JDK, the script and every absolute path
      * in the environment (a classpath's entries too), nested ones dropped.
      */
     Map<Path, Path> readOnlyMounts(Spec spec, Path results) throws IOException {
         TreeSet<Path> wanted = new TreeSet<>();
-        wanted.add(vmTestsDir);
+        wanted.add(scriptsDir);
         wanted.add(spec.kernel().toAbsolutePath().normalize().getParent());
         wanted.add(spec.script().toAbsolutePath().normalize());
         wanted.add(Path.of(System.getProperty("java.home")).toAbsolutePath().normalize());
