@@ -8,7 +8,7 @@ import java.nio.ByteOrder;
 /**
  * IOMMU_GET_HW_INFO: the IOMMU behind a device.
  *
- * @param type         IOMMU_HW_INFO_TYPE_* (e.g. INTEL_VTD, or the mock's 0xfeedbeef)
+ * @param type         IOMMU_HW_INFO_TYPE_* (e.g. INTEL_VTD, ARM_SMMUV3, or the mock's 0xfeedbeef)
  * @param data         the driver's raw info struct (e.g. {@code struct iommu_hw_info_vtd})
  * @param capabilities IOMMU_HW_CAP_* bits
  * @param maxPasidLog2 the PASID width, 0 without PASID support
@@ -21,6 +21,15 @@ public record HwInfo(int type, byte[] data, long capabilities, int maxPasidLog2)
      */
     public boolean isIntelVtd() {
         return type == Uapi.IOMMU_HW_INFO_TYPE_INTEL_VTD();
+    }
+
+    /**
+     * Whether the IOMMU is an ARM SMMUv3 ({@link #data()} decodes with {@link Smmuv3HwInfo#of}).
+     *
+     * @return true for SMMUv3
+     */
+    public boolean isArmSmmuv3() {
+        return type == Smmuv3HwInfo.TYPE;
     }
 
     /**
@@ -66,7 +75,7 @@ public record HwInfo(int type, byte[] data, long capabilities, int maxPasidLog2)
      */
     @Override
     public String toString() {
-        String t = isIntelVtd() ? "INTEL_VTD" : type == 0xfeedbeef ? "SELFTEST" : "0x" + Integer.toHexString(type);
+        String t = isIntelVtd() ? "INTEL_VTD" : isArmSmmuv3() ? "ARM_SMMUV3" : type == 0xfeedbeef ? "SELFTEST" : "0x" + Integer.toHexString(type);
         return "HwInfo[type=" + t + ", capabilities=0x" + Long.toHexString(capabilities) + ", maxPasidLog2=" + maxPasidLog2 + "]";
     }
 }

@@ -555,10 +555,28 @@ public final class Iommufd implements AutoCloseable {
      * @throws IommufdException ENOENT for an unknown device
      */
     public HwInfo hwInfo(int deviceId) throws IommufdException {
+        return hwInfo(deviceId, 0);
+    }
+
+    /**
+     * IOMMU_GET_HW_INFO of one info type (IOMMU_HW_INFO_FLAG_INPUT_TYPE, Linux 6.17+): e.g.
+     * {@link Tegra241CmdqvInfo#TYPE} from an SMMUv3 with that extension.
+     *
+     * @param deviceId the bound device
+     * @param type     the info type wanted; 0 is the driver's default (as {@link #hwInfo(int)})
+     * @return what the kernel reports
+     * @throws IommufdException EOPNOTSUPP for a type the IOMMU does not have, ENOENT for an unknown
+     *         device
+     */
+    public HwInfo hwInfo(int deviceId, int type) throws IommufdException {
         try (Arena arena = Arena.ofConfined(); KernelCall k = KernelCall.begin(this, "IOMMU_GET_HW_INFO").holdDevice(deviceId)) {
             MemorySegment data = arena.allocate(256, 8);
             MemorySegment s = k.struct(iommu_hw_info.sizeof());
             iommu_hw_info.dev_id(s, deviceId);
+            if (type != 0) {
+                iommu_hw_info.flags(s, IOMMU_HW_INFO_FLAG_INPUT_TYPE());
+                iommu_hw_info.in_data_type(s, type);
+            }
             iommu_hw_info.data_len(s, (int) data.byteSize());
             iommu_hw_info.data_uptr(s, k.kernelWrites(data, data.byteSize(), "data"));
             k.ioctl(Command.GET_HW_INFO, x -> "dev=" + iommu_hw_info.dev_id(x));

@@ -88,6 +88,38 @@ public final class Viommu extends Handle {
     }
 
     /**
+     * IOMMU_HWPT_ALLOC through this SMMUv3 vIOMMU: a nested page table for the guest's stream
+     * table entry (e.g. {@link Smmuv3Ste#translate(long)}); no fault queue, no flags.
+     *
+     * @param deviceId the bound device
+     * @param ste      the guest's STE words 0 and 1
+     * @return the nested page table, closed before this vIOMMU
+     * @throws IommufdException EIO for an STE field the kernel does not take, EOPNOTSUPP when the
+     *         vIOMMU is not SMMUv3
+     */
+    public HwPagetable allocNestedHwpt(int deviceId, Smmuv3Ste ste) throws IommufdException {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            return allocNestedHwpt(deviceId, Smmuv3Ste.DATA_TYPE, ste.toSegment(arena), null);
+        }
+    }
+
+    /**
+     * IOMMU_HWPT_INVALIDATE of this SMMUv3 vIOMMU's caches with the guest's commands, in order.
+     *
+     * @param commands the commands (e.g. {@link Smmuv3Command#tlbiNhVa})
+     * @return how many commands the kernel handled (all, when it returns)
+     * @throws IommufdException EIO for a command the kernel does not take or an unknown virtual
+     *         stream id (the exception's arguments carry {@code handled=})
+     * @throws IllegalArgumentException for an empty list
+     */
+    public int invalidate(java.util.List<Smmuv3Command> commands) throws IommufdException {
+        if (commands.isEmpty()) throw new IllegalArgumentException("no SMMUv3 commands");
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            return invalidate(Smmuv3Command.DATA_TYPE, Smmuv3Command.toSegment(arena, commands), Smmuv3Command.BYTES, commands.size());
+        }
+    }
+
+    /**
      * IOMMU_HWPT_INVALIDATE of this vIOMMU's caches (e.g. the guest's SMMUv3 CMDQ TLBI and ATC
      * commands) with an array of driver entries (e.g.
      * {@code struct iommu_viommu_arm_smmuv3_invalidate}). The kernel handles the entries in order

@@ -401,6 +401,24 @@ public class Uapi extends Uapi$shared {
     public static int IOMMU_HWPT_DATA_NONE() {
         return IOMMU_HWPT_DATA_NONE;
     }
+    private static final int IOMMU_HWPT_DATA_ARM_SMMUV3 = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * enum iommu_hwpt_data_type.IOMMU_HWPT_DATA_ARM_SMMUV3 = 2
+     * }
+     */
+    public static int IOMMU_HWPT_DATA_ARM_SMMUV3() {
+        return IOMMU_HWPT_DATA_ARM_SMMUV3;
+    }
+    private static final int IOMMU_HW_INFO_ARM_SMMUV3_ERRATA_REPEAT_TLBI_CFGI = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum iommu_hw_info_arm_smmuv3_flags.IOMMU_HW_INFO_ARM_SMMUV3_ERRATA_REPEAT_TLBI_CFGI = 1
+     * }
+     */
+    public static int IOMMU_HW_INFO_ARM_SMMUV3_ERRATA_REPEAT_TLBI_CFGI() {
+        return IOMMU_HW_INFO_ARM_SMMUV3_ERRATA_REPEAT_TLBI_CFGI;
+    }
     private static final int IOMMU_HW_INFO_TYPE_INTEL_VTD = (int)1L;
     /**
      * {@snippet lang=c :
@@ -409,6 +427,24 @@ public class Uapi extends Uapi$shared {
      */
     public static int IOMMU_HW_INFO_TYPE_INTEL_VTD() {
         return IOMMU_HW_INFO_TYPE_INTEL_VTD;
+    }
+    private static final int IOMMU_HW_INFO_TYPE_ARM_SMMUV3 = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * enum iommu_hw_info_type.IOMMU_HW_INFO_TYPE_ARM_SMMUV3 = 2
+     * }
+     */
+    public static int IOMMU_HW_INFO_TYPE_ARM_SMMUV3() {
+        return IOMMU_HW_INFO_TYPE_ARM_SMMUV3;
+    }
+    private static final int IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV = (int)3L;
+    /**
+     * {@snippet lang=c :
+     * enum iommu_hw_info_type.IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV = 3
+     * }
+     */
+    public static int IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV() {
+        return IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV;
     }
     private static final int IOMMU_HW_CAP_DIRTY_TRACKING = (int)1L;
     /**
@@ -454,6 +490,15 @@ public class Uapi extends Uapi$shared {
      */
     public static int IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR() {
         return IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR;
+    }
+    private static final int IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3 = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum iommu_hwpt_invalidate_data_type.IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3 = 1
+     * }
+     */
+    public static int IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3() {
+        return IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3;
     }
     private static final int IOMMU_PGFAULT_FLAGS_PASID_VALID = (int)1L;
     /**
@@ -527,6 +572,24 @@ public class Uapi extends Uapi$shared {
     public static int IOMMUFD_PAGE_RESP_INVALID() {
         return IOMMUFD_PAGE_RESP_INVALID;
     }
+    private static final int IOMMU_VIOMMU_TYPE_ARM_SMMUV3 = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum iommu_viommu_type.IOMMU_VIOMMU_TYPE_ARM_SMMUV3 = 1
+     * }
+     */
+    public static int IOMMU_VIOMMU_TYPE_ARM_SMMUV3() {
+        return IOMMU_VIOMMU_TYPE_ARM_SMMUV3;
+    }
+    private static final int IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * enum iommu_viommu_type.IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV = 2
+     * }
+     */
+    public static int IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV() {
+        return IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV;
+    }
     private static final int IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 = (int)1L;
     /**
      * {@snippet lang=c :
@@ -544,6 +607,15 @@ public class Uapi extends Uapi$shared {
      */
     public static int IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV() {
         return IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV;
+    }
+    private static final int IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum iommu_hw_queue_type.IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV = 1
+     * }
+     */
+    public static int IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV() {
+        return IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV;
     }
     private static final int VFIO_PCI_CONFIG_REGION_INDEX = (int)7L;
     /**
