@@ -51,7 +51,7 @@ mkdir -p "$out.tmp/usr/local/bin"
 ln -sfn /usr/lib/jvm/java-25-openjdk-arm64/bin/java "$out.tmp/usr/local/bin/java"
 # Mount points for the host directories the launcher shares (see run-vm-arm64.sh); --foreign
 # leaves /proc a symlink to itself (for a chroot), the guest mounts proc there.
-rm -f "$out.tmp/proc"
+if [ -L "$out.tmp/proc" ]; then rm -f "$out.tmp/proc"; fi # a directory elsewhere (e.g. run inside a chroot): kept
 mkdir -p "$out.tmp/host" "$out.tmp/work" "$out.tmp/proc"
 # What base-passwd's configuration would install: root and the JDK's user lookups.
 for f in passwd group; do
