@@ -18,8 +18,8 @@ import io.github.iommufd4j.internal.uring.IoUringException;
  * call of its own. The fault fd has only a {@code .write} file operation, which io_uring performs
  * inline only when the file has O_NONBLOCK (otherwise an io-wq worker does it,
  * docs/kernel-behaviour.md §5.3); the fault fd never blocks anyway, so the pump sets O_NONBLOCK
- * while it serves the queue and restores the flags when it lets go. Two answer buffers take
- * turns: one in flight, one filling; answers that cannot wait for the ring (a write still in
+ * while it serves the queue, and the last pump to let go restores the flags
+ * ({@link NonBlockingFiles}). Two answer buffers take turns: one in flight, one filling; answers that cannot wait for the ring (a write still in
  * flight, the pump stopping, the ring failing) go out with write(2).
  */
 abstract sealed class FaultSource extends Source permits SyscallFaultSource, RingFaultSource {
@@ -42,8 +42,8 @@ abstract sealed class FaultSource extends Source permits SyscallFaultSource, Rin
     private long writeTurn;
     /** Set while the source lets go: answers are written with write(2) (its fd is about to close). */
     private boolean retiring;
-    /** The file status flags before the pump added O_NONBLOCK (-1: unchanged). */
-    private int savedFlags = -1;
+    /** This pump counts among those that keep O_NONBLOCK on the queue's file ({@link NonBlockingFiles}). */
+    private boolean nonBlocking;
 
     /** @param answers answers written per write(2) at most: a batch's and the deferred ones that came back */
     FaultSource(PumpLoop loop, int index, FaultQueue queue, int batch, int answers) throws IommufdException {
@@ -51,17 +51,14 @@ abstract sealed class FaultSource extends Source permits SyscallFaultSource, Rin
         this.queue = queue;
         this.records = new PageFaults(batch);
         this.answers = new PageResponses(answers);
-        if (queue.backend() == Backend.NATIVE) {
-            int flags = Libc.fcntl(fd, Libc.F_GETFL, 0);
-            if (flags >= 0 && Libc.fcntl(fd, Libc.F_SETFL, flags | Libc.O_NONBLOCK) == 0) savedFlags = flags;
-        }
-        this.ringWrites = savedFlags >= 0;
+        this.nonBlocking = queue.backend() == Backend.NATIVE && NonBlockingFiles.acquire(queue, fd);
+        this.ringWrites = nonBlocking;
         this.spare = ringWrites ? new PageResponses(answers) : null;
     }
 
     /** Whether the fd has O_NONBLOCK from the pump (the kernel's queues). */
     final boolean nonBlocking() {
-        return savedFlags >= 0;
+        return nonBlocking;
     }
 
     @Override
@@ -261,15 +258,15 @@ abstract sealed class FaultSource extends Source permits SyscallFaultSource, Rin
     /** Restores the fd's flags; a ring write queued and not submitted yet is submitted first (it names our fd). */
     @Override
     void release() {
-        if (writing != null && fd >= 0 && !loop.ring.isClosed()) {
+        if (writing != null && fd >= 0 && loop.ring != null && !loop.ring.isClosed()) {
             try {
                 loop.ring.submit();
             } catch (IoUringException | RuntimeException e) {
                 // The ring failed: its operations end with it.
             }
         }
-        if (savedFlags >= 0 && fd >= 0) Libc.fcntl(fd, Libc.F_SETFL, savedFlags);
-        savedFlags = -1;
+        if (nonBlocking && fd >= 0) NonBlockingFiles.release(queue, fd);
+        nonBlocking = false;
         super.release();
     }
 

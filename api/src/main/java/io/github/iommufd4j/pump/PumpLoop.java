@@ -30,7 +30,10 @@ final class PumpLoop implements Runnable, CompletionHandler, AnswerQueue.Sink {
     final String name;
     final FaultHandler handler;
     final EventHandler eventHandler;
-    final IoUring ring;
+    /** Opened by the pump's thread, which alone uses and closes it (null until then). */
+    IoUring ring;
+    /** The ring's size (tests set an impossible one to make the setup fail on the pump's thread). */
+    int ringEntries;
     final AnswerQueue answers;
     final FaultSource[] faultSources;
     final EventSource[] eventSources;
@@ -56,7 +59,10 @@ final class PumpLoop implements Runnable, CompletionHandler, AnswerQueue.Sink {
     /** The pump thread's read(2) and write(2) calls (its io_uring_enter calls: {@link IoUring#enters()}). */
     final AtomicLong reads = new AtomicLong(), writes = new AtomicLong();
 
-    /** Opens the ring, the answer queue and a source per queue; on failure closes what it opened. */
+    /**
+     * Opens the answer queue and a source per queue; on failure closes what it opened. The ring is
+     * opened by the pump's thread ({@link #run}): its memory is confined to that thread.
+     */
     PumpLoop(String name, List<FaultQueue> queues, FaultHandler handler, List<EventQueue> eventQueues,
              EventHandler eventHandler, int batch, int maxOutstanding, FaultPump.RecordPath path) throws IommufdException {
         this.name = name;
@@ -65,19 +71,9 @@ final class PumpLoop implements Runnable, CompletionHandler, AnswerQueue.Sink {
         this.eventHandler = eventHandler;
         this.faultSources = new FaultSource[queues.size()];
         this.eventSources = new EventSource[eventQueues.size()];
-        AnswerQueue a = null;
-        IoUring r = null;
-        try {
-            a = new AnswerQueue(maxOutstanding);
-            // Room for a poll or read per queue, its cancel, and the wake poll; a fuller SQ is submitted on the way.
-            int entries = Math.clamp(Integer.highestOneBit(2 * (queues.size() + eventQueues.size()) + 2) * 2, 8, 4096);
-            r = IoUring.open(entries);
-        } catch (IommufdException | RuntimeException | Error e) {
-            if (a != null) a.release();
-            throw e;
-        }
-        this.answers = a;
-        this.ring = r;
+        // Room for a poll or read per queue, its cancel, and the wake poll; a fuller SQ is submitted on the way.
+        this.ringEntries = Math.clamp(Integer.highestOneBit(2 * (queues.size() + eventQueues.size()) + 2) * 2, 8, 4096);
+        this.answers = new AnswerQueue(maxOutstanding);
         try {
             int answersPerWrite = Math.min(batch + maxOutstanding, 8192);
             for (int i = 0; i < faultSources.length; i++) {
@@ -96,6 +92,7 @@ final class PumpLoop implements Runnable, CompletionHandler, AnswerQueue.Sink {
     public void run() {
         try {
             tid = Libc.gettid();
+            ring = IoUring.open(ringEntries);
             for (FaultSource s : faultSources) s.arm();
             for (EventSource s : eventSources) s.arm();
             armWake();
@@ -226,7 +223,7 @@ final class PumpLoop implements Runnable, CompletionHandler, AnswerQueue.Sink {
             for (EventSource s : eventSources) s.retire();
             if (wakeArmed) ring.cancel(WAKE, CANCEL);
             long deadline = System.nanoTime() + 2_000_000_000L;
-            while ((wakeArmed || anyBusy()) && System.nanoTime() < deadline) {
+            while (ring != null && (wakeArmed || anyBusy()) && System.nanoTime() < deadline) {
                 ring.submitAndWait(1, 100_000_000L);
                 ring.processCompletions(this);
             }
@@ -243,10 +240,13 @@ final class PumpLoop implements Runnable, CompletionHandler, AnswerQueue.Sink {
         return false;
     }
 
-    /** Closes the ring, the answer queue's eventfd and our fds of the queues, and ends our holds on them (idempotent). */
+    /**
+     * Closes the ring (on the pump's thread: no other thread ever has one to close), the answer
+     * queue's eventfd and our fds of the queues, and ends our holds on them (idempotent).
+     */
     void release() {
         try {
-            ring.close();
+            if (ring != null) ring.close();
         } finally {
             answers.release();
             for (Source s : faultSources) if (s != null) s.letGo();

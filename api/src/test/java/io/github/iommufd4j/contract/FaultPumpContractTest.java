@@ -192,6 +192,28 @@ class FaultPumpContractTest extends ContractTestBase {
         for (FaultQueue q : queues) q.close(); // DESTROY: EBUSY if a cancelled read still held the fd
     }
 
+    @Test
+    void twoPumpsOnOneQueueKeepItNonBlockingUntilTheLastLetsGo() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(fd.backend() == Backend.NATIVE, "O_NONBLOCK on the kernel's fault fd");
+        FaultQueue q = queues.get(0);
+        FaultHandler ok = (queue, f, first, count, ticket) -> PageResponses.SUCCESS;
+        int before = io.github.iommufd4j.bindings.Libc.fcntl(q.fd(), io.github.iommufd4j.bindings.Libc.F_GETFL, 0);
+        assertEquals(0, before & io.github.iommufd4j.bindings.Libc.O_NONBLOCK);
+        FaultPump first = FaultPump.start(q, ok);
+        try (FaultPump second = FaultPump.start(q, ok)) {
+            first.close();
+            // The file's flags are shared: the first pump must not have taken O_NONBLOCK from the second.
+            assertNotEquals(0, io.github.iommufd4j.bindings.Libc.fcntl(q.fd(), io.github.iommufd4j.bindings.Libc.F_GETFL, 0)
+                    & io.github.iommufd4j.bindings.Libc.O_NONBLOCK, "O_NONBLOCK while the second pump serves the queue");
+            for (int i = 0; i < 20; i++) devices.get(0).triggerPageFault(0, i, PageFaults.PERM_READ, 0x1000L * i);
+            awaitCount(second, 20);
+            assertEquals(0, second.ioWorkers(), "the ring wrote the answers inline, no io-wq worker");
+        }
+        assertEquals(before, io.github.iommufd4j.bindings.Libc.fcntl(q.fd(), io.github.iommufd4j.bindings.Libc.F_GETFL, 0),
+                "the last pump restored the flags it found");
+        assertEquals(0, q.read(new PageFaults(4)), "every fault was answered");
+    }
+
     // ---- bad input and misuse: each isolated, counted, and the pump keeps serving
 
     @Test

@@ -5,7 +5,7 @@ import io.github.iommufd4j.FaultQueue;
 import io.github.iommufd4j.Iommufd;
 import io.github.iommufd4j.IommufdException;
 import io.github.iommufd4j.PageResponses;
-import io.github.iommufd4j.internal.uring.IoUringException;
+import io.github.iommufd4j.internal.uring.IoUring;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -15,6 +15,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -28,10 +29,11 @@ class FaultPumpSetupTest {
             long fds = openFds();
             PumpLoop loop = new PumpLoop("iommufd4j-fault-pump-setup-test", List.of(q),
                     (queue, f, first, count, ticket) -> PageResponses.SUCCESS, List.of(), null, 4, 4, FaultPump.RecordPath.SYSCALLS);
-            assertTrue(openFds() > fds, "the loop opened its ring, eventfd and a duplicate of the queue's fd");
-            loop.ring.close(); // the pump thread's first ring call fails
-            IoUringException e = assertThrows(IoUringException.class, () -> FaultPump.launch(loop));
-            assertEquals("EBADF", e.errnoName(), e.getMessage());
+            assertTrue(openFds() > fds, "the loop opened its eventfd and a duplicate of the queue's fd");
+            assertNull(loop.ring, "the ring is opened by the pump's thread");
+            loop.ringEntries = IoUring.MAX_ENTRIES * 2; // the pump thread cannot open its ring
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> FaultPump.launch(loop));
+            assertTrue(e.getMessage().contains("entries"), e.getMessage());
             assertFalse(Thread.getAllStackTraces().keySet().stream()
                     .anyMatch(t -> t.getName().equals(loop.name) && t.isAlive()), "the pump thread ended");
             assertEquals(fds, openFds(), "the failed setup let go of everything");

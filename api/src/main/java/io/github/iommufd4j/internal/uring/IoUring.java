@@ -28,10 +28,12 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * jextract cannot bind) and without allocating in steady state. Only the operations the pump
  * uses: {@link #read}, {@link #write}, {@link #pollAdd}, {@link #pollAddMultishot} and {@link #cancel}.
  *
- * <p>Threading: a ring is used by one thread (the preparation methods, {@link #submitAndWait} and
- * {@link #processCompletions} keep unsynchronised state). Only {@link #close()} may be called from
- * any thread; it does not wake a thread blocked in {@code submitAndWait}, and that thread then
- * gets an exception, never a crash: the ring memory belongs to a shared {@link Arena}.
+ * <p>Threading: a ring belongs to the thread that opened it (the preparation methods,
+ * {@link #submitAndWait} and {@link #processCompletions} keep unsynchronised state). Its memory is
+ * a confined {@link Arena}: another thread that touches it gets an exception, never a crash, and
+ * closing it needs no handshake with every thread of the JVM, as closing a shared arena would (a
+ * pump that starts and stops often would stall the whole process each time). {@link #close()}
+ * from another thread is refused.
  *
  * <p>Submission: each preparation method fills the next free SQE; nothing reaches the kernel until
  * {@link #submit()} or {@link #submitAndWait}. When the SQ is full, the preparation method submits
@@ -82,7 +84,8 @@ public final class IoUring implements AutoCloseable {
     private final int features;
     private final int sqEntries;
     private final int cqEntries;
-    private final Arena arena;           // shared: owns the mappings (munmap on close) and the small structs
+    private final Arena arena;           // confined to the owner: the mappings (munmap on close) and the small structs
+    private final Thread owner;          // the thread that opened the ring and alone uses and closes it
     private final MemorySegment sqRing;  // head, tail, mask, flags, dropped, array
     private final MemorySegment cqRing;  // head, tail, mask, overflow, cqes; the same mapping as sqRing with SINGLE_MMAP
     private final MemorySegment sqes;    // the SQE array, a separate mapping
@@ -137,19 +140,20 @@ public final class IoUring implements AutoCloseable {
         if (singleMmap) {
             sqRingSize = cqRingSize = Math.max(sqRingSize, cqRingSize);
         }
-        Arena shared = Arena.ofShared();
+        Arena confined = Arena.ofConfined();
         try {
-            this.sqRing = map(shared, fd, sqRingSize, Uapi.IORING_OFF_SQ_RING(), "SQ ring");
-            this.cqRing = singleMmap ? sqRing : map(shared, fd, cqRingSize, Uapi.IORING_OFF_CQ_RING(), "CQ ring");
-            this.sqes = map(shared, fd, (long) SQE_SIZE * sqEntries, Uapi.IORING_OFF_SQES(), "SQE array");
-            this.extArg = shared.allocate(io_uring_getevents_arg.layout());
-            this.timeout = shared.allocate(__kernel_timespec.layout());
+            this.sqRing = map(confined, fd, sqRingSize, Uapi.IORING_OFF_SQ_RING(), "SQ ring");
+            this.cqRing = singleMmap ? sqRing : map(confined, fd, cqRingSize, Uapi.IORING_OFF_CQ_RING(), "CQ ring");
+            this.sqes = map(confined, fd, (long) SQE_SIZE * sqEntries, Uapi.IORING_OFF_SQES(), "SQE array");
+            this.extArg = confined.allocate(io_uring_getevents_arg.layout());
+            this.timeout = confined.allocate(__kernel_timespec.layout());
         } catch (IoUringException | RuntimeException | Error e) {
-            shared.close(); // unmaps whatever was mapped
+            confined.close(); // unmaps whatever was mapped
             Libc.close(fd);
             throw e;
         }
-        this.arena = shared;
+        this.arena = confined;
+        this.owner = Thread.currentThread();
         this.sqHead = io_sqring_offsets.head(sqOff);
         this.sqTail = io_sqring_offsets.tail(sqOff);
         this.sqFlags = io_sqring_offsets.flags(sqOff);
@@ -446,15 +450,21 @@ public final class IoUring implements AutoCloseable {
     }
 
     /**
-     * Unmaps the rings and closes the ring fd. Idempotent and callable from any thread; does not wait
-     * for operations in flight (the kernel cancels them). Later calls on this ring throw
-     * {@link IoUringException} ({@code EBADF}, "the ring is closed").
+     * Unmaps the rings and closes the ring fd. Idempotent; does not wait for operations in flight
+     * (the kernel cancels them). Later calls on this ring throw {@link IoUringException}
+     * ({@code EBADF}, "the ring is closed").
+     *
+     * @throws IllegalStateException on a thread other than the one that opened the ring (which
+     *         stays open)
      */
     @Override
     public void close() {
+        if (Thread.currentThread() != owner) {
+            throw new IllegalStateException(this + " belongs to thread " + owner.getName() + ", which must close it");
+        }
         if (!closed.compareAndSet(false, true)) return;
         try {
-            arena.close(); // munmap of the three mappings; fails cleanly if another thread is mid-access
+            arena.close(); // munmap of the three mappings
         } finally {
             Libc.close(ringFd);
         }

@@ -218,12 +218,28 @@ class IoUringTest {
     }
 
     @Test
-    void closeFromManyThreadsAtOnce() throws Exception {
+    void onlyTheOwningThreadClosesTheRingAndTwiceIsOnce() throws Exception {
         IoUring r = IoUring.open(4);
-        Thread[] ts = new Thread[4];
-        for (int i = 0; i < ts.length; i++) ts[i] = Thread.ofPlatform().start(r::close);
-        for (Thread t : ts) t.join();
+        java.util.concurrent.atomic.AtomicReference<Throwable> other = new java.util.concurrent.atomic.AtomicReference<>();
+        Thread t = Thread.ofPlatform().start(() -> {
+            try {
+                r.close();
+            } catch (Throwable e) {
+                other.set(e);
+            }
+        });
+        t.join();
+        assertThat(other.get()).isInstanceOf(IllegalStateException.class).hasMessageContaining("belongs to thread");
+        assertThat(r.isClosed()).isFalse();
+        int efd = eventfd();
+        r.pollAdd(efd, Libc.POLLIN, 5); // the refused close left the ring working
+        signal(efd);
+        rec.awaitCount(r, 1);
+        assertThat(rec.resOf(5)).isPositive();
+        r.close();
+        r.close();
         assertThat(r.isClosed()).isTrue();
+        assertThatThrownBy(r::submit).isInstanceOf(IoUringException.class).hasMessageContaining("closed");
     }
 
     @Test
