@@ -96,7 +96,7 @@ public final class FaultPump implements AutoCloseable {
     private final List<EventQueue> eventQueues;
     private final int batch, maxOutstanding;
     private final RecordPath path;
-    private final PumpLoop loop;
+    final PumpLoop loop; // package-private: tests describe its state
     private final Thread thread;
 
     private FaultPump(List<FaultQueue> queues, List<EventQueue> eventQueues, int batch, int maxOutstanding,

@@ -45,7 +45,7 @@ final class PumpLoop implements Runnable, CompletionHandler, AnswerQueue.Sink {
     volatile Throwable setupFailure, failure;
     volatile int tid;
     /** The wake eventfd's poll is armed / fired since the last drain (pump thread only). */
-    private boolean wakeArmed, woken;
+    boolean wakeArmed, woken;
     /** Ring writes of answers submitted or queued and not completed (pump thread only). */
     int writesInFlight;
     /** The loop's turns so far; a turn starts after the ring's enter (pump thread only). */

@@ -540,7 +540,13 @@ class LifecycleStressTest {
         void run() throws Exception;
     }
 
-    private static String hangFailure(String report) {
+    private String hangFailure(String report) {
+        StringBuilder pumps = new StringBuilder("pumps whose thread runs:\n");
+        for (StressWorld.Pump p : allPumps) {
+            FaultPump f = p.pump();
+            if (f != null) pumps.append(io.github.iommufd4j.pump.PumpStates.describe(f));
+        }
+        report = report + pumps;
         System.out.println("[reliability] lifecycle stress: HANG: " + report);
         return "hang: " + report;
     }
