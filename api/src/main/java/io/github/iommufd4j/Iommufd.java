@@ -706,10 +706,11 @@ public final class Iommufd implements AutoCloseable {
             shutAll(shut);                       // wakes waiters: they hold only their queue
             state.awaitIdle(KernelCall.heldByCurrentThread(state));
             shutAll(shut);                       // handles made by calls that were in flight
-            for (Handle h : snapshot()) {
-                if (shut.contains(h)) h.abandon();
-                else h.state.awaitReleased();    // another thread is closing it
-            }
+            // First let go of every handle this close shut, then wait for those other threads are
+            // closing: such a thread may be closing one of ours as a dependent, and waits for us.
+            List<Handle> all = snapshot();
+            for (Handle h : all) if (shut.contains(h)) h.abandon();
+            for (Handle h : all) if (!shut.contains(h)) h.state.awaitReleased();
             synchronized (handles) {
                 handles.clear();
             }

@@ -96,8 +96,10 @@ public final class Viommu extends Handle {
      * @return the nested page table, closed before this vIOMMU
      * @throws IommufdException EIO for an STE field the kernel does not take, EOPNOTSUPP when the
      *         vIOMMU is not SMMUv3
+     * @throws IllegalArgumentException for a null STE
      */
     public HwPagetable allocNestedHwpt(int deviceId, Smmuv3Ste ste) throws IommufdException {
+        if (ste == null) throw new IllegalArgumentException("IOMMU_HWPT_ALLOC: the SMMUv3 STE is null");
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
             return allocNestedHwpt(deviceId, Smmuv3Ste.DATA_TYPE, ste.toSegment(arena), null);
         }
@@ -110,10 +112,13 @@ public final class Viommu extends Handle {
      * @return how many commands the kernel handled (all, when it returns)
      * @throws IommufdException EIO for a command the kernel does not take or an unknown virtual
      *         stream id (the exception's arguments carry {@code handled=})
-     * @throws IllegalArgumentException for an empty list
+     * @throws IllegalArgumentException for a null or empty list, or a null command
      */
     public int invalidate(java.util.List<Smmuv3Command> commands) throws IommufdException {
-        if (commands.isEmpty()) throw new IllegalArgumentException("no SMMUv3 commands");
+        if (commands == null || commands.isEmpty()) throw new IllegalArgumentException("IOMMU_HWPT_INVALIDATE: no SMMUv3 commands");
+        for (int i = 0; i < commands.size(); i++) {
+            if (commands.get(i) == null) throw new IllegalArgumentException("IOMMU_HWPT_INVALIDATE: SMMUv3 command " + i + " is null");
+        }
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
             return invalidate(Smmuv3Command.DATA_TYPE, Smmuv3Command.toSegment(arena, commands), Smmuv3Command.BYTES, commands.size());
         }

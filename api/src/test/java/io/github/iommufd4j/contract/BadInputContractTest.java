@@ -111,6 +111,27 @@ class BadInputContractTest extends ContractTestBase {
     static final int PAGE_INT = (int) PAGE;
 
     @Test
+    void nullSmmuv3ArgumentsAreRefusedBeforeTheKernelAndTheVIommuStaysUsable() throws Exception {
+        requireMock();
+        org.junit.jupiter.api.Assumptions.assumeTrue(fd.supports(io.github.iommufd4j.Command.VIOMMU_ALLOC), "kernel without IOMMU_VIOMMU_ALLOC");
+        Ioas ioas = fd.allocIoas();
+        MockDevice dev = mock.addDevice(ioas);
+        HwPagetable parent = fd.allocHwpt(dev.deviceId(), ioas, io.github.iommufd4j.HwptFlag.NEST_PARENT);
+        io.github.iommufd4j.Viommu v = fd.allocViommu(dev.deviceId(), parent, io.github.iommufd4j.MockDriver.VIOMMU_TYPE_SELFTEST,
+                MemorySegment.NULL);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> v.allocNestedHwpt(dev.deviceId(), (io.github.iommufd4j.Smmuv3Ste) null));
+        assertTrue(e.getMessage().contains("STE is null"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> v.invalidate((java.util.List<io.github.iommufd4j.Smmuv3Command>) null));
+        java.util.List<io.github.iommufd4j.Smmuv3Command> withNull = new java.util.ArrayList<>();
+        withNull.add(null);
+        e = assertThrows(IllegalArgumentException.class, () -> v.invalidate(withNull));
+        assertTrue(e.getMessage().contains("command 0 is null"), e.getMessage());
+        v.close(); // nothing was left busy by the refused calls
+        assertTrue(v.isClosed());
+    }
+
+    @Test
     void aSegmentOfAClosedArenaIsRefusedBeforeTheKernelSeesIt() throws Exception {
         requireMock();
         Ioas ioas = fd.allocIoas();

@@ -3,9 +3,6 @@ package io.github.iommufd4j.junit;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /** Runs QEMU directly on this host through run-vm.sh (see {@link GuestScripts}). */
 public final class QemuLauncher implements VmLauncher {
@@ -37,29 +34,6 @@ public final class QemuLauncher implements VmLauncher {
 
     @Override
     public Result run(Spec spec) throws IOException, InterruptedException {
-        List<String> cmd = spec.command(runVm);
-        Files.createDirectories(spec.results());
-        Path log = spec.results().resolve("run-vm.log");
-        long start = System.nanoTime();
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        // run-vm.sh stops QEMU on SIGTERM: sent when this JVM ends or the wait is interrupted.
-        Thread stop = new Thread(p::destroy);
-        Runtime.getRuntime().addShutdownHook(stop);
-        try {
-            if (!p.waitFor(spec.timeout().toSeconds() + 60, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                return new Result(124, spec.results().resolve("console.log"), Duration.ofNanos(System.nanoTime() - start));
-            }
-        } catch (InterruptedException e) {
-            p.destroy();
-            throw e;
-        } finally {
-            try {
-                Runtime.getRuntime().removeShutdownHook(stop);
-            } catch (IllegalStateException shuttingDown) {
-                // the hook stops it
-            }
-        }
-        return new Result(p.exitValue(), spec.results().resolve("console.log"), Duration.ofNanos(System.nanoTime() - start));
+        return VmLauncher.runScript(spec.command(runVm), spec);
     }
 }

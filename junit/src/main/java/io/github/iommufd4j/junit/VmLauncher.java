@@ -91,4 +91,43 @@ public interface VmLauncher {
      * @throws InterruptedException if interrupted while the guest runs (it is stopped)
      */
     Result run(Spec spec) throws IOException, InterruptedException;
+
+    /**
+     * Runs a launcher script (e.g. run-vm.sh) for {@code spec}, its output to {@code run-vm.log}
+     * in the results, and stops it (SIGTERM, on which the scripts stop QEMU) when the time limit
+     * passes, when the wait is interrupted, or when this JVM ends first: no guest outlives the
+     * build that started it.
+     *
+     * @param cmd  the script and its arguments
+     * @param spec what runs, where its results go and how long it may take
+     * @return the script's exit code (124 when it was stopped at the time limit), the console log
+     *         and the wall time
+     * @throws IOException          if the script cannot be started
+     * @throws InterruptedException if interrupted while it runs (it is stopped)
+     */
+    static Result runScript(java.util.List<String> cmd, Spec spec) throws IOException, InterruptedException {
+        java.nio.file.Files.createDirectories(spec.results());
+        Path log = spec.results().resolve("run-vm.log");
+        Path console = spec.results().resolve("console.log");
+        long start = System.nanoTime();
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        Thread stop = new Thread(p::destroy);
+        Runtime.getRuntime().addShutdownHook(stop);
+        try {
+            if (!p.waitFor(spec.timeout().toSeconds() + 60, java.util.concurrent.TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return new Result(124, console, Duration.ofNanos(System.nanoTime() - start));
+            }
+        } catch (InterruptedException e) {
+            p.destroy();
+            throw e;
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(stop);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook stops it
+            }
+        }
+        return new Result(p.exitValue(), console, Duration.ofNanos(System.nanoTime() - start));
+    }
 }

@@ -7,10 +7,8 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Runs the arm64 guest through {@code vm-tests/arm64/run-vm-arm64.sh}: QEMU's virt machine with
@@ -115,15 +113,6 @@ public final class Arm64Launcher implements VmLauncher {
             cmd.add("--env");
             cmd.add(k + "=" + (k.equals("JAVA") ? GUEST_JAVA : v));
         });
-        Files.createDirectories(spec.results());
-        Path log = spec.results().resolve("run-vm.log");
-        long start = System.nanoTime();
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        Path console = spec.results().resolve("console.log");
-        if (!p.waitFor(spec.timeout().toSeconds() + 60, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            return new Result(124, console, Duration.ofNanos(System.nanoTime() - start));
-        }
-        return new Result(p.exitValue(), console, Duration.ofNanos(System.nanoTime() - start));
+        return VmLauncher.runScript(cmd, spec);
     }
 }
