@@ -145,8 +145,15 @@ public final class SoftwareBackend implements IommufdBackend {
 
     @Override
     public int ioctl(long request, MemorySegment arg) {
+        return ioctl(request, arg, null, 0, 0);
+    }
+
+    /** The registrations and the ioctl under one lock: a typed map takes it once, not twice. */
+    @Override
+    public int ioctl(long request, MemorySegment arg, MemorySegment[] memory, int from, int to) {
         long stamp = writeLock();
         try {
+            for (int i = from; i < to; i++) state.memory.register(memory[i]);
             if (closed) return -Err.EBADF;
             return dispatch((int) request, arg);
         } catch (Fail f) {
