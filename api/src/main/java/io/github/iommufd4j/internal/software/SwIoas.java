@@ -436,9 +436,8 @@ final class SwIoas extends SwObject {
     private void addHole(long start, long last) {
         long before = start != 0 ? holes.find(start - 1) : -1, after = last != MAX ? holes.find(last + 1) : -1;
         if (before >= 0 && after >= 0) {
-            long end = holes.last(after);
-            holes.remove(after); // positions change: look the left one up again
-            holes.setLast(holes.find(start - 1), end);
+            holes.setLast(before, holes.last(after)); // both positions hold until the removal
+            holes.remove(after);
         } else if (before >= 0) {
             holes.setLast(before, last);
         } else if (after >= 0) {
