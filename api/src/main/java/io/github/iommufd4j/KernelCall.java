@@ -63,7 +63,8 @@ final class KernelCall implements AutoCloseable {
     private final MemorySegment struct = Arena.ofAuto().allocate(STRUCT_SIZE, 16);
     private final HandleState[] held = new HandleState[MAX_HELD];
     private final MemorySegment[] memory = new MemorySegment[MAX_MEMORY];
-    private int nHeld, nMemory;
+    /** {@code memory[0, nRegistered)} are registered with the backend; the rest go with the next kernel call. */
+    private int nHeld, nMemory, nRegistered;
     private boolean open;
     private Iommufd iommufd;
     private String op;
@@ -137,8 +138,9 @@ final class KernelCall implements AutoCloseable {
 
     /**
      * Memory the kernel reads, by address: checked (not null, alive, native, at least
-     * {@code bytes} long) and registered with the backend until the call ends. Returns its
-     * address. An empty segment with {@code bytes == 0} passes as it is (e.g. no driver data).
+     * {@code bytes} long) and registered with the backend from this call's next kernel call
+     * until the call ends. Returns its address. An empty segment with {@code bytes == 0} passes
+     * as it is (e.g. no driver data).
      */
     long kernelReads(MemorySegment m, long bytes, String what) {
         return user(m, bytes, false, what);
@@ -153,8 +155,7 @@ final class KernelCall implements AutoCloseable {
         check(op, m, bytes, written, what);
         if (m.byteSize() == 0) return m.address();
         if (nMemory == MAX_MEMORY) throw new IllegalStateException(op + ": too many user buffers in one call");
-        iommufd.raw().registerMemory(m);
-        memory[nMemory++] = m;
+        memory[nMemory++] = m; // registered with the kernel call itself (one step for the software backend)
         return m.address();
     }
 
@@ -171,10 +172,16 @@ final class KernelCall implements AutoCloseable {
         if (written && m.isReadOnly()) throw new IllegalArgumentException(op + ": " + what + " is read-only; the kernel writes it");
     }
 
+    /** Registers the memory not yet registered (before a backend call that does not take it along). */
+    private void registerPending() {
+        for (; nRegistered < nMemory; nRegistered++) iommufd.raw().registerMemory(memory[nRegistered]);
+    }
+
     /** The registered memory stays registered after the call: a mapping now owns it. */
     void keepMemory() {
+        registerPending();
         Arrays.fill(memory, 0, nMemory, null);
-        nMemory = 0;
+        nMemory = nRegistered = 0;
     }
 
     /** ioctl(iommufd, command, this call's struct): the result, or the typed failure. */
@@ -183,13 +190,16 @@ final class KernelCall implements AutoCloseable {
     }
 
     int ioctl(Command c, MemorySegment arg, Args args) throws IommufdException {
-        int rc = iommufd.raw().ioctl(c.request(), arg);
+        int from = nRegistered;
+        nRegistered = nMemory; // registered by the call below, also when it fails
+        int rc = iommufd.raw().ioctl(c.request(), arg, memory, from, nMemory);
         if (rc < 0) throw failed(c, args.of(arg), rc);
         return rc;
     }
 
     /** An ioctl on the iommufd that is not an iommufd command (the VFIO compatibility ioctls). */
     int ioctl(long request, MemorySegment arg, Args args) throws IommufdException {
+        registerPending();
         int rc = iommufd.raw().ioctl(request, arg);
         if (rc < 0) throw failed(args.of(arg), -rc);
         return rc;
@@ -197,6 +207,7 @@ final class KernelCall implements AutoCloseable {
 
     /** An ioctl on another file descriptor this call's handle owns (a VFIO device cdev). */
     int ioctlOn(int fd, long request, MemorySegment arg, Args args) throws IommufdException {
+        registerPending();
         int rc = io.github.iommufd4j.bindings.Libc.ioctl(fd, request, arg);
         if (rc < 0) throw failed(args.of(arg), -rc);
         return rc;
@@ -222,11 +233,13 @@ final class KernelCall implements AutoCloseable {
 
     /** ioctl without the exception: the result or {@code -errno} (for calls that look at the errno). */
     int rawIoctl(long request, MemorySegment arg) {
+        registerPending();
         return iommufd.raw().ioctl(request, arg);
     }
 
     /** read(2) of a file descriptor the backend handed out: bytes read, or the typed failure. */
     long read(int fd, MemorySegment buffer, long count, Handle owner) throws IommufdException {
+        registerPending();
         long n = iommufd.raw().read(fd, buffer, count);
         if (n < 0) throw failed(owner.describe() + ", count=" + count, (int) -n);
         return n;
@@ -234,6 +247,7 @@ final class KernelCall implements AutoCloseable {
 
     /** write(2) of a file descriptor the backend handed out: bytes written, or the typed failure. */
     long write(int fd, MemorySegment buffer, long count, Handle owner) throws IommufdException {
+        registerPending();
         long n = iommufd.raw().write(fd, buffer, count);
         if (n < 0) throw failed(owner.describe() + ", count=" + count, (int) -n);
         return n;
@@ -245,10 +259,10 @@ final class KernelCall implements AutoCloseable {
         if (!open) return; // a failed hold() ended the call already
         open = false;
         for (int i = nMemory - 1; i >= 0; i--) {
-            iommufd.raw().unregisterMemory(memory[i]);
+            if (i < nRegistered) iommufd.raw().unregisterMemory(memory[i]);
             memory[i] = null;
         }
-        nMemory = 0;
+        nMemory = nRegistered = 0;
         for (int i = nHeld - 1; i >= 0; i--) {
             HandleState s = held[i];
             held[i] = null;

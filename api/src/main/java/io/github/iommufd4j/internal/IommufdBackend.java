@@ -51,6 +51,15 @@ public interface IommufdBackend extends AutoCloseable {
     /** Ends one {@link #registerMemory} of this segment (registrations are counted). */
     default void unregisterMemory(MemorySegment segment) {}
 
+    /**
+     * {@link #registerMemory} of {@code memory[from]} to {@code memory[to - 1]}, then
+     * {@link #ioctl}: the software backend does both in one step (one lock).
+     */
+    default int ioctl(long request, MemorySegment arg, MemorySegment[] memory, int from, int to) {
+        for (int i = from; i < to; i++) registerMemory(memory[i]);
+        return ioctl(request, arg);
+    }
+
     /** Closes the iommufd; the kernel then destroys every object in it. */
     @Override
     void close();

@@ -66,6 +66,40 @@ class UserMemoryContractTest extends ContractTestBase {
         mock.addDevice(ioas);
     }
 
+    /**
+     * Every map with a domain pins the memory as it is now: memory that was mapped and unmapped
+     * many times at the same IOVA, then replaced by a read-only mapping or unmapped by the
+     * application, is EFAULT at the next map, whether the segment is raw or an arena's view of the
+     * mapping (no result of an earlier pin is reused), and maps again once it is back.
+     */
+    @Test
+    void memoryTheApplicationUnmapsOrMakesReadOnlyBetweenMapsIsEFAULTAtTheNextMap() throws Exception {
+        requireMock();
+        Ioas ioas = fd.allocIoas();
+        mock.addDevice(ioas);
+        long iova = MockDriver.APERTURE_START;
+        for (boolean raw : new boolean[] {true, false}) {
+            long va = mmap(PAGE, Libc.PROT_READ | Libc.PROT_WRITE);
+            MemorySegment page = raw ? at(va, PAGE) : MemorySegment.ofAddress(va).reinterpret(PAGE, arena, null);
+            for (int i = 0; i < 1000; i++) {
+                ioas.map(page, iova, Access.READ_WRITE);
+                assertEquals(PAGE, ioas.unmap(iova, PAGE));
+            }
+            long readOnly = Libc.mmap(va, PAGE, Libc.PROT_READ, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_FIXED, -1, 0);
+            assertEquals(va, readOnly, "mmap MAP_FIXED");
+            assertErrno("EFAULT", () -> ioas.map(page, iova, Access.READ_WRITE)); // pinned for writing
+            ioas.map(page, iova, Access.READ);
+            assertEquals(PAGE, ioas.unmap(iova, PAGE));
+            unmap(va, PAGE);
+            assertErrno("EFAULT", () -> ioas.map(page, iova, Access.READ));
+            assertErrno("EFAULT", () -> ioas.map(page, iova, Access.READ)); // a failed pin is not remembered either
+            long again = mappings.mapAgainAt(va, PAGE);
+            assumeTrue(again == va, "the address was taken again before the test could map it: " + again);
+            ioas.map(page, iova, Access.READ_WRITE);
+            assertEquals(PAGE, ioas.unmap(iova, PAGE));
+        }
+    }
+
     private record Mapped(Ioas ioas, long va, long iova, MockAccess access) {}
 
     /** Two pages of 0x11 in fresh mmap'd memory, mapped READ_WRITE in an IOAS with a mock device, and an access to it. */

@@ -40,14 +40,20 @@ final class FifoLock {
 
     private final AtomicReference<Node> tail = new AtomicReference<>();
     private final ThreadLocal<Node> nodes = ThreadLocal.withInitial(Node::new);
-    /** The holder's node (written and read by the holder only): unlock needs no thread-local lookup. */
+    /**
+     * The holder's node, or the last holder's (written by the holder only): unlock needs no
+     * thread-local lookup, nor does a lock by the thread that held it last. Read racily by
+     * {@link #lock}, which uses it only if its (final) thread is the caller: then it is the
+     * caller's own node.
+     */
     private Node owner;
     /** Even (from 2) while free, odd while held; written by the holder only. */
     private long sequence = 2;
 
     /** Takes the lock; returns the (odd) sequence number, a stamp {@link #validate} accepts until {@link #unlock}. */
     long lock() {
-        Node n = nodes.get();
+        Node n = owner; // the last holder's node: this thread's if it held the lock last (no thread-local lookup)
+        if (n == null || n.thread != Thread.currentThread()) n = nodes.get();
         n.next = null;
         n.waiting = true;
         Node pred = tail.getAndSet(n);

@@ -54,9 +54,10 @@ final class Iotlb {
     @SuppressWarnings("unused")
     private volatile int filling;
     /**
-     * Set by the first filler before it checks its stamp; an invalidating writer reads it after
-     * taking its lock: either the filler sees the writer (and skips) or the writer sees this and
-     * invalidates under the flag. Until then an unmap costs no atomic operation here.
+     * Set once, under the backend's lock (a first filler reading optimistically takes the lock
+     * for it and caches nothing that time): every writer after it, holding the lock, sees it, and
+     * one before it has finished. A writer reads it without a fence, so until the first fill an
+     * unmap costs no atomic operation or fence here.
      */
     private volatile boolean used;
 
@@ -88,7 +89,15 @@ final class Iotlb {
         long block = iova & -(1L << BLOCK_SHIFT), page = iova & -PAGE_SIZE;
         boolean inBlock = inside(block, BLOCK_SHIFT, start, last);
         if (perms == 0 || !inBlock && !inside(page, PAGE_SHIFT, start, last)) return;
-        if (!used) used = true;
+        if (!used) {
+            if ((stamp & 1) == 0) { // an optimistic reader (odd stamps are the lock holder's)
+                lock.lock();
+                used = true;
+                lock.unlock();
+                return;
+            }
+            used = true;
+        }
         if (!FILLING.compareAndSet(this, 0, 1)) return;
         try {
             if (!lock.validate(stamp)) return; // a writer began since the table lookup
@@ -121,8 +130,7 @@ final class Iotlb {
 
     /** Forgets the pages and blocks of {@code [first, last]} (the caller holds the write lock). */
     void invalidate(long first, long last) {
-        VarHandle.fullFence(); // the writer's odd sequence number before reading used (see used)
-        if (!used) return;
+        if (!used) return; // no fill yet: none can begin while the caller holds the lock (see used)
         lockFill();
         try {
             pages = invalidate(pages, first, last, PAGE_SHIFT);

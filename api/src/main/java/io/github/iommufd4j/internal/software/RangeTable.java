@@ -88,6 +88,21 @@ final class RangeTable {
         chunks[(int) (p >>> 32)].flags[(int) p] = value;
     }
 
+    /**
+     * Moves row {@code p}'s start to {@code start} in place; the caller keeps the order (for
+     * disjoint rows: the row stays clear of its neighbours), saving a removal and an insertion.
+     */
+    void setStart(long p, long start) {
+        int c = (int) (p >>> 32), i = (int) p;
+        chunks[c].start[i] = start;
+        if (i == 0) firsts[c] = start;
+    }
+
+    /** Moves row {@code p}'s last in place; as {@link #setStart}, the caller keeps the order. */
+    void setLast(long p, long last) {
+        chunks[(int) (p >>> 32)].last[(int) p] = last;
+    }
+
     private static long pos(int chunk, int index) {
         return ((long) chunk << 32) | index;
     }

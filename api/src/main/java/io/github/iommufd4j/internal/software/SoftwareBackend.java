@@ -145,8 +145,15 @@ public final class SoftwareBackend implements IommufdBackend {
 
     @Override
     public int ioctl(long request, MemorySegment arg) {
+        return ioctl(request, arg, null, 0, 0);
+    }
+
+    /** The registrations and the ioctl under one lock: a typed map takes it once, not twice. */
+    @Override
+    public int ioctl(long request, MemorySegment arg, MemorySegment[] memory, int from, int to) {
         long stamp = writeLock();
         try {
+            for (int i = from; i < to; i++) state.memory.register(memory[i]);
             if (closed) return -Err.EBADF;
             return dispatch((int) request, arg);
         } catch (Fail f) {
@@ -163,8 +170,8 @@ public final class SoftwareBackend implements IommufdBackend {
         if (nr < CMD_BASE || nr > CMD_LAST) return vfio.run(cmd, arg);
         long avail = arg.byteSize();
         // 2: every read of the caller's struct goes through UserCopy: a raw pointer that is not mapped is EFAULT
-        if (avail < 4 || !UserCopy.copy(arg, 0, kernelCopy, 0, 4)) return -Err.EFAULT;
-        long size = Integer.toUnsignedLong(kernelCopy.get(ValueLayout.JAVA_INT, 0));
+        long size = avail < 4 ? -1 : UserCopy.readInt(arg, 0, kernelCopy);
+        if (size < 0) return -Err.EFAULT;
         Command c = commands[nr - CMD_BASE];
         if (c == null || c.handler == null || c.request != cmd) return -Err.ENOTTY; // 3
         if (size < c.minSize) return -Err.EINVAL; // 4

@@ -391,13 +391,18 @@ final class SwIoas extends SwObject {
         return out;
     }
 
-    /** Marks {@code [start, last]} used: removes it from the holes. */
+    /** Marks {@code [start, last]} used: removes it from the holes (a hole's remaining part is kept in place). */
     private void carve(long start, long last) {
         for (long p; (p = holes.firstIntersecting(start, last)) >= 0; ) {
             long hs = holes.start(p), hl = holes.last(p);
-            holes.remove(p);
-            if (lt(hs, start)) holes.insert(hs, start - 1, 0, 0, 0, null);
-            if (lt(last, hl)) holes.insert(last + 1, hl, 0, 0, 0, null);
+            if (lt(hs, start)) {
+                holes.setLast(p, start - 1);
+                if (lt(last, hl)) holes.insert(last + 1, hl, 0, 0, 0, null);
+            } else if (lt(last, hl)) {
+                holes.setStart(p, last + 1);
+            } else {
+                holes.remove(p);
+            }
         }
     }
 
@@ -427,23 +432,19 @@ final class SwIoas extends SwObject {
         return false;
     }
 
-    /** Adds a free range, merged with the holes touching it. */
+    /** Adds a free range, merged with the holes touching it (grown in place where one does). */
     private void addHole(long start, long last) {
-        if (start != 0) {
-            long p = holes.find(start - 1);
-            if (p >= 0) {
-                start = holes.start(p);
-                holes.remove(p);
-            }
+        long before = start != 0 ? holes.find(start - 1) : -1, after = last != MAX ? holes.find(last + 1) : -1;
+        if (before >= 0 && after >= 0) {
+            holes.setLast(before, holes.last(after)); // both positions hold until the removal
+            holes.remove(after);
+        } else if (before >= 0) {
+            holes.setLast(before, last);
+        } else if (after >= 0) {
+            holes.setStart(after, start);
+        } else {
+            holes.insert(start, last, 0, 0, 0, null);
         }
-        if (last != MAX) {
-            long p = holes.find(last + 1);
-            if (p >= 0) {
-                last = holes.last(p);
-                holes.remove(p);
-            }
-        }
-        holes.insert(start, last, 0, 0, 0, null);
     }
 
     // ---- alignment, domains, accesses ----

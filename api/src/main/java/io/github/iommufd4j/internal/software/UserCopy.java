@@ -5,6 +5,7 @@ import io.github.iommufd4j.bindings.Libc;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
+import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
@@ -69,6 +70,20 @@ final class UserCopy {
             done += n;
         }
         return true;
+    }
+
+    /**
+     * The unsigned 32-bit value at {@code offset} (a struct's size field), or -1 where the
+     * kernel's copy would fault: {@link #copy} of 4 bytes into {@code via} (kernel memory), read
+     * in place for memory an arena owns.
+     */
+    static long readInt(MemorySegment s, long offset, MemorySegment via) {
+        if (raw(s)) return copy(s, offset, via, 0, 4) ? Integer.toUnsignedLong(via.get(JAVA_INT_UNALIGNED, 0)) : -1;
+        try {
+            return Integer.toUnsignedLong(s.get(JAVA_INT_UNALIGNED, offset));
+        } catch (IllegalStateException | WrongThreadException | IndexOutOfBoundsException e) {
+            return -1;
+        }
     }
 
     /** A plain copy; a closed, foreign-thread, read-only or too small segment gives false. */

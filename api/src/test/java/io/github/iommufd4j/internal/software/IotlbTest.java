@@ -12,6 +12,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import static io.github.iommufd4j.bindings.uapi.Uapi.*;
 import static io.github.iommufd4j.internal.software.Raw.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 /**
@@ -25,6 +26,43 @@ class IotlbTest extends RawIoasFixture {
 
     private long tr(int ioasId, long iova) {
         return raw.b.translate(ioasId, iova, false);
+    }
+
+    /**
+     * The first fill of an IOTLB is announced under the backend lock, which writers read without
+     * a fence: an optimistic reader's first fill takes the lock, caches nothing and invalidates its
+     * stamp (translate retries under the lock); fills after it cache, and invalidate forgets them.
+     */
+    @Test
+    void theFirstFillIsAnnouncedUnderTheLockAndLaterFillsCache() {
+        FifoLock lock = new FifoLock();
+        Iotlb tlb = new Iotlb();
+        long va = 1L << 40, last = X + PAGE - 1;
+        tlb.invalidate(X, last); // nothing filled yet: nothing to do
+        long stamp = lock.tryOptimisticRead();
+        tlb.fill(X, X, last, va, SwIoas.READ, 1, PAGE, lock, stamp);
+        assertEquals(Iotlb.MISS, tlb.lookup(X, false));
+        assertFalse(lock.validate(stamp));
+        long held = lock.lock();
+        try {
+            tlb.fill(X, X, last, va, SwIoas.READ, 1, PAGE, lock, held);
+            assertEquals(va + 8, tlb.lookup(X + 8, false));
+            tlb.invalidate(X, last);
+            assertEquals(Iotlb.MISS, tlb.lookup(X + 8, false));
+        } finally {
+            lock.unlock();
+        }
+        stamp = lock.tryOptimisticRead();
+        tlb.fill(X, X, last, va, SwIoas.READ, 1, PAGE, lock, stamp);
+        assertEquals(va, tlb.lookup(X, false));
+        assertEquals(-1, tlb.lookup(X, true)); // read-only
+        lock.lock();
+        try {
+            tlb.invalidate(X, last);
+        } finally {
+            lock.unlock();
+        }
+        assertEquals(Iotlb.MISS, tlb.lookup(X, false));
     }
 
     @Test
