@@ -184,8 +184,8 @@ public final class Bench {
                 .notRun(anyFailed));
         rows.add(Row.pair("system calls per fault, " + load + ": Java pump vs C uring-poll", "calls/fault", javaPump,
                 pumpCalls, "C uring-poll", cCalls[poll], ratioAtMost(1.0),
-                String.format(Locale.ROOT, "medians: C uring-write %.3f, C blocking %.3f; io-wq workers of the pump thread: %d",
-                        Spread.of(cCalls[C_STYLES.length - 1]).median(), Spread.of(cCalls[blocking]).median(), ioWorkers))
+                "medians: C uring-write " + Report.number(Spread.of(cCalls[C_STYLES.length - 1]).median(), 3) + ", C blocking "
+                        + Report.number(Spread.of(cCalls[blocking]).median(), 3) + "; io-wq workers of the pump thread: " + ioWorkers)
                 .notRun(cFailed[poll]));
         if (kernel) {
             rows.add(Row.pair("faults, " + load + ": Java pump, ring reads vs read(2)", "ns/fault", javaPump + " (ring reads)",
