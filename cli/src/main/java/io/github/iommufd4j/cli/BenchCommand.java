@@ -55,12 +55,7 @@ final class BenchCommand implements Callable<Integer> {
         Path dir = out != null ? out.toAbsolutePath() : home.resolve("bench/target/bench");
         List<String> cmd = command(home, dir);
         var load = new ResultsEntry.HostLoad(0);
-        int rc;
-        try {
-            rc = new ProcessBuilder(cmd).inheritIO().start().waitFor();
-        } finally {
-            load.close();
-        }
+        int rc = load.during(new ProcessBuilder(cmd).inheritIO());
         record(home, dir, "host", load, spec.commandLine().getErr());
         return rc == 0 ? 0 : 1;
     }

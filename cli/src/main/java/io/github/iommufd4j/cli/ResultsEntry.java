@@ -23,8 +23,8 @@ import java.util.concurrent.TimeUnit;
  * bench writes its side (bench.txt, bench.properties) where this host sees it, also from a
  * guest; the command line adds this host's side and appends the entry to the working tree.
  */
-record ResultsEntry(Instant date, String commit, String kernel, String cpu, String qemuMode, String backend, String mode,
-                    int repetitions, int exitStatus, String hostLoad, String table) {
+record ResultsEntry(Instant date, String commit, String kernel, String cpu, String qemuMode, String qemuVersion, String backend,
+                    String mode, int repetitions, int exitStatus, String hostLoad, String table) {
 
     static final String HEADER = """
             # Benchmark results
@@ -47,7 +47,7 @@ record ResultsEntry(Instant date, String commit, String kernel, String cpu, Stri
         b.append("- commit: ").append(commit).append('\n');
         b.append("- kernel: ").append(kernel).append('\n');
         b.append("- CPU: ").append(cpu).append('\n');
-        b.append("- QEMU: ").append(qemuMode).append('\n');
+        b.append("- QEMU: ").append(qemuMode).append(qemuVersion == null ? "" : " (" + qemuVersion + ")").append('\n');
         b.append("- backend: ").append(backend).append('\n');
         b.append(String.format(Locale.ROOT, "- mode: %s, median of %d repetitions%n", mode, repetitions));
         b.append("- exit status: ").append(exitStatus)
@@ -67,9 +67,10 @@ record ResultsEntry(Instant date, String commit, String kernel, String cpu, Stri
             p.load(r);
         }
         String where = p.getProperty("cpu", "unknown");
-        String cpu = qemuMode.equals("host") ? where : where + " as the guest sees it; the host's: " + cpuModel();
-        String qemu = qemuMode.equals("host") ? "host" : qemuMode + " (" + p.getProperty("qemu", "?") + ")";
-        return new ResultsEntry(date, commit(home), p.getProperty("kernel", "unknown"), cpu, qemu, p.getProperty("backend", "unknown"),
+        boolean host = qemuMode.equals("host");
+        String cpu = host ? where : where + " as the guest sees it; the host's: " + cpuModel();
+        return new ResultsEntry(date, commit(home), p.getProperty("kernel", "unknown"), cpu, qemuMode, host ? null : p.getProperty("qemu"),
+                p.getProperty("backend", "unknown"),
                 p.getProperty("mode", "unknown"), Integer.parseInt(p.getProperty("repetitions", "0")),
                 Integer.parseInt(p.getProperty("exit", "1")), hostLoad, Files.readString(benchDir.resolve("bench.txt")));
     }
@@ -129,25 +130,36 @@ record ResultsEntry(Instant date, String commit, String kernel, String cpu, Stri
      * The host's 1-minute load average, sampled every 5 s while the bench runs, and the QEMU
      * processes besides the run's own (other guests on this host).
      */
-    static final class HostLoad implements AutoCloseable {
+    static final class HostLoad {
         private final List<Double> samples = new ArrayList<>();
         private final int ownGuests;
         private int otherGuests;
-        private final Thread thread;
 
+        /** @param ownGuests the QEMU processes the run itself starts (1 for a guest, 0 on the host) */
         HostLoad(int ownGuests) {
             this.ownGuests = ownGuests;
+        }
+
+        /** Runs {@code process} to its end, sampling meanwhile; its exit code. */
+        int during(ProcessBuilder process) throws IOException, InterruptedException {
             sample();
-            thread = Thread.ofPlatform().daemon().name("host-load").start(() -> {
+            Thread sampler = Thread.ofPlatform().daemon().name("host-load").start(() -> {
                 try {
                     while (true) {
                         Thread.sleep(5000);
                         sample();
                     }
                 } catch (InterruptedException e) {
-                    // closed
+                    // the run ended
                 }
             });
+            try {
+                return process.start().waitFor();
+            } finally {
+                sampler.interrupt();
+                sampler.join();
+                sample();
+            }
         }
 
         private void sample() {
@@ -161,13 +173,6 @@ record ResultsEntry(Instant date, String commit, String kernel, String cpu, Stri
             } catch (IOException | RuntimeException e) {
                 // no /proc/loadavg: nothing to record
             }
-        }
-
-        @Override
-        public void close() throws InterruptedException {
-            thread.interrupt();
-            thread.join();
-            sample();
         }
 
         /** What the entry says of the load. */

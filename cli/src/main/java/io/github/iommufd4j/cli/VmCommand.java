@@ -94,17 +94,12 @@ final class VmCommand implements Callable<Integer> {
         List<String> runVm = new ArrayList<>(List.of("bash", home.resolve("vm-tests/guest/run-vm.sh").toString(),
                 "--kernel", bzImage.toString(), "--profile", "mock", "--results", results.toString(),
                 "--cmd", script.toString(), "--timeout", bench ? "3600" : "900"));
-        if (bench) runVm.addAll(List.of("--env", "IOMMUFD4J_QEMU=" + qemuVersion() + " (TCG unless /dev/kvm works)"));
+        if (bench) runVm.addAll(List.of("--env", "IOMMUFD4J_QEMU=" + qemuVersion())); // the accelerator: run-vm.sh's accel
         err.println(name + ": booting the guest (QEMU, mock profile)...");
         err.flush();
         Files.deleteIfExists(results.resolve("bench/bench.properties")); // only this run's table is recorded
         var load = new ResultsEntry.HostLoad(1);
-        int rc;
-        try {
-            rc = new ProcessBuilder(runVm).inheritIO().start().waitFor();
-        } finally {
-            load.close();
-        }
+        int rc = load.during(new ProcessBuilder(runVm).inheritIO());
         Path log = results.resolve("cmd.log");
         if (Files.exists(log)) out.print(Files.readString(log));
         out.flush();

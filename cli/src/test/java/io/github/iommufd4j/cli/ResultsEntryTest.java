@@ -21,10 +21,10 @@ class ResultsEntryTest {
 
     @Test
     void theEntryCarriesEveryFieldThenTheTable() {
-        ResultsEntry e = new ResultsEntry(DATE, "059fea8+dirty", "7.3.0", "QEMU TCG CPU version 2.5+", "TCG single-threaded (QEMU 10.0.2)",
+        ResultsEntry e = new ResultsEntry(DATE, "059fea8+dirty", "7.3.0", "QEMU TCG CPU version 2.5+", "TCG single-threaded", "QEMU 10.0.2",
                 "native", "quick", 3, 1, "not loaded: 1-minute load average over the run mean 0.9", TABLE);
         List<String> lines = e.markdown().lines().toList();
-        assertEquals("## 2026-12-07 05:41 UTC, kernel 7.3.0, TCG single-threaded (QEMU 10.0.2), 059fea8+dirty", lines.get(0));
+        assertEquals("## 2026-12-07 05:41 UTC, kernel 7.3.0, TCG single-threaded, 059fea8+dirty", lines.get(0));
         assertEquals("", lines.get(1));
         assertTrue(lines.contains("- date: 2026-12-07T05:41:09Z"), e.markdown());
         assertTrue(lines.contains("- commit: 059fea8+dirty"), e.markdown());
@@ -59,7 +59,9 @@ class ResultsEntryTest {
         assertEquals("native", e.backend());
         assertEquals(3, e.repetitions());
         assertEquals(0, e.exitStatus());
-        assertEquals("TCG single-threaded (QEMU emulator version 10.0.2)", e.qemuMode());
+        assertEquals("TCG single-threaded", e.qemuMode());
+        assertEquals("QEMU emulator version 10.0.2", e.qemuVersion());
+        assertTrue(e.markdown().contains("\n- QEMU: TCG single-threaded (QEMU emulator version 10.0.2)\n"), e.markdown());
         assertTrue(e.cpu().startsWith("QEMU TCG CPU version 2.5+ as the guest sees it; the host's: "), e.cpu());
         assertEquals("unknown (not a git checkout)", e.commit()); // a temporary directory
         assertEquals(TABLE, e.table());
@@ -73,7 +75,9 @@ class ResultsEntryTest {
         assertTrue(md.endsWith("```\n"), md);
         // On this host: the bench's CPU model stands alone.
         assertEquals("QEMU TCG CPU version 2.5+", ResultsEntry.read(bench, dir, "host", "load", DATE).cpu());
-        assertEquals("host", ResultsEntry.read(bench, dir, "host", "load", DATE).qemuMode());
+        ResultsEntry onHost = ResultsEntry.read(bench, dir, "host", "load", DATE);
+        assertEquals("host", onHost.qemuMode());
+        assertTrue(onHost.markdown().contains("\n- QEMU: host\n"), onHost.markdown());
     }
 
     @Test
