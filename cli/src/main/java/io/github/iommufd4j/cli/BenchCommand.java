@@ -54,6 +54,7 @@ final class BenchCommand implements Callable<Integer> {
         Path home = Main.home();
         Path dir = out != null ? out.toAbsolutePath() : home.resolve("bench/target/bench");
         List<String> cmd = command(home, dir);
+        Files.deleteIfExists(dir.resolve("bench.properties")); // only this run's table is recorded
         var load = new ResultsEntry.HostLoad(0);
         int rc = load.during(new ProcessBuilder(cmd).inheritIO());
         record(home, dir, "host", load, spec.commandLine().getErr());
