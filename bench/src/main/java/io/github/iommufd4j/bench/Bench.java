@@ -2,14 +2,17 @@ package io.github.iommufd4j.bench;
 
 import io.github.iommufd4j.Backend;
 import io.github.iommufd4j.Iommufd;
+import io.github.iommufd4j.MapUnmapCost;
 
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
+import java.util.function.ToDoubleFunction;
 
 import static io.github.iommufd4j.bench.Row.Target.atLeast;
 import static io.github.iommufd4j.bench.Row.Target.atMost;
@@ -20,7 +23,11 @@ import static io.github.iommufd4j.bench.Row.Target.ratioAtMost;
  * {@code iommufd4j bench [--smoke|--quick|--full] [--out DIR] [--c DIR]}: every benchmark in one
  * run, one table. Java runs on the backend {@code Iommufd.open()} picks (the kernel's in a guest,
  * the software one on a bare host); the C baselines run where /dev/iommu exists and are n/a
- * elsewhere. Writes bench.txt, bench.json and bench.png into DIR (default bench/target/bench).
+ * elsewhere. Writes bench.txt, bench.json, bench.png and bench.properties (what the command line
+ * records in bench/RESULTS.md) into DIR (default bench/target/bench). Each figure is measured
+ * {@link Sizes#reps()} times in the run and reported as the median with its spread. Exit status 1
+ * when a baseline could not run (a C baseline missing or failing, the kernel mock where Java ran
+ * on the software backend): every other row is still measured and the notes name the row and why.
  */
 public final class Bench {
     /** Fault loads: (queues, trigger threads); several = Sizes.severalTriggers. */
@@ -59,62 +66,74 @@ public final class Bench {
         Report report = new Bench(Sizes.of(mode), new CBaseline(cDir), System.err).run();
         report.write(out);
         System.out.print(report.text());
-        System.out.println("written: " + out.resolve("bench.txt") + ", bench.json, bench.png");
+        System.out.println("written: " + out.resolve("bench.txt") + ", bench.json, bench.png, bench.properties");
+        // Exit 1 when a baseline could not run: the table is written, its notes say which row and why.
+        System.exit(report.exitStatus());
     }
 
     Report run() throws Exception {
         long start = System.nanoTime();
         Environment env = Environment.detect();
         String backend;
-        double kernelMapNs = Double.NaN;
+        double[] kernelMapNs = null;
+        String noKernel;
         try (Iommufd fd = Iommufd.open()) {
             backend = fd.backend().name().toLowerCase(Locale.ROOT);
+            // Without a mock driver no figure at all can be measured: nothing to tabulate.
             if (!fd.mock().isPresent()) throw new IllegalStateException("no iommufd mock driver: " + fd.backendReason());
             notes.add("Java backend: " + backend + " (" + fd.backendReason() + ")");
-            double ns4k = mapUnmap(fd, backend);
+            double[] ns4k = mapUnmap(fd, backend);
             if (fd.backend() == Backend.NATIVE) kernelMapNs = ns4k;
+            noKernel = "the kernel mock: not measured, Java ran on the " + backend + " backend (" + fd.backendReason() + ")";
             for (int[] load : LOADS) faults(fd, backend, load[0], load[1] == 0 ? sizes.severalTriggers() : load[1]);
             jfr(fd, backend);
         }
-        software(kernelMapNs);
+        software(kernelMapNs, noKernel);
+        notes.add("figures: the median of " + sizes.reps() + (sizes.reps() == 1 ? " repetition" : " repetitions")
+                + " in this run; A/B: the median of the per-repetition ratios; spread: their lowest-highest (of A for a single figure)");
         if (env.inGuest()) notes.add("QEMU without KVM (TCG) slows everything down: compare ratios, not absolute figures");
-        return new Report(sizes.mode(), env, backend, List.copyOf(rows), List.copyOf(notes), (System.nanoTime() - start) / 1e9);
+        return new Report(sizes.mode(), sizes.reps(), env, backend, List.copyOf(rows), List.copyOf(notes), (System.nanoTime() - start) / 1e9);
     }
 
-    /** Java and C map+unmap of 4 KiB and 2 MiB; returns Java's ns per 4 KiB pair. */
-    private double mapUnmap(Iommufd fd, String backend) throws Exception {
-        double ns4k = Double.NaN;
+    /** Java and C map+unmap of 4 KiB and 2 MiB; returns Java's ns per 4 KiB pair, per repetition. */
+    private double[] mapUnmap(Iommufd fd, String backend) throws Exception {
+        double[] ns4k = null;
+        int n = sizes.reps();
         for (long size : new long[] {4096, 2 << 20}) {
             boolean small = size == 4096;
             String name = small ? "4 KiB" : "2 MiB";
             int pairs = small ? sizes.mapPairs4k() : sizes.mapPairs2m();
             int warmup = small ? sizes.mapWarmup() : sizes.mapWarmup() / 10;
-            log.printf("bench: map+unmap %s, %d pairs, best of %d: C, Java%n", name, pairs, sizes.reps());
-            double cNs = Double.POSITIVE_INFINITY;
-            MapUnmap.Result j = null;
-            // C and Java alternate and each keeps its best repetition: the one least disturbed by
-            // whatever else runs on a shared machine. The JIT warms up in the first one only.
-            for (int rep = 0; rep < sizes.reps(); rep++) {
+            log.printf("bench: map+unmap %s, %d pairs, %d repetitions: C, Java%n", name, pairs, n);
+            double[] cNs = new double[n], jNs = new double[n], jBytes = new double[n];
+            String notRun = null;
+            // C and Java alternate, so that both sides of a repetition see the same load of a
+            // shared machine. The JIT warms up in the first one only.
+            for (int rep = 0; rep < n; rep++) {
                 var cr = c.run("map_unmap", "--size", size, "--pairs", pairs, "--warmup", warmup);
-                unavailable(cr);
-                cNs = Math.min(cNs, cr.number("ns_per_pair"));
+                notRun = first(notRun, cr.failure());
+                cNs[rep] = cr.number("ns_per_pair");
                 var jr = MapUnmap.run(fd, size, pairs, warmup, rep == 0 ? sizes.warmupMillis() : 0);
-                if (j == null || jr.nsPerPair() < j.nsPerPair()) j = jr;
+                jNs[rep] = jr.nsPerPair();
+                jBytes[rep] = jr.bytesPerPair();
             }
-            rows.add(Row.pair("map+unmap " + name + ", Java vs C", "ns/pair", "Java " + backend, j.nsPerPair(),
-                    "C", cNs, ratioAtMost(1.05), null));
+            rows.add(Row.pair("map+unmap " + name + ", Java vs C", "ns/pair", "Java " + backend, jNs,
+                    "C", cNs, ratioAtMost(1.05), null).notRun(notRun));
             rows.add(Row.single("allocated per map+unmap " + name + " (Java)", "bytes/pair", "Java " + backend,
-                    j.bytesPerPair(), ZERO, null));
-            if (small) ns4k = j.nsPerPair();
+                    jBytes, ZERO, null));
+            if (small) ns4k = jNs;
         }
         if (fd.backend() == Backend.NATIVE) {
-            log.printf("bench: map+unmap 4 KiB, where Java's time goes: %d pairs per variant%n", sizes.mapPairs4k());
-            var c = MapUnmap.cost(fd, sizes.mapPairs4k(), sizes.warmupMillis() / 2);
-            rows.add(Row.pair("map+unmap 4 KiB, Java API vs the same ioctls by bare FFM", "ns/pair", "Java API", c.api(),
-                    "bare FFM", c.ffm(), null, String.format(Locale.ROOT, "per pair: bare FFM without errno capture %.0f ns,"
+            log.printf("bench: map+unmap 4 KiB, where Java's time goes: %d pairs per variant, %d repetitions%n", sizes.mapPairs4k(), n);
+            MapUnmapCost.Result[] cost = new MapUnmapCost.Result[n];
+            for (int rep = 0; rep < n; rep++) cost[rep] = MapUnmap.cost(fd, sizes.mapPairs4k(), rep == 0 ? sizes.warmupMillis() / 2 : 0);
+            double ffm = median(cost, MapUnmapCost.Result::ffm), ffmNoErrno = median(cost, MapUnmapCost.Result::ffmNoErrno);
+            rows.add(Row.pair("map+unmap 4 KiB, Java API vs the same ioctls by bare FFM", "ns/pair", "Java API",
+                    each(cost, MapUnmapCost.Result::api), "bare FFM", each(cost, MapUnmapCost.Result::ffm), null,
+                    String.format(Locale.ROOT, "per pair (medians): bare FFM without errno capture %.0f ns,"
                             + " errno capture %.0f ns; alone: call frames (busy marking, struct set-up) %.0f ns, memory checks"
-                            + " %.0f ns, mapping bookkeeping %.0f ns", c.ffmNoErrno(), c.ffm() - c.ffmNoErrno(), c.frame(),
-                            c.check(), c.bookkeeping())));
+                            + " %.0f ns, mapping bookkeeping %.0f ns", ffmNoErrno, ffm - ffmNoErrno, median(cost, MapUnmapCost.Result::frame),
+                            median(cost, MapUnmapCost.Result::check), median(cost, MapUnmapCost.Result::bookkeeping))));
         }
         return ns4k;
     }
@@ -122,140 +141,186 @@ public final class Bench {
     /** One fault load: the C handler styles, the Java pump and the Java blocking loops. */
     private void faults(Iommufd fd, String backend, int queues, int triggers) throws Exception {
         String load = queues + (queues == 1 ? " queue, " : " queues, ") + triggers + (triggers == 1 ? " trigger" : " triggers");
-        log.printf("bench: faults, %s, %d faults, best of %d: C %s, Java pump (read(2); ring reads on the kernel), Java blocking%n", load, sizes.faults(),
-                sizes.reps(), String.join(", ", C_STYLES));
-        double[] cFps = new double[C_STYLES.length], cCalls = new double[C_STYLES.length];
-        java.util.Arrays.fill(cFps, Double.NEGATIVE_INFINITY);
-        java.util.Arrays.fill(cCalls, Double.NaN);
-        FaultLoad.Result pump = null, blocking = null, ring = null;
-        boolean kernel = fd.backend() == io.github.iommufd4j.Backend.NATIVE; // RING needs the kernel's fds
-        for (int rep = 0; rep < sizes.reps(); rep++) { // alternating, best of each (as for map+unmap)
+        int n = sizes.reps();
+        log.printf("bench: faults, %s, %d faults, %d repetitions: C %s, Java pump (read(2); ring reads on the kernel), Java blocking%n",
+                load, sizes.faults(), n, String.join(", ", C_STYLES));
+        double[][] cFps = new double[C_STYLES.length][n], cCalls = new double[C_STYLES.length][n];
+        String[] cFailed = new String[C_STYLES.length];
+        double[] pumpFps = new double[n], pumpCalls = new double[n], pumpBytes = new double[n];
+        double[] ringFps = new double[n], blockingFps = new double[n], blockingBytes = new double[n];
+        int ioWorkers = -1;
+        boolean kernel = fd.backend() == Backend.NATIVE; // RING needs the kernel's fds
+        for (int rep = 0; rep < n; rep++) { // alternating, as for map+unmap
             for (int i = 0; i < C_STYLES.length; i++) {
                 var r = c.run("faults", "--mode", C_STYLES[i], "--queues", queues, "--triggers", triggers,
                         "--faults", sizes.faults(), "--batch", Sizes.BATCH, "--window", Sizes.WINDOW);
-                unavailable(r);
-                if (r.number("faults_per_s") > cFps[i]) cCalls[i] = r.number("syscalls_per_fault"); // of the best repetition
-                cFps[i] = Math.max(cFps[i], r.number("faults_per_s"));
+                cFailed[i] = first(cFailed[i], r.failure());
+                cFps[i][rep] = r.number("faults_per_s");
+                cCalls[i][rep] = r.number("syscalls_per_fault");
             }
             int warm = rep == 0 ? sizes.warmupMillis() : 0;
             var p = FaultLoad.run(fd.backend(), FaultLoad.Style.PUMP, queues, triggers, sizes.faults(), warm);
-            if (pump == null || p.faultsPerSecond() > pump.faultsPerSecond()) pump = p;
-            if (kernel) {
-                var r = FaultLoad.run(fd.backend(), FaultLoad.Style.PUMP_RING, queues, triggers, sizes.faults(), warm);
-                if (ring == null || r.faultsPerSecond() > ring.faultsPerSecond()) ring = r;
-            }
+            pumpFps[rep] = p.faultsPerSecond();
+            pumpCalls[rep] = p.syscallsPerFault();
+            pumpBytes[rep] = p.bytesPerFault();
+            ioWorkers = Math.max(ioWorkers, p.ioWorkers());
+            if (kernel) ringFps[rep] = FaultLoad.run(fd.backend(), FaultLoad.Style.PUMP_RING, queues, triggers, sizes.faults(), warm).faultsPerSecond();
             var b = FaultLoad.run(fd.backend(), FaultLoad.Style.BLOCKING, queues, triggers, sizes.faults(), warm);
-            if (blocking == null || b.faultsPerSecond() > blocking.faultsPerSecond()) blocking = b;
+            blockingFps[rep] = b.faultsPerSecond();
+            blockingBytes[rep] = b.bytesPerFault();
         }
+        // "Best C": the style with the highest median; a style that did not run leaves the row incomplete.
         int best = -1;
+        String anyFailed = null;
         for (int i = 0; i < C_STYLES.length; i++) {
-            if (!Double.isNaN(cFps[i]) && (best < 0 || cFps[i] > cFps[best])) best = i;
+            anyFailed = first(anyFailed, cFailed[i]);
+            double m = Spread.of(cFps[i]).median();
+            if (!Double.isNaN(m) && (best < 0 || m > Spread.of(cFps[best]).median())) best = i;
         }
+        int blocking = 0, poll = List.of(C_STYLES).indexOf("uring-poll");
         String javaPump = "Java " + backend + " pump";
-        rows.add(Row.pair("faults, " + load + ": Java pump vs best C", "ns/fault", javaPump, 1e9 / pump.faultsPerSecond(),
-                "C " + (best < 0 ? "best" : C_STYLES[best]), best < 0 ? Double.NaN : 1e9 / cFps[best], ratioAtMost(1.05), null));
-        int poll = List.of(C_STYLES).indexOf("uring-poll");
+        rows.add(Row.pair("faults, " + load + ": Java pump vs best C", "ns/fault", javaPump, inverse(pumpFps),
+                "C " + (best < 0 ? "best" : C_STYLES[best]), best < 0 ? nan(n) : inverse(cFps[best]), ratioAtMost(1.05), null)
+                .notRun(anyFailed));
         rows.add(Row.pair("system calls per fault, " + load + ": Java pump vs C uring-poll", "calls/fault", javaPump,
-                pump.syscallsPerFault(), "C uring-poll", cCalls[poll], ratioAtMost(1.0),
-                String.format(Locale.ROOT, "C uring-write %.3f, C blocking %.3f; io-wq workers of the pump thread: %d",
-                        cCalls[C_STYLES.length - 1], cCalls[0], pump.ioWorkers())));
-        if (ring != null) {
+                pumpCalls, "C uring-poll", cCalls[poll], ratioAtMost(1.0),
+                "medians: C uring-write " + Report.number(Spread.of(cCalls[C_STYLES.length - 1]).median(), 3) + ", C blocking "
+                        + Report.number(Spread.of(cCalls[blocking]).median(), 3) + "; io-wq workers of the pump thread: " + ioWorkers)
+                .notRun(cFailed[poll]));
+        if (kernel) {
             rows.add(Row.pair("faults, " + load + ": Java pump, ring reads vs read(2)", "ns/fault", javaPump + " (ring reads)",
-                    1e9 / ring.faultsPerSecond(), javaPump, 1e9 / pump.faultsPerSecond(), null, null));
+                    inverse(ringFps), javaPump, inverse(pumpFps), null, null));
         }
         rows.add(Row.pair("faults, " + load + ": Java blocking vs C blocking", "ns/fault", "Java " + backend + " blocking",
-                1e9 / blocking.faultsPerSecond(), "C blocking", 1e9 / cFps[0], null, null));
+                inverse(blockingFps), "C blocking", inverse(cFps[blocking]), null, null).notRun(cFailed[blocking]));
         if (queues > 1) {
             rows.add(Row.pair("faults, " + load + ": 1 Java pump thread vs " + queues + " C blocking", "faults/s", javaPump,
-                    pump.faultsPerSecond(), "C blocking x" + queues, cFps[0], ratioAtLeast(0.9), null));
+                    pumpFps, "C blocking x" + queues, cFps[blocking], ratioAtLeast(0.9), null).notRun(cFailed[blocking]));
         }
         if (triggers == 1) {
             for (int i = 1; i < C_STYLES.length; i++) {
                 rows.add(Row.pair("faults, " + load + ": C " + C_STYLES[i] + " vs C blocking", "ns/fault", "C " + C_STYLES[i],
-                        1e9 / cFps[i], "C blocking", 1e9 / cFps[0], null, null));
+                        inverse(cFps[i]), "C blocking", inverse(cFps[blocking]), null, null).notRun(first(cFailed[i], cFailed[blocking])));
             }
         }
         if (queues == 1 && triggers == 1 || queues > 1 && triggers > 1) {
-            rows.add(Row.single("allocated per fault, Java pump, " + load, "bytes/fault", javaPump, pump.bytesPerFault(), ZERO, null));
+            rows.add(Row.single("allocated per fault, Java pump, " + load, "bytes/fault", javaPump, pumpBytes, ZERO, null));
             rows.add(Row.single("allocated per fault, Java blocking, " + load, "bytes/fault", "Java " + backend + " blocking",
-                    blocking.bytesPerFault(), ZERO, null));
+                    blockingBytes, ZERO, null));
         }
     }
 
     /**
      * JFR off against a recording of the library's events ({@link JfrCost}): map+unmap of 4 KiB and
-     * the pump with 1 queue and 1 trigger, time and bytes allocated, alternating, best of each.
+     * the pump with 1 queue and 1 trigger, time and bytes allocated, alternating.
      */
     private void jfr(Iommufd fd, String backend) throws Exception {
-        log.printf("bench: JFR off vs a recording of the library's events: map+unmap 4 KiB, faults (1 queue, 1 trigger), best of %d%n",
-                sizes.reps());
-        MapUnmap.Result mapOff = null, mapOn = null;
-        FaultLoad.Result pumpOff = null, pumpOn = null;
+        int n = sizes.reps();
+        log.printf("bench: JFR off vs a recording of the library's events: map+unmap 4 KiB, faults (1 queue, 1 trigger), %d repetitions%n", n);
+        double[] mapOff = new double[n], mapOn = new double[n], mapOffBytes = new double[n], mapOnBytes = new double[n];
+        double[] pumpOff = new double[n], pumpOn = new double[n], pumpOffBytes = new double[n], pumpOnBytes = new double[n];
         long events = 0;
-        for (int rep = 0; rep < sizes.reps(); rep++) {
+        for (int rep = 0; rep < n; rep++) {
             int warm = rep == 0 ? sizes.warmupMillis() : 0;
             var m = MapUnmap.run(fd, 4096, sizes.mapPairs4k(), sizes.mapWarmup(), warm);
-            if (mapOff == null || m.nsPerPair() < mapOff.nsPerPair()) mapOff = m;
+            mapOff[rep] = m.nsPerPair();
+            mapOffBytes[rep] = m.bytesPerPair();
             var p = FaultLoad.run(fd.backend(), FaultLoad.Style.PUMP, 1, 1, sizes.faults(), warm);
-            if (pumpOff == null || p.faultsPerSecond() > pumpOff.faultsPerSecond()) pumpOff = p;
+            pumpOff[rep] = p.faultsPerSecond();
+            pumpOffBytes[rep] = p.bytesPerFault();
             JfrCost recording = new JfrCost();
             try (recording) {
                 m = MapUnmap.run(fd, 4096, sizes.mapPairs4k(), sizes.mapWarmup(), warm);
                 p = FaultLoad.run(fd.backend(), FaultLoad.Style.PUMP, 1, 1, sizes.faults(), warm);
             }
             events = recording.events();
-            if (mapOn == null || m.nsPerPair() < mapOn.nsPerPair()) mapOn = m;
-            if (pumpOn == null || p.faultsPerSecond() > pumpOn.faultsPerSecond()) pumpOn = p;
+            mapOn[rep] = m.nsPerPair();
+            mapOnBytes[rep] = m.bytesPerPair();
+            pumpOn[rep] = p.faultsPerSecond();
+            pumpOnBytes[rep] = p.bytesPerFault();
         }
         String on = "Java " + backend + ", JFR on", off = "JFR off";
         String note = events + " events of the library in the last recording";
-        rows.add(Row.pair("map+unmap 4 KiB: JFR recording vs off", "ns/pair", on, mapOn.nsPerPair(), off, mapOff.nsPerPair(), null, note));
-        rows.add(Row.pair("allocated per map+unmap 4 KiB: JFR recording vs off", "bytes/pair", on, mapOn.bytesPerPair(), off,
-                mapOff.bytesPerPair(), null, null));
-        rows.add(Row.pair("faults, 1 queue, 1 trigger: Java pump, JFR recording vs off", "faults/s", on, pumpOn.faultsPerSecond(), off,
-                pumpOff.faultsPerSecond(), null, null));
-        rows.add(Row.pair("allocated per fault, Java pump: JFR recording vs off", "bytes/fault", on, pumpOn.bytesPerFault(), off,
-                pumpOff.bytesPerFault(), null, null));
+        rows.add(Row.pair("map+unmap 4 KiB: JFR recording vs off", "ns/pair", on, mapOn, off, mapOff, null, note));
+        rows.add(Row.pair("allocated per map+unmap 4 KiB: JFR recording vs off", "bytes/pair", on, mapOnBytes, off, mapOffBytes, null, null));
+        rows.add(Row.pair("faults, 1 queue, 1 trigger: Java pump, JFR recording vs off", "faults/s", on, pumpOn, off, pumpOff, null, null));
+        rows.add(Row.pair("allocated per fault, Java pump: JFR recording vs off", "bytes/fault", on, pumpOnBytes, off, pumpOffBytes, null, null));
     }
 
-    /** The software backend: map/unmap against the kernel mock, heap at scale, translate (JMH). */
-    private void software(double kernelMapNs) throws Exception {
-        log.printf("bench: software backend: map+unmap, %d mappings, translate (JMH)%n", sizes.scaleMappings());
-        MapUnmap.Result sw = null, bare = null;
+    /**
+     * The software backend: map/unmap against the kernel mock (its ns per pair per repetition, or
+     * null with the reason in {@code noKernel}), heap at scale, translate (JMH).
+     */
+    private void software(double[] kernelMapNs, String noKernel) throws Exception {
+        int n = sizes.reps();
+        log.printf("bench: software backend: map+unmap (%d repetitions), %d mappings, translate (JMH)%n", n, sizes.scaleMappings());
+        double[] sw = new double[n], bare = new double[n], swBytes = new double[n];
         try (Iommufd fd = Iommufd.open(Backend.SOFTWARE)) {
-            for (int rep = 0; rep < sizes.reps(); rep++) {
+            for (int rep = 0; rep < n; rep++) {
                 int warm = rep == 0 ? sizes.warmupMillis() : 0;
                 var r = MapUnmap.run(fd, 4096, sizes.mapPairs4k(), sizes.mapWarmup(), warm, true);
-                if (sw == null || r.nsPerPair() < sw.nsPerPair()) sw = r;
-                r = MapUnmap.run(fd, 4096, sizes.mapPairs4k(), sizes.mapWarmup(), warm, false);
-                if (bare == null || r.nsPerPair() < bare.nsPerPair()) bare = r;
+                sw[rep] = r.nsPerPair();
+                swBytes[rep] = r.bytesPerPair();
+                bare[rep] = MapUnmap.run(fd, 4096, sizes.mapPairs4k(), sizes.mapWarmup(), warm, false).nsPerPair();
             }
         }
+        double swNs = Spread.of(sw).median(), bareNs = Spread.of(bare).median();
         // With a domain every map tests the pin as the kernel pins: one madvise(2) per map (docs/software-backend.md).
-        String pinCost = String.format(Locale.ROOT, "of %.0f ns per pair, %.0f ns are the pin test (vs no domain)", sw.nsPerPair(),
-                sw.nsPerPair() - bare.nsPerPair());
-        rows.add(Row.pair("map+unmap 4 KiB, software vs kernel mock", "ops/s", "software", 1e9 / sw.nsPerPair(),
-                "kernel mock", 1e9 / kernelMapNs, ratioAtLeast(5), pinCost));
-        rows.add(Row.single("map+unmap 4 KiB, software, no domain (nothing pinned)", "M pairs/s", "software", 1e3 / bare.nsPerPair(),
+        String pinCost = String.format(Locale.ROOT, "of %.0f ns per pair (median), %.0f ns are the pin test (vs no domain)", swNs,
+                swNs - bareNs);
+        rows.add(Row.pair("map+unmap 4 KiB, software vs kernel mock", "ops/s", "software", inverse(sw),
+                "kernel mock", kernelMapNs == null ? nan(n) : inverse(kernelMapNs), ratioAtLeast(5), pinCost)
+                .notRun(kernelMapNs == null ? noKernel : null));
+        rows.add(Row.single("map+unmap 4 KiB, software, no domain (nothing pinned)", "M pairs/s", "software", millions(inverse(bare)),
                 atLeast(5, ">= 5 M/s"), null));
-        rows.add(Row.single("allocated per map+unmap 4 KiB (software, mock domain)", "bytes/pair", "software", sw.bytesPerPair(), ZERO, null));
+        rows.add(Row.single("allocated per map+unmap 4 KiB (software, mock domain)", "bytes/pair", "software", swBytes, ZERO, null));
+        // Measured once (a heap reading, not a rate): its spread column shows the single figure.
         var scale = SoftwareScale.run(sizes.scaleMappings());
         double perMillion = scale.heapMiB() * 1_000_000.0 / scale.mappings();
-        rows.add(Row.single("heap for 1M 4 KiB mappings (software)", "MiB", "software", perMillion, atMost(128, "<= 128 MiB"),
-                scale.mappings() == 1_000_000 ? String.format(Locale.ROOT, "%.0f ns per map", scale.nsPerMap())
-                        : String.format(Locale.ROOT, "extrapolated from %d mappings (%.2f MiB)", scale.mappings(), scale.heapMiB())));
-        // Guest RAM as 16 x 64 MiB, and the scale case of many 4 KiB mappings; random IOVAs.
+        rows.add(Row.single("heap for 1M 4 KiB mappings (software)", "MiB", "software", new double[] {perMillion}, atMost(128, "<= 128 MiB"),
+                scale.mappings() == 1_000_000 ? String.format(Locale.ROOT, "%.0f ns per map; measured once", scale.nsPerMap())
+                        : String.format(Locale.ROOT, "extrapolated from %d mappings (%.2f MiB); measured once", scale.mappings(), scale.heapMiB())));
+        // Guest RAM as 16 x 64 MiB, and the scale case of many 4 KiB mappings; random IOVAs. The
+        // repetitions are JMH's measurement iterations.
         rows.add(Row.single("translate, 1 thread, 16 x 64 MiB mappings (software, JMH)", "M/s", "software",
-                TranslateBenchmark.run(sizes, 16, 64 << 20) / 1e6, atLeast(20, ">= 20 M/s"), null));
+                millions(TranslateBenchmark.run(sizes, 16, 64 << 20)), atLeast(20, ">= 20 M/s"), null));
         rows.add(Row.single("translate, 1 thread, " + count(sizes.translateMappings()) + " x 4 KiB mappings (software, JMH)", "M/s",
-                "software", TranslateBenchmark.run(sizes, sizes.translateMappings(), 4096) / 1e6, atLeast(20, ">= 20 M/s"), null));
+                "software", millions(TranslateBenchmark.run(sizes, sizes.translateMappings(), 4096)), atLeast(20, ">= 20 M/s"), null));
     }
 
     private static String count(int n) {
         return n % (1 << 20) == 0 ? n / (1 << 20) + "M" : n % 1024 == 0 ? n / 1024 + "K" : String.valueOf(n);
     }
 
-    private void unavailable(CBaseline.Outcome r) {
-        if (r.unavailable() != null) notes.add("C baselines not run: " + r.unavailable());
+    /** {@code a}, or {@code b} when {@code a} is null: a row names the first reason a baseline did not run. */
+    static String first(String a, String b) {
+        return a != null ? a : b;
+    }
+
+    /** 1e9 / each figure: per second into ns per operation and back. */
+    private static double[] inverse(double[] v) {
+        double[] r = new double[v.length];
+        for (int i = 0; i < v.length; i++) r[i] = 1e9 / v[i];
+        return r;
+    }
+
+    private static double[] millions(double[] v) {
+        double[] r = v.clone();
+        for (int i = 0; i < r.length; i++) r[i] /= 1e6;
+        return r;
+    }
+
+    private static double[] nan(int n) {
+        double[] r = new double[n];
+        Arrays.fill(r, Double.NaN);
+        return r;
+    }
+
+    private static double[] each(MapUnmapCost.Result[] r, ToDoubleFunction<MapUnmapCost.Result> f) {
+        return Arrays.stream(r).mapToDouble(f).toArray();
+    }
+
+    private static double median(MapUnmapCost.Result[] r, ToDoubleFunction<MapUnmapCost.Result> f) {
+        return Spread.of(each(r, f)).median();
     }
 }

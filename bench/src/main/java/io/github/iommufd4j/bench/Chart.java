@@ -12,8 +12,8 @@ import java.nio.file.Path;
 
 /**
  * The table as a PNG (java.awt, headless; no plotting library, nothing fetched). A pair is two
- * bars scaled to the larger figure, A over B, with the ratio and verdict beside them; a single
- * figure is one bar with its target drawn as a red tick.
+ * bars (medians) scaled to the larger figure, A over B, with the ratio, its spread and the verdict
+ * beside them; a single figure is one bar with its target drawn as a red tick.
  */
 final class Chart {
     private static final int W = 1400, ROW = 34, TOP = 70, BAR_X = 480, BAR_W = 420, RIGHT_X = BAR_X + BAR_W + 230;
@@ -79,8 +79,8 @@ final class Chart {
         }
         String verdict = r.verdict();
         g.setColor(verdict.equals("met") ? MET : verdict.equals("missed") ? MISSED : Color.DARK_GRAY);
-        String right = (r.isPair() ? "A/B " + Report.number(r.ratio(), 3) + "  " : "")
-                + (r.target() != null ? r.target().text() + ": " + verdict : "");
+        String right = (r.isPair() ? "A/B " + Report.number(r.ratio(), 3) + " (" + Report.spread(r) + ")  " : "")
+                + (r.target() != null ? r.target().text() + ": " + verdict : r.notRun() != null ? verdict : "");
         g.drawString(right, RIGHT_X, y + 19);
     }
 

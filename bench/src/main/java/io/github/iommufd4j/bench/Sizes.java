@@ -3,8 +3,9 @@ package io.github.iommufd4j.bench;
 /**
  * How much work each benchmark does. {@code smoke} only proves that every benchmark still runs
  * and yields sane numbers (the default test run); {@code quick} is {@code iommufd4j bench};
- * {@code full} takes longer for steadier figures. Each pair is measured {@code reps} times,
- * alternating, and each side reports its best repetition. Java warm-ups also last at least
+ * {@code full} takes longer for steadier figures. Each pair is measured {@code reps} times in the
+ * run, alternating, and reported as the median with its spread ({@code smoke} measures once: it
+ * proves only that everything runs). Java warm-ups also last at least
  * {@code warmupMillis}: under QEMU without KVM the JIT needs seconds, not a count of calls, to
  * reach steady state.
  */

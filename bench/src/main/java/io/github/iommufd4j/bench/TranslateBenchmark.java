@@ -95,8 +95,8 @@ public class TranslateBenchmark {
         if (rc < 0) throw new IllegalStateException("software backend ioctl: -" + -rc);
     }
 
-    /** Runs this benchmark with the sizes' JMH settings; translations per second on one thread. */
-    static double run(Sizes sizes, int mappings, long mappingBytes) throws RunnerException {
+    /** Runs this benchmark with the sizes' JMH settings; translations per second on one thread, per measurement iteration. */
+    static double[] run(Sizes sizes, int mappings, long mappingBytes) throws RunnerException {
         var opts = new OptionsBuilder().include(TranslateBenchmark.class.getName() + ".translate")
                 .param("mappings", String.valueOf(mappings)).param("mappingBytes", String.valueOf(mappingBytes))
                 .warmupIterations(sizes.jmhWarmups()).warmupTime(TimeValue.milliseconds(sizes.jmhMillis()))
@@ -104,6 +104,7 @@ public class TranslateBenchmark {
                 .forks(sizes.jmhForks()).threads(1).shouldFailOnError(true).verbosity(VerboseMode.SILENT)
                 .build();
         Collection<RunResult> results = new Runner(opts).run();
-        return results.iterator().next().getPrimaryResult().getScore();
+        return results.iterator().next().getBenchmarkResults().stream().flatMap(b -> b.getIterationResults().stream())
+                .mapToDouble(i -> i.getPrimaryResult().getScore()).toArray();
     }
 }

@@ -32,7 +32,13 @@ class BenchSmokeTest {
         for (Row r : report.rows()) {
             check(r, r.aLabel(), r.a(), kernel);
             if (r.isPair()) check(r, r.bLabel(), r.b(), kernel);
+            // A row misses a baseline exactly when one of its figures is missing, and says why.
+            boolean missing = Double.isNaN(r.a()) || r.isPair() && Double.isNaN(r.b());
+            assertEquals(missing, r.notRun() != null, r.name() + ": " + r.notRun());
         }
+        // Without /dev/iommu the C baselines and the kernel mock cannot run: exit status 1.
+        if (!kernel) assertEquals(1, report.exitStatus());
+        assertEquals(report.notRun().isEmpty() ? 0 : 1, report.exitStatus());
         for (String name : List.of("map+unmap 4 KiB, Java vs C", "map+unmap 2 MiB, Java vs C",
                 "faults, 1 queue, 1 trigger: Java pump vs best C", "faults, 8 queues, 2 triggers: 1 Java pump thread vs 8 C blocking",
                 "allocated per fault, Java pump, 1 queue, 1 trigger", "map+unmap 4 KiB, software vs kernel mock",
@@ -48,7 +54,8 @@ class BenchSmokeTest {
 
         assertTrue(Files.readString(out.resolve("bench.txt")).contains("map+unmap 4 KiB, Java vs C"));
         String json = Files.readString(out.resolve("bench.json"));
-        assertTrue(json.contains("\"rows\": [") && json.contains("\"jdk\": "), json);
+        assertTrue(json.contains("\"rows\": [") && json.contains("\"jdk\": ") && json.contains("\"spread_min\": "), json);
+        assertTrue(Files.readString(out.resolve("bench.properties")).contains("exit=" + report.exitStatus()));
         BufferedImage png = ImageIO.read(out.resolve("bench.png").toFile());
         assertNotNull(png, "bench.png is not a PNG");
         assertEquals(1400, png.getWidth());

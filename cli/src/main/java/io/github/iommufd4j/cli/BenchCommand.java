@@ -8,8 +8,10 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -21,8 +23,11 @@ import java.util.concurrent.Callable;
 @Command(name = "bench", sortOptions = false,
         description = {"The benchmark table: Java against the C baselines, io_uring against blocking, the software backend "
                 + "against the kernel; writes bench.txt, bench.json and bench.png.",
+                "Each figure is the median of the run's repetitions, with their spread. Appends the table to "
+                        + "bench/RESULTS.md (not with --smoke).",
                 "C figures need /dev/iommu (`iommufd4j vm bench`); on a bare host they are n/a. Exit 1 when the benchmarks "
-                        + "could not run."})
+                        + "could not run or a baseline could not run (the table's notes say which row and why; on a bare host the C "
+                        + "baselines and the kernel mock)."})
 final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -47,8 +52,28 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() throws IOException, InterruptedException {
         if (VmCommand.inGuest(spec)) return VmCommand.runInGuest(spec);
         Path home = Main.home();
-        List<String> cmd = command(home, out != null ? out.toAbsolutePath() : home.resolve("bench/target/bench"));
-        return new ProcessBuilder(cmd).inheritIO().start().waitFor() == 0 ? 0 : 1;
+        Path dir = out != null ? out.toAbsolutePath() : home.resolve("bench/target/bench");
+        List<String> cmd = command(home, dir);
+        Files.deleteIfExists(dir.resolve("bench.properties")); // only this run's table is recorded
+        var load = new ResultsEntry.HostLoad(0);
+        int rc = load.during(new ProcessBuilder(cmd).inheritIO());
+        record(home, dir, "host", load, spec.commandLine().getErr());
+        return rc == 0 ? 0 : 1;
+    }
+
+    /**
+     * Appends the run in {@code dir} to bench/RESULTS.md in the working tree, unless it was a smoke
+     * run (no figures worth keeping) or wrote no table (it failed before).
+     */
+    void record(Path home, Path dir, String qemuMode, ResultsEntry.HostLoad load, PrintWriter err) throws IOException {
+        if (size != null && size.smoke) return;
+        if (!Files.isRegularFile(dir.resolve("bench.properties"))) {
+            err.println("iommufd4j bench: no table in " + dir + ": nothing appended to bench/RESULTS.md");
+            return;
+        }
+        Path results = home.resolve("bench/RESULTS.md");
+        ResultsEntry.read(dir, home, qemuMode, load.describe(), Instant.now()).appendTo(results);
+        err.println("iommufd4j bench: appended to " + results);
     }
 
     /** The benchmark JVM's command line, writing into {@code outDir}. */

@@ -94,15 +94,22 @@ final class VmCommand implements Callable<Integer> {
         List<String> runVm = new ArrayList<>(List.of("bash", home.resolve("vm-tests/guest/run-vm.sh").toString(),
                 "--kernel", bzImage.toString(), "--profile", "mock", "--results", results.toString(),
                 "--cmd", script.toString(), "--timeout", bench ? "3600" : "900"));
-        if (bench) runVm.addAll(List.of("--env", "IOMMUFD4J_QEMU=" + qemuVersion() + " (TCG unless /dev/kvm works)"));
+        if (bench) runVm.addAll(List.of("--env", "IOMMUFD4J_QEMU=" + qemuVersion())); // the accelerator: run-vm.sh's accel
         err.println(name + ": booting the guest (QEMU, mock profile)...");
         err.flush();
-        int rc = new ProcessBuilder(runVm).inheritIO().start().waitFor();
+        Files.deleteIfExists(results.resolve("bench/bench.properties")); // only this run's table is recorded
+        var load = new ResultsEntry.HostLoad(1);
+        int rc = load.during(new ProcessBuilder(runVm).inheritIO());
         Path log = results.resolve("cmd.log");
         if (Files.exists(log)) out.print(Files.readString(log));
         out.flush();
-        if (bench) err.println(name + ": table, JSON and chart in " + results.resolve("bench"));
-        return rc;
+        if (!bench) return rc;
+        err.println(name + ": table, JSON and chart in " + results.resolve("bench"));
+        // The guest wrote its table into the results share; this host appends it to bench/RESULTS.md.
+        Path accel = results.resolve("accel");
+        String mode = ResultsEntry.qemuMode(Files.exists(accel) ? Files.readString(accel) : null);
+        ((BenchCommand) leaf.userObject()).record(home, results.resolve("bench"), mode, load, err);
+        return rc == 0 ? 0 : 1;
     }
 
     /** The options given to {@code leaf} as the guest gets them, with the global ones. */

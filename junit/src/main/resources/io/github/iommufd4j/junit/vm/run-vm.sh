@@ -15,7 +15,7 @@
 # mounts fresh file systems there; /tmp is the host's, read-only); it runs with
 # IOMMUFD4J_RESULTS (the results dir, also its cwd), IOMMUFD4J_PROFILE, HOME=TMPDIR=/run/tmp,
 # JAVA_TOOL_OPTIONS pointing JVMs at /run/tmp, stdin /dev/null.
-# DIR receives console.log, qemu.log, cmd.log, exitcode, boot-uptime.
+# DIR receives console.log, qemu.log, cmd.log, exitcode, boot-uptime, accel (e.g. tcg,thread=single).
 # Exit code: the guest command's exit code, 124 on timeout, 125 if the guest never
 # reported one. On failure the last 60 console lines go to stderr.
 # IOMMUFD4J_VM_VERBOSE=1 is the same as --verbose (console to stderr while it runs).
@@ -97,7 +97,8 @@ else
 fi
 
 # Fresh results from this run only.
-rm -f "$results"/{exitcode,console.log,qemu.log,cmd.log,boot-uptime,guest-env.sh}
+rm -f "$results"/{exitcode,console.log,qemu.log,cmd.log,boot-uptime,guest-env.sh,accel}
+echo "${accel_args[1]}" > "$results/accel"   # which accelerator ran it (bench/RESULTS.md records it)
 if ((${#envs[@]})); then
   for e in "${envs[@]}"; do printf 'export %s=%q\n' "${e%%=*}" "${e#*=}"; done > "$results/guest-env.sh"
 fi
