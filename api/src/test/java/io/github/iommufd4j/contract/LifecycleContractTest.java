@@ -71,6 +71,45 @@ class LifecycleContractTest extends ContractTestBase {
         assertTrue(e instanceof NullPointerException || e instanceof IllegalArgumentException, e.toString());
     }
 
+    // ---- closes racing closes ----
+
+    /**
+     * A thread closes a fault queue (its dependents: the IOPF page table, then the faulting
+     * device, which is older than that page table) while another closes the iommufd: whichever
+     * shuts which handle first, both closes return. The iommufd's close used to wait for the
+     * queue's closer while that one waited for it to let go of the device.
+     */
+    @Test
+    void closingAQueueWhileItsIommufdClosesNeverDeadlocks() throws Exception {
+        requireMock();
+        int rounds = Integer.getInteger("iommufd4j.closeRace.rounds", 500);
+        java.util.concurrent.atomic.AtomicInteger errors = new java.util.concurrent.atomic.AtomicInteger();
+        for (int i = 0; i < rounds; i++) {
+            Iommufd f = Iommufd.open(fd.backend());
+            Ioas ioas = f.allocIoas();
+            FaultQueue q = f.allocFaultQueue();
+            f.mock().addFaultingDevice(ioas, q);
+            java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+            int spin = i % 64; // the queue's close starts a little earlier or later each round
+            Thread closer = Thread.ofPlatform().daemon().name("queue-closer").start(() -> {
+                try {
+                    go.await();
+                    for (int s = 0; s < spin * 16; s++) Thread.onSpinWait();
+                    q.close();
+                } catch (IommufdException e) {
+                    if (!e.errnoName().equals("EBADF")) errors.incrementAndGet(); // the iommufd closing first destroyed it
+                } catch (Throwable t) {
+                    errors.incrementAndGet();
+                }
+            });
+            go.countDown();
+            returnsPromptly("the iommufd's close racing the queue's (round " + i + ")", f::close);
+            closer.join(HANG.toMillis());
+            assertFalse(closer.isAlive(), "the queue's close racing the iommufd's did not return (round " + i + ")");
+        }
+        assertEquals(0, errors.get(), "unexpected errors of the queue's close");
+    }
+
     // ---- a failed call leaves nothing busy ----
 
     @Test
