@@ -41,6 +41,8 @@ public final class Bench {
     private final PrintStream log;
     private final List<Row> rows = new ArrayList<>();
     private final Set<String> notes = new LinkedHashSet<>();
+    /** The groups IOMMUFD4J_BENCH_ONLY names (map, faults, jfr, software), or null for all. */
+    private final List<String> only = only(System.getenv("IOMMUFD4J_BENCH_ONLY"));
 
     Bench(Sizes sizes, CBaseline c, PrintStream log) {
         this.sizes = sizes;
@@ -82,16 +84,25 @@ public final class Bench {
             // Without a mock driver no figure at all can be measured: nothing to tabulate.
             if (!fd.mock().isPresent()) throw new IllegalStateException("no iommufd mock driver: " + fd.backendReason());
             notes.add("Java backend: " + backend + " (" + fd.backendReason() + ")");
-            double[] ns4k = mapUnmap(fd, backend);
-            if (fd.backend() == Backend.NATIVE) kernelMapNs = ns4k;
             noKernel = "the kernel mock: not measured, Java ran on the " + backend + " backend (" + fd.backendReason() + ")";
-            for (int[] load : LOADS) faults(fd, backend, load[0], load[1] == 0 ? sizes.severalTriggers() : load[1]);
-            jfr(fd, backend);
+            if (runs("map") || runs("software")) {
+                double[] ns4k = mapUnmap(fd, backend);
+                if (fd.backend() == Backend.NATIVE) kernelMapNs = ns4k;
+            }
+            if (runs("faults")) for (int[] load : LOADS) faults(fd, backend, load[0], load[1] == 0 ? sizes.severalTriggers() : load[1]);
+            if (runs("jfr")) jfr(fd, backend);
         }
-        software(kernelMapNs, noKernel);
+        if (runs("software")) software(kernelMapNs, noKernel);
+        if (only != null) notes.add("a partial table: IOMMUFD4J_BENCH_ONLY=" + String.join(",", only));
         notes.add("figures: the median of " + sizes.reps() + (sizes.reps() == 1 ? " repetition" : " repetitions")
                 + " in this run; A/B: the median of the per-repetition ratios; spread: their lowest-highest (of A for a single figure)");
-        if (env.inGuest()) notes.add("QEMU without KVM (TCG) slows everything down: compare ratios, not absolute figures");
+        String clock = System.getenv("IOMMUFD4J_BENCH_CLOCK");
+        if (clock != null && !clock.isBlank()) {
+            notes.add("the guest's clock counted " + clock + ": a nanosecond is one instruction run by a vCPU (either), so each time"
+                    + " is the instructions both vCPUs ran, idle excluded, whatever the host's load");
+        } else if (env.inGuest()) {
+            notes.add("QEMU without KVM (TCG) slows everything down: compare ratios, not absolute figures");
+        }
         return new Report(sizes.mode(), sizes.reps(), env, backend, List.copyOf(rows), List.copyOf(notes), (System.nanoTime() - start) / 1e9);
     }
 
@@ -290,6 +301,21 @@ public final class Bench {
 
     private static String count(int n) {
         return n % (1 << 20) == 0 ? n / (1 << 20) + "M" : n % 1024 == 0 ? n / 1024 + "K" : String.valueOf(n);
+    }
+
+    static List<String> only(String spec) {
+        if (spec == null || spec.isBlank()) return null;
+        List<String> groups = Arrays.stream(spec.split(",")).map(String::strip).toList();
+        for (String g : groups) {
+            if (!List.of("map", "faults", "jfr", "software").contains(g)) {
+                throw new IllegalArgumentException("IOMMUFD4J_BENCH_ONLY: map, faults, jfr or software, not " + g);
+            }
+        }
+        return groups;
+    }
+
+    private boolean runs(String group) {
+        return only == null || only.contains(group);
     }
 
     /** {@code a}, or {@code b} when {@code a} is null: a row names the first reason a baseline did not run. */

@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 /**
@@ -67,6 +68,11 @@ final class BenchCommand implements Callable<Integer> {
      */
     void record(Path home, Path dir, String qemuMode, ResultsEntry.HostLoad load, PrintWriter err) throws IOException {
         if (size != null && size.smoke) return;
+        String only = System.getenv("IOMMUFD4J_BENCH_ONLY");
+        if (only != null && !only.isBlank()) {
+            err.println("iommufd4j bench: IOMMUFD4J_BENCH_ONLY=" + only + ": a partial table, not appended to bench/RESULTS.md");
+            return;
+        }
         if (!Files.isRegularFile(dir.resolve("bench.properties"))) {
             err.println("iommufd4j bench: no table in " + dir + ": nothing appended to bench/RESULTS.md");
             return;
@@ -74,6 +80,22 @@ final class BenchCommand implements Callable<Integer> {
         Path results = home.resolve("bench/RESULTS.md");
         ResultsEntry.read(dir, home, qemuMode, load.describe(), Instant.now()).appendTo(results);
         err.println("iommufd4j bench: appended to " + results);
+    }
+
+    /** QEMU's instruction counting for {@code vm bench} unless IOMMUFD4J_VM_ICOUNT says otherwise. */
+    static final String ICOUNT = "shift=0,sleep=off";
+
+    /**
+     * The {@code -icount} options of a bench guest: {@link #ICOUNT} by default, the value of
+     * IOMMUFD4J_VM_ICOUNT when set, none when that is "off" or KVM was asked for (KVM cannot count).
+     * With it the guest's clock advances by one nanosecond per instruction the vCPUs run, so the
+     * table's times count instructions: ratios no longer move with the host's load or TCG's speed.
+     */
+    static String icount(Map<String, String> env) {
+        String v = env.get("IOMMUFD4J_VM_ICOUNT");
+        if ("kvm".equals(env.get("IOMMUFD4J_VM_ACCEL")) || "multi".equals(env.get("IOMMUFD4J_VM_TCG_THREAD"))) return null;
+        if (v == null || v.isBlank()) return ICOUNT;
+        return v.equals("off") ? null : v;
     }
 
     /** The benchmark JVM's command line, writing into {@code outDir}. */

@@ -117,13 +117,19 @@ record ResultsEntry(Instant date, String commit, String kernel, String cpu, Stri
         }
     }
 
-    /** "TCG single-threaded", "TCG multi-threaded" or "KVM" from run-vm.sh's accelerator (its results' {@code accel}). */
+    /**
+     * "TCG single-threaded", "TCG multi-threaded" or "KVM" from run-vm.sh's accelerator (its
+     * results' {@code accel}), with ", instruction counting (icount shift=N)" when QEMU's clock
+     * counted instructions.
+     */
     static String qemuMode(String accel) {
         if (accel == null) return "QEMU (accelerator not recorded)";
         accel = accel.strip();
         if (accel.equals("kvm")) return "KVM";
-        if (accel.startsWith("tcg")) return accel.contains("thread=multi") ? "TCG multi-threaded" : "TCG single-threaded";
-        return accel;
+        if (!accel.startsWith("tcg")) return accel;
+        String mode = accel.contains("thread=multi") ? "TCG multi-threaded" : "TCG single-threaded";
+        int icount = accel.indexOf("-icount ");
+        return icount < 0 ? mode : mode + ", instruction counting (icount " + accel.substring(icount + 8).strip() + ")";
     }
 
     /**

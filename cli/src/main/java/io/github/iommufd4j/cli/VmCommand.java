@@ -94,12 +94,24 @@ final class VmCommand implements Callable<Integer> {
         List<String> runVm = new ArrayList<>(List.of("bash", home.resolve("vm-tests/guest/run-vm.sh").toString(),
                 "--kernel", bzImage.toString(), "--profile", "mock", "--results", results.toString(),
                 "--cmd", script.toString(), "--timeout", bench ? "3600" : "900"));
-        if (bench) runVm.addAll(List.of("--env", "IOMMUFD4J_QEMU=" + qemuVersion())); // the accelerator: run-vm.sh's accel
+        ProcessBuilder qemu = new ProcessBuilder(runVm).inheritIO();
+        if (bench) {
+            runVm.addAll(List.of("--env", "IOMMUFD4J_QEMU=" + qemuVersion())); // the accelerator: run-vm.sh's accel
+            String icount = BenchCommand.icount(System.getenv());
+            if (icount != null) {
+                qemu.environment().put("IOMMUFD4J_VM_ICOUNT", icount);
+                runVm.addAll(List.of("--env", "IOMMUFD4J_BENCH_CLOCK=instructions (QEMU icount " + icount + ")"));
+            } else {
+                qemu.environment().remove("IOMMUFD4J_VM_ICOUNT");
+            }
+            String only = System.getenv("IOMMUFD4J_BENCH_ONLY");
+            if (only != null && !only.isBlank()) runVm.addAll(List.of("--env", "IOMMUFD4J_BENCH_ONLY=" + only));
+        }
         err.println(name + ": booting the guest (QEMU, mock profile)...");
         err.flush();
         Files.deleteIfExists(results.resolve("bench/bench.properties")); // only this run's table is recorded
         var load = new ResultsEntry.HostLoad(1);
-        int rc = load.during(new ProcessBuilder(runVm).inheritIO());
+        int rc = load.during(qemu.command(runVm));
         Path log = results.resolve("cmd.log");
         if (Files.exists(log)) out.print(Files.readString(log));
         out.flush();

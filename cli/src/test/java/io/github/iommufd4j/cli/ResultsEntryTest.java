@@ -104,6 +104,8 @@ class ResultsEntryTest {
         assertEquals("TCG single-threaded", ResultsEntry.qemuMode("tcg,thread=single\n"));
         assertEquals("TCG multi-threaded", ResultsEntry.qemuMode("tcg,thread=multi"));
         assertEquals("KVM", ResultsEntry.qemuMode("kvm"));
+        assertEquals("TCG single-threaded, instruction counting (icount shift=0,sleep=off)",
+                ResultsEntry.qemuMode("tcg,thread=single -icount shift=0,sleep=off\n"));
         assertEquals("QEMU (accelerator not recorded)", ResultsEntry.qemuMode(null));
     }
 

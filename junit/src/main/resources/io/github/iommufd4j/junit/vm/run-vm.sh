@@ -94,11 +94,15 @@ if [ "$accel" = kvm ]; then
   accel_args=(-accel kvm)
 else
   accel_args=(-accel "tcg,thread=${IOMMUFD4J_VM_TCG_THREAD:-single}")
+  # Instruction counting: the guest's clock advances by 2^shift ns per instruction the vCPUs run,
+  # so a guest's timings count instructions, whatever else the host is doing (the bench's mode
+  # for ratios finer than TCG's run-to-run noise). Single-threaded TCG only.
+  [ -z "${IOMMUFD4J_VM_ICOUNT:-}" ] || accel_args+=(-icount "$IOMMUFD4J_VM_ICOUNT")
 fi
 
 # Fresh results from this run only.
 rm -f "$results"/{exitcode,console.log,qemu.log,cmd.log,boot-uptime,guest-env.sh,accel}
-echo "${accel_args[1]}" > "$results/accel"   # which accelerator ran it (bench/RESULTS.md records it)
+echo "${accel_args[*]:1}" > "$results/accel"   # which accelerator ran it (bench/RESULTS.md records it)
 if ((${#envs[@]})); then
   for e in "${envs[@]}"; do printf 'export %s=%q\n' "${e%%=*}" "${e#*=}"; done > "$results/guest-env.sh"
 fi
