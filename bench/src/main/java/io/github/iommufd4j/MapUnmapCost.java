@@ -9,111 +9,165 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
- * Where a Java map+unmap pair's time goes (for the bench table): the typed API against the same
- * two ioctls as bare FFM downcalls, with and without errno capture, and the library's own steps
- * run alone: the call frame of {@link KernelCall} (per-thread call stack, busy marking of the
- * IOAS, struct set-up), the memory checks and the {@link MappedSegments} bookkeeping. In this
- * package for the package-private parts; the bench runs on the class path.
+ * Where a Java map+unmap pair's time goes (for the bench table): the same two ioctls as bare FFM
+ * downcalls, then the library's steps added one at a time, each variant a real map+unmap loop
+ * (a step timed alone, without the ioctls, is partly hoisted out of the loop by the JIT):
+ * <ol>
+ * <li>bare FFM without errno capture;</li>
+ * <li>+ errno capture (what {@code Libc.ioctl} does);</li>
+ * <li>+ the call frames of {@link KernelCall}: the per-thread call stack and the busy marking of the IOAS;</li>
+ * <li>+ the call's own struct ({@link KernelCall#struct}: zeroed, size set);</li>
+ * <li>+ the ioctl through the call ({@link KernelCall#ioctl}: the backend, the failure test);</li>
+ * <li>+ the memory checks and the memory kept while mapped ({@link KernelCall#kernelWrites}, {@link KernelCall#keepMemory});</li>
+ * <li>+ the mapping bookkeeping ({@link MappedSegments}: a map's put, an unmap's removal);</li>
+ * <li>the typed API itself ({@link Ioas#map}/{@link Ioas#unmap}): what it adds to the above is the rest
+ *     (argument checks, JFR switches).</li>
+ * </ol>
+ * In this package for the package-private parts; the bench runs on the class path.
  */
 public final class MapUnmapCost {
-    /** Nanoseconds per pair of each. */
-    public record Result(double api, double ffm, double ffmNoErrno, double frame, double check, double bookkeeping) {}
+    /** Nanoseconds per pair of each variant, in the order of the class comment. */
+    public record Result(double ffmNoErrno, double ffm, double frames, double struct, double call, double memory,
+                         double bookkeeping, double api) {
+        /** What each step adds (the first: bare FFM without errno capture itself). */
+        public double[] steps() {
+            double[] all = {ffmNoErrno, ffm, frames, struct, call, memory, bookkeeping, api};
+            double[] d = new double[all.length];
+            d[0] = all[0];
+            for (int i = 1; i < all.length; i++) d[i] = all[i] - all[i - 1];
+            return d;
+        }
+    }
 
+    /** The names of {@link Result#steps()}. */
+    public static final String[] STEPS = {"bare FFM without errno capture", "errno capture",
+            "call frames (call stack, busy marking)", "struct set-up", "call dispatch", "memory checks and keeping",
+            "mapping bookkeeping", "rest of the typed API"};
+
+    private static final int VARIANTS = 8;
     private static final int FLAGS = Access.READ_WRITE.flags;
-    private static long sink;
+    private static final String MAP = "IOMMU_IOAS_MAP", UNMAP = "IOMMU_IOAS_UNMAP";
 
     private MapUnmapCost() {}
 
     /** Each variant warmed up for {@code warmupMillis}, then {@code pairs} timed; {@code ioas} has a domain attached. */
     public static Result measure(Iommufd fd, Ioas ioas, MemorySegment buffer, int pairs, long warmupMillis) throws IommufdException {
-        int iommufd = fd.fd();
-        MemorySegment map = Arena.ofAuto().allocate(iommu_ioas_map.layout());
-        MemorySegment unmap = Arena.ofAuto().allocate(iommu_ioas_unmap.layout());
-        MappedSegments segments = new MappedSegments();
-        double[] ns = new double[6];
+        Loop loop = new Loop(ioas, fd.fd(), buffer);
+        double[] ns = new double[VARIANTS];
         for (int v = 0; v < ns.length; v++) {
             long until = System.nanoTime() + warmupMillis * 1_000_000L;
-            do run(v, ioas, iommufd, map, unmap, segments, buffer, pairs / 4 + 1); while (System.nanoTime() < until);
+            do loop.run(v, pairs / 4 + 1); while (System.nanoTime() < until);
             long t = System.nanoTime();
-            run(v, ioas, iommufd, map, unmap, segments, buffer, pairs);
+            loop.run(v, pairs);
             ns[v] = (System.nanoTime() - t) / (double) pairs;
         }
-        return new Result(ns[0], ns[1], ns[2], ns[3], ns[4], ns[5]);
+        return new Result(ns[0], ns[1], ns[2], ns[3], ns[4], ns[5], ns[6], ns[7]);
     }
 
-    private static void run(int variant, Ioas ioas, int fd, MemorySegment map, MemorySegment unmap, MappedSegments segments,
-                            MemorySegment buffer, int n) throws IommufdException {
-        switch (variant) {
-            case 0 -> api(ioas, buffer, n);
-            case 1 -> ffm(ioas.id(), fd, map, unmap, buffer, n, true);
-            case 2 -> ffm(ioas.id(), fd, map, unmap, buffer, n, false);
-            case 3 -> frame(ioas, buffer, n);
-            case 4 -> check(buffer, n);
-            default -> bookkeeping(segments, buffer, n);
+    private static final class Loop {
+        final Ioas ioas;
+        final int fd, ioasId;
+        final MemorySegment buffer;
+        final MemorySegment map = Arena.ofAuto().allocate(iommu_ioas_map.layout());
+        final MemorySegment unmap = Arena.ofAuto().allocate(iommu_ioas_unmap.layout());
+        final MappedSegments segments = new MappedSegments();
+        final long mapRequest = Command.IOAS_MAP.request(), unmapRequest = Command.IOAS_UNMAP.request();
+
+        Loop(Ioas ioas, int fd, MemorySegment buffer) {
+            this.ioas = ioas;
+            this.fd = fd;
+            this.ioasId = ioas.id();
+            this.buffer = buffer;
         }
-    }
 
-    private static void api(Ioas ioas, MemorySegment buffer, int n) throws IommufdException {
-        for (int i = 0; i < n; i++) ioas.unmap(ioas.map(buffer, Access.READ_WRITE), buffer.byteSize());
-    }
+        void run(int variant, int n) throws IommufdException {
+            switch (variant) {
+                case 0 -> { for (int i = 0; i < n; i++) ffm(false); }
+                case 1 -> { for (int i = 0; i < n; i++) ffm(true); }
+                case 2 -> { for (int i = 0; i < n; i++) frames(); }
+                case 3, 4, 5, 6 -> { for (int i = 0; i < n; i++) steps(variant); }
+                default -> { for (int i = 0; i < n; i++) ioas.unmap(ioas.map(buffer, Access.READ_WRITE), buffer.byteSize()); }
+            }
+        }
 
-    /** What map_unmap.c does, through FFM: every field set per call. */
-    private static void ffm(int ioasId, int fd, MemorySegment m, MemorySegment u, MemorySegment buffer, int n, boolean errno) {
-        long mapRequest = Command.IOAS_MAP.request(), unmapRequest = Command.IOAS_UNMAP.request();
-        for (int i = 0; i < n; i++) {
+        /** What map_unmap.c does, through FFM: every field set per call. */
+        void ffm(boolean errno) {
+            long iova = mapIoctl(map, errno);
+            unmapIoctl(unmap, iova, errno);
+        }
+
+        long mapIoctl(MemorySegment m, boolean errno) {
             iommu_ioas_map.size(m, (int) iommu_ioas_map.sizeof());
+            fillMap(m);
+            int rc = errno ? Libc.ioctl(fd, mapRequest, m) : Libc.ioctlNoErrno(fd, mapRequest, m);
+            if (rc < 0) throw new IllegalStateException("IOMMU_IOAS_MAP failed: " + rc);
+            return iommu_ioas_map.iova(m);
+        }
+
+        void unmapIoctl(MemorySegment u, long iova, boolean errno) {
+            iommu_ioas_unmap.size(u, (int) iommu_ioas_unmap.sizeof());
+            fillUnmap(u, iova);
+            int rc = errno ? Libc.ioctl(fd, unmapRequest, u) : Libc.ioctlNoErrno(fd, unmapRequest, u);
+            if (rc < 0) throw new IllegalStateException("IOMMU_IOAS_UNMAP failed: " + rc);
+        }
+
+        void fillMap(MemorySegment m) {
             iommu_ioas_map.flags(m, FLAGS);
             iommu_ioas_map.ioas_id(m, ioasId);
             iommu_ioas_map.user_va(m, buffer.address());
             iommu_ioas_map.length(m, buffer.byteSize());
             iommu_ioas_map.iova(m, 0);
-            int rc = errno ? Libc.ioctl(fd, mapRequest, m) : Libc.ioctlNoErrno(fd, mapRequest, m);
-            if (rc < 0) throw new IllegalStateException("IOMMU_IOAS_MAP failed: " + rc);
-            iommu_ioas_unmap.size(u, (int) iommu_ioas_unmap.sizeof());
+        }
+
+        void fillUnmap(MemorySegment u, long iova) {
             iommu_ioas_unmap.ioas_id(u, ioasId);
-            iommu_ioas_unmap.iova(u, iommu_ioas_map.iova(m));
+            iommu_ioas_unmap.iova(u, iova);
             iommu_ioas_unmap.length(u, buffer.byteSize());
-            rc = errno ? Libc.ioctl(fd, unmapRequest, u) : Libc.ioctlNoErrno(fd, unmapRequest, u);
-            if (rc < 0) throw new IllegalStateException("IOMMU_IOAS_UNMAP failed: " + rc);
         }
-    }
 
-    /** Two call frames with their structs filled, no ioctl: the per-thread stack, busy marking, struct set-up. */
-    private static void frame(Ioas ioas, MemorySegment buffer, int n) throws IommufdException {
-        long s = 0;
-        for (int i = 0; i < n; i++) {
-            try (KernelCall k = KernelCall.begin(ioas, "IOMMU_IOAS_MAP")) {
+        /** Bare FFM with errno capture, each ioctl inside a call frame holding the IOAS busy. */
+        void frames() throws IommufdException {
+            long iova;
+            try (KernelCall k = KernelCall.begin(ioas, MAP)) {
+                iova = mapIoctl(map, true);
+            }
+            try (KernelCall k = KernelCall.begin(ioas, UNMAP)) {
+                unmapIoctl(unmap, iova, true);
+            }
+        }
+
+        /** Steps 3 to 6: the call's struct (3), its ioctl (4), its memory (5), the bookkeeping (6). */
+        void steps(int upTo) throws IommufdException {
+            long iova;
+            try (KernelCall k = KernelCall.begin(ioas, MAP)) {
                 MemorySegment m = k.struct(iommu_ioas_map.sizeof());
-                iommu_ioas_map.flags(m, FLAGS);
-                iommu_ioas_map.ioas_id(m, ioas.id());
-                iommu_ioas_map.user_va(m, buffer.address());
-                iommu_ioas_map.length(m, buffer.byteSize());
-                iommu_ioas_map.iova(m, 0);
-                s += iommu_ioas_map.iova(m);
+                fillMap(m);
+                if (upTo >= 5) iommu_ioas_map.user_va(m, k.kernelWrites(buffer, buffer.byteSize(), "memory"));
+                if (upTo >= 4) {
+                    k.ioctl(Command.IOAS_MAP, MapUnmapCost::noArgs);
+                } else if (Libc.ioctl(fd, mapRequest, m) < 0) {
+                    throw new IllegalStateException("IOMMU_IOAS_MAP failed");
+                }
+                iova = iommu_ioas_map.iova(m);
+                if (upTo >= 6) segments.put(iova, buffer);
+                if (upTo >= 5) k.keepMemory();
             }
-            try (KernelCall k = KernelCall.begin(ioas, "IOMMU_IOAS_UNMAP")) {
+            try (KernelCall k = KernelCall.begin(ioas, UNMAP)) {
                 MemorySegment u = k.struct(iommu_ioas_unmap.sizeof());
-                iommu_ioas_unmap.ioas_id(u, ioas.id());
-                iommu_ioas_unmap.iova(u, s);
-                iommu_ioas_unmap.length(u, buffer.byteSize());
-                s += iommu_ioas_unmap.length(u);
+                fillUnmap(u, iova);
+                if (upTo >= 4) {
+                    k.ioctl(Command.IOAS_UNMAP, MapUnmapCost::noArgs);
+                } else if (Libc.ioctl(fd, unmapRequest, u) < 0) {
+                    throw new IllegalStateException("IOMMU_IOAS_UNMAP failed");
+                }
+                if (upTo >= 6 && segments.removeIfSize(iova, iommu_ioas_unmap.length(u)) == null) {
+                    throw new IllegalStateException("not mapped");
+                }
             }
         }
-        sink += s;
     }
 
-    /** The memory checks of a map (alive, native, large enough, writable). */
-    private static void check(MemorySegment buffer, int n) {
-        for (int i = 0; i < n; i++) KernelCall.check("IOMMU_IOAS_MAP", buffer, buffer.byteSize(), true, "memory");
-    }
-
-    /** A map's put and an unmap's lookup and removal. */
-    private static void bookkeeping(MappedSegments segments, MemorySegment buffer, int n) {
-        long iova = 1L << 32;
-        for (int i = 0; i < n; i++) {
-            segments.put(iova, buffer);
-            MemorySegment exact = segments.get(iova);
-            if (exact != null && exact.byteSize() == buffer.byteSize()) segments.remove(iova);
-        }
+    private static String noArgs(MemorySegment s) {
+        return "";
     }
 }
