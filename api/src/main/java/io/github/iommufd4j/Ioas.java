@@ -98,9 +98,10 @@ public final class Ioas extends Handle {
         Objects.requireNonNull(access, "access");
         IoasMapEvent event = Jfr.PRESENT ? IoasMapEvent.started() : null; // null unless a JFR recording wants it
         try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_MAP")) {
-            MemorySegment s = k.struct(iommu_ioas_map.sizeof());
+            MemorySegment s = k.structSetByCaller(iommu_ioas_map.sizeof()); // every field set here
             iommu_ioas_map.flags(s, access.flags | (fixed ? IOMMU_IOAS_MAP_FIXED_IOVA() : 0));
             iommu_ioas_map.ioas_id(s, id);
+            iommu_ioas_map.__reserved(s, 0);
             // A device writing through the mapping writes the memory: it must be writable.
             iommu_ioas_map.user_va(s, access.deviceWrites() ? k.kernelWrites(memory, memory.byteSize(), "memory")
                     : k.kernelReads(memory, memory.byteSize(), "memory"));
@@ -226,7 +227,7 @@ public final class Ioas extends Handle {
     public long unmap(long iova, long length) throws IommufdException {
         IoasUnmapEvent event = Jfr.PRESENT ? IoasUnmapEvent.started() : null; // null unless a JFR recording wants it
         try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_UNMAP")) {
-            MemorySegment s = k.struct(iommu_ioas_unmap.sizeof());
+            MemorySegment s = k.structSetByCaller(iommu_ioas_unmap.sizeof()); // every field set here
             iommu_ioas_unmap.ioas_id(s, id);
             iommu_ioas_unmap.iova(s, iova);
             iommu_ioas_unmap.length(s, length);

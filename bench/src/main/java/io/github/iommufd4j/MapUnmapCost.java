@@ -1,22 +1,29 @@
 package io.github.iommufd4j;
 
-import io.github.iommufd4j.bindings.Libc;
 import io.github.iommufd4j.bindings.uapi.iommu_ioas_map;
 import io.github.iommufd4j.bindings.uapi.iommu_ioas_unmap;
 import io.github.iommufd4j.internal.MappedSegments;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * Where a Java map+unmap pair's time goes (for the bench table): the same two ioctls as bare FFM
  * downcalls, then the library's steps added one at a time, each variant a real map+unmap loop
  * (a step timed alone, without the ioctls, is partly hoisted out of the loop by the JIT):
  * <ol>
- * <li>bare FFM without errno capture;</li>
- * <li>+ errno capture (what {@code Libc.ioctl} does);</li>
+ * <li>bare FFM without errno capture, the struct passed by address (the cheapest downcall);</li>
+ * <li>+ errno capture into a buffer the loop keeps (what the library's calls do);</li>
  * <li>+ the call frames of {@link KernelCall}: the per-thread call stack and the busy marking of the IOAS;</li>
- * <li>+ the call's own struct ({@link KernelCall#struct}: zeroed, size set);</li>
+ * <li>+ the call's own struct ({@link KernelCall#structSetByCaller}, as {@link Ioas#map} uses it);</li>
  * <li>+ the ioctl through the call ({@link KernelCall#ioctl}: the backend, the failure test);</li>
  * <li>+ the memory checks and the memory kept while mapped ({@link KernelCall#kernelWrites}, {@link KernelCall#keepMemory});</li>
  * <li>+ the mapping bookkeeping ({@link MappedSegments}: a map's put, an unmap's removal);</li>
@@ -26,9 +33,13 @@ import java.lang.foreign.MemorySegment;
  * In this package for the package-private parts; the bench runs on the class path.
  */
 public final class MapUnmapCost {
-    /** Nanoseconds per pair of each variant, in the order of the class comment. */
+    /**
+     * Nanoseconds per pair of each variant, in the order of the class comment, and of bare FFM as
+     * a critical downcall without errno capture ({@code critical}: no thread-state transition; not
+     * for the library, as an ioctl may sleep while a critical call holds off the JVM's safepoints).
+     */
     public record Result(double ffmNoErrno, double ffm, double frames, double struct, double call, double memory,
-                         double bookkeeping, double api) {
+                         double bookkeeping, double api, double critical) {
         /** What each step adds (the first: bare FFM without errno capture itself). */
         public double[] steps() {
             double[] all = {ffmNoErrno, ffm, frames, struct, call, memory, bookkeeping, api};
@@ -44,7 +55,20 @@ public final class MapUnmapCost {
             "call frames (call stack, busy marking)", "struct set-up", "call dispatch", "memory checks and keeping",
             "mapping bookkeeping", "rest of the typed API"};
 
-    private static final int VARIANTS = 8;
+    private static final int VARIANTS = 9;
+    private static final int PLAIN = 0, CRITICAL = 1, ERRNO_CAPTURE = 2;
+    private static final MethodHandle IOCTL, IOCTL_CRITICAL, IOCTL_ERRNO;
+    private static final VarHandle ERRNO = Linker.Option.captureStateLayout().varHandle(MemoryLayout.PathElement.groupElement("errno"));
+
+    static {
+        Linker linker = Linker.nativeLinker();
+        MemorySegment ioctl = linker.defaultLookup().find("ioctl").orElseThrow();
+        FunctionDescriptor fd = FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG);
+        Linker.Option variadic = Linker.Option.firstVariadicArg(2);
+        IOCTL = linker.downcallHandle(ioctl, fd, variadic);
+        IOCTL_CRITICAL = linker.downcallHandle(ioctl, fd, variadic, Linker.Option.critical(false));
+        IOCTL_ERRNO = linker.downcallHandle(ioctl, fd, variadic, Linker.Option.captureCallState("errno"));
+    }
     private static final int FLAGS = Access.READ_WRITE.flags;
     private static final String MAP = "IOMMU_IOAS_MAP", UNMAP = "IOMMU_IOAS_UNMAP";
 
@@ -61,7 +85,7 @@ public final class MapUnmapCost {
             loop.run(v, pairs);
             ns[v] = (System.nanoTime() - t) / (double) pairs;
         }
-        return new Result(ns[0], ns[1], ns[2], ns[3], ns[4], ns[5], ns[6], ns[7]);
+        return new Result(ns[0], ns[1], ns[2], ns[3], ns[4], ns[5], ns[6], ns[7], ns[8]);
     }
 
     private static final class Loop {
@@ -71,6 +95,7 @@ public final class MapUnmapCost {
         final MemorySegment map = Arena.ofAuto().allocate(iommu_ioas_map.layout());
         final MemorySegment unmap = Arena.ofAuto().allocate(iommu_ioas_unmap.layout());
         final MappedSegments segments = new MappedSegments();
+        final MemorySegment capture = Arena.ofAuto().allocate(Linker.Option.captureStateLayout());
         final long mapRequest = Command.IOAS_MAP.request(), unmapRequest = Command.IOAS_UNMAP.request();
 
         Loop(Ioas ioas, int fd, MemorySegment buffer) {
@@ -82,33 +107,46 @@ public final class MapUnmapCost {
 
         void run(int variant, int n) throws IommufdException {
             switch (variant) {
-                case 0 -> { for (int i = 0; i < n; i++) ffm(false); }
-                case 1 -> { for (int i = 0; i < n; i++) ffm(true); }
+                case 0 -> { for (int i = 0; i < n; i++) ffm(PLAIN); }
+                case 1 -> { for (int i = 0; i < n; i++) ffm(ERRNO_CAPTURE); }
                 case 2 -> { for (int i = 0; i < n; i++) frames(); }
                 case 3, 4, 5, 6 -> { for (int i = 0; i < n; i++) steps(variant); }
-                default -> { for (int i = 0; i < n; i++) ioas.unmap(ioas.map(buffer, Access.READ_WRITE), buffer.byteSize()); }
+                case 7 -> { for (int i = 0; i < n; i++) ioas.unmap(ioas.map(buffer, Access.READ_WRITE), buffer.byteSize()); }
+                default -> { for (int i = 0; i < n; i++) ffm(CRITICAL); }
             }
         }
 
-        /** What map_unmap.c does, through FFM: every field set per call. */
-        void ffm(boolean errno) {
-            long iova = mapIoctl(map, errno);
-            unmapIoctl(unmap, iova, errno);
+        /** What map_unmap.c does, through FFM: every field set per call; {@code mode}: which downcall. */
+        void ffm(int mode) {
+            long iova = mapIoctl(map, mode);
+            unmapIoctl(unmap, iova, mode);
         }
 
-        long mapIoctl(MemorySegment m, boolean errno) {
+        long mapIoctl(MemorySegment m, int mode) {
             iommu_ioas_map.size(m, (int) iommu_ioas_map.sizeof());
             fillMap(m);
-            int rc = errno ? Libc.ioctl(fd, mapRequest, m) : Libc.ioctlNoErrno(fd, mapRequest, m);
+            int rc = ioctl(mode, mapRequest, m);
             if (rc < 0) throw new IllegalStateException("IOMMU_IOAS_MAP failed: " + rc);
             return iommu_ioas_map.iova(m);
         }
 
-        void unmapIoctl(MemorySegment u, long iova, boolean errno) {
+        void unmapIoctl(MemorySegment u, long iova, int mode) {
             iommu_ioas_unmap.size(u, (int) iommu_ioas_unmap.sizeof());
             fillUnmap(u, iova);
-            int rc = errno ? Libc.ioctl(fd, unmapRequest, u) : Libc.ioctlNoErrno(fd, unmapRequest, u);
+            int rc = ioctl(mode, unmapRequest, u);
             if (rc < 0) throw new IllegalStateException("IOMMU_IOAS_UNMAP failed: " + rc);
+        }
+
+        /** The struct by address (kept alive by this loop): the result or -errno (0 without capture). */
+        int ioctl(int mode, long request, MemorySegment struct) {
+            try {
+                if (mode == PLAIN) return (int) IOCTL.invokeExact(fd, request, struct.address());
+                if (mode == CRITICAL) return (int) IOCTL_CRITICAL.invokeExact(fd, request, struct.address());
+                int rc = (int) IOCTL_ERRNO.invokeExact(capture, fd, request, struct.address());
+                return rc < 0 ? -(int) ERRNO.get(capture, 0L) : rc;
+            } catch (Throwable t) {
+                throw new IllegalStateException(t);
+            }
         }
 
         void fillMap(MemorySegment m) {
@@ -129,10 +167,10 @@ public final class MapUnmapCost {
         void frames() throws IommufdException {
             long iova;
             try (KernelCall k = KernelCall.begin(ioas, MAP)) {
-                iova = mapIoctl(map, true);
+                iova = mapIoctl(map, ERRNO_CAPTURE);
             }
             try (KernelCall k = KernelCall.begin(ioas, UNMAP)) {
-                unmapIoctl(unmap, iova, true);
+                unmapIoctl(unmap, iova, ERRNO_CAPTURE);
             }
         }
 
@@ -140,12 +178,13 @@ public final class MapUnmapCost {
         void steps(int upTo) throws IommufdException {
             long iova;
             try (KernelCall k = KernelCall.begin(ioas, MAP)) {
-                MemorySegment m = k.struct(iommu_ioas_map.sizeof());
+                MemorySegment m = k.structSetByCaller(iommu_ioas_map.sizeof()); // as Ioas.map
                 fillMap(m);
+                iommu_ioas_map.__reserved(m, 0);
                 if (upTo >= 5) iommu_ioas_map.user_va(m, k.kernelWrites(buffer, buffer.byteSize(), "memory"));
                 if (upTo >= 4) {
                     k.ioctl(Command.IOAS_MAP, MapUnmapCost::noArgs);
-                } else if (Libc.ioctl(fd, mapRequest, m) < 0) {
+                } else if (ioctl(ERRNO_CAPTURE, mapRequest, m) < 0) {
                     throw new IllegalStateException("IOMMU_IOAS_MAP failed");
                 }
                 iova = iommu_ioas_map.iova(m);
@@ -153,11 +192,11 @@ public final class MapUnmapCost {
                 if (upTo >= 5) k.keepMemory();
             }
             try (KernelCall k = KernelCall.begin(ioas, UNMAP)) {
-                MemorySegment u = k.struct(iommu_ioas_unmap.sizeof());
+                MemorySegment u = k.structSetByCaller(iommu_ioas_unmap.sizeof());
                 fillUnmap(u, iova);
                 if (upTo >= 4) {
                     k.ioctl(Command.IOAS_UNMAP, MapUnmapCost::noArgs);
-                } else if (Libc.ioctl(fd, unmapRequest, u) < 0) {
+                } else if (ioctl(ERRNO_CAPTURE, unmapRequest, u) < 0) {
                     throw new IllegalStateException("IOMMU_IOAS_UNMAP failed");
                 }
                 if (upTo >= 6 && segments.removeIfSize(iova, iommu_ioas_unmap.length(u)) == null) {

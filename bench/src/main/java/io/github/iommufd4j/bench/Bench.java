@@ -345,7 +345,9 @@ public final class Bench {
             b.append(i == 0 ? " " : ", ").append(MapUnmapCost.STEPS[i]).append(String.format(Locale.ROOT, " %.0f ns",
                     median(cost, r -> r.steps()[step])));
         }
-        return b.toString();
+        return b.append(String.format(Locale.ROOT, "; bare FFM as a critical downcall (no thread-state transition, not usable"
+                + " for an ioctl that may sleep) %.0f ns less than without errno capture", median(cost, r -> r.ffmNoErrno() - r.critical())))
+                .toString();
     }
 
     private static double[] each(MapUnmapCost.Result[] r, ToDoubleFunction<MapUnmapCost.Result> f) {
