@@ -15,6 +15,8 @@ public final class MappedSegments {
     /** The entry whose IOVA happens to equal EMPTY lives outside the table. */
     private MemorySegment atEmptyKey;
     private long[] keys;
+    /** Every key lies in {@code [lowest, highest]} (unsigned; not narrowed on removal): a range outside needs no scan. */
+    private long lowest = -1L, highest = 0;
     /** Object[], not MemorySegment[]: a store needs no type check against an interface. */
     private Object[] values;
     private int size;
@@ -36,6 +38,8 @@ public final class MappedSegments {
             return;
         }
         if ((size + 1) * 4 > keys.length * 3) grow();
+        if (Long.compareUnsigned(iova, lowest) < 0) lowest = iova;
+        if (Long.compareUnsigned(iova, highest) > 0) highest = iova;
         int mask = keys.length - 1;
         for (int i = hash(iova, mask); ; i = (i + 1) & mask) {
             if (keys[i] == EMPTY) {
@@ -95,12 +99,23 @@ public final class MappedSegments {
         return null;
     }
 
+    /**
+     * Whether the table is empty, read without the lock: true only when no entry was put that
+     * happened-before this read. For a caller about to remove entries, a stale answer leaves an
+     * entry in place (its segment reachable until the next removal or the IOAS closes), never
+     * drops one too early.
+     */
+    public boolean isEmptyUnlocked() {
+        return size == 0 && atEmptyKey == null;
+    }
+
     /** Removes every mapping lying wholly inside {@code [first, last]} (unsigned), passing each to {@code removed}. */
     public synchronized void removeWithin(long first, long last, Consumer<MemorySegment> removed) {
         if (atEmptyKey != null && Long.compareUnsigned(EMPTY, first) >= 0
                 && Long.compareUnsigned(EMPTY + atEmptyKey.byteSize() - 1, last) <= 0) {
             removed.accept(remove(EMPTY));
         }
+        if (size == 0 || Long.compareUnsigned(last, lowest) < 0 || Long.compareUnsigned(first, highest) > 0) return;
         for (int i = 0; i < keys.length; ) {
             long k = keys[i];
             if (k != EMPTY && Long.compareUnsigned(k, first) >= 0
@@ -148,7 +163,10 @@ public final class MappedSegments {
         }
         keys[hole] = EMPTY;
         values[hole] = null;
-        size--;
+        if (--size == 0) {
+            lowest = -1L;
+            highest = 0;
+        }
     }
 
     private void grow() {
