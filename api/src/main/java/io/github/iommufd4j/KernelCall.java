@@ -120,9 +120,11 @@ final class KernelCall implements AutoCloseable {
      * reference compared is cheaper than one stored (a store into the heap runs the GC's barrier).
      */
     private void start(Iommufd iommufd, String op) {
-        if (this.iommufd != iommufd) this.iommufd = iommufd;
+        if (this.iommufd != iommufd) {
+            this.iommufd = iommufd;
+            registers = !(iommufd.raw() instanceof NativeBackend); // the kernel pins memory itself
+        }
         if (this.op != op) this.op = op;
-        registers = !(iommufd.raw() instanceof NativeBackend); // the kernel pins memory itself
     }
 
     /** Holds another handle busy for the rest of the call; a closed one ends the call. */
