@@ -24,6 +24,8 @@ abstract sealed class Handle implements AutoCloseable
         permits Ioas, HwPagetable, RecordQueue, MockDevice, MockAccess, VfioDevice, Viommu, Vdevice, HwQueue {
     final Iommufd iommufd;
     final HandleState state = new HandleState();
+    /** The call stack of the thread that last began a kernel call on this handle (KernelCall's cache). */
+    KernelCall.Stack callStack;
     private final List<Handle> dependents = new ArrayList<>();
     private boolean fdsReleased;
 

@@ -28,8 +28,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * to {@code RLIMIT_MEMLOCK}, see {@link Iommufd#rlimitModeIsProcess()}). This handle keeps the
  * segment reachable until it is unmapped, so an automatic arena cannot free memory a device
  * still uses; closing an explicit arena under a live mapping is the caller's error (the pages
- * stay pinned, the device keeps reaching them). Map and unmap allocate nothing per call beyond
- * that bookkeeping entry.
+ * stay pinned, the device keeps reaching them). Memory of the global scope (e.g. guest RAM from
+ * mmap(2) wrapped by {@link MemorySegment#ofAddress}) is never freed by the JVM and needs no such
+ * entry on the native backend. Map and unmap allocate nothing per call beyond that bookkeeping
+ * entry.
  *
  * <p><b>IOVAs</b> are unsigned 64-bit values; lengths are in bytes. Both must be multiples of
  * the IOAS alignment ({@link IovaRanges#alignment()}: the smallest page size of the attached
@@ -43,6 +45,8 @@ public final class Ioas extends Handle {
     private final int id;
     /** Mapped segments by IOVA: keeps them reachable while mapped (see class comment). */
     private final MappedSegments mapped = new MappedSegments();
+    /** The scope of memory the JVM never frees (Arena.global()'s, MemorySegment.ofAddress's). */
+    private static final MemorySegment.Scope GLOBAL = Arena.global().scope();
 
     Ioas(Iommufd iommufd, int id) {
         super(iommufd);
@@ -98,9 +102,10 @@ public final class Ioas extends Handle {
         Objects.requireNonNull(access, "access");
         IoasMapEvent event = Jfr.PRESENT ? IoasMapEvent.started() : null; // null unless a JFR recording wants it
         try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_MAP")) {
-            MemorySegment s = k.struct(iommu_ioas_map.sizeof());
+            MemorySegment s = k.structSetByCaller(iommu_ioas_map.sizeof()); // every field set here
             iommu_ioas_map.flags(s, access.flags | (fixed ? IOMMU_IOAS_MAP_FIXED_IOVA() : 0));
             iommu_ioas_map.ioas_id(s, id);
+            iommu_ioas_map.__reserved(s, 0);
             // A device writing through the mapping writes the memory: it must be writable.
             iommu_ioas_map.user_va(s, access.deviceWrites() ? k.kernelWrites(memory, memory.byteSize(), "memory")
                     : k.kernelReads(memory, memory.byteSize(), "memory"));
@@ -108,11 +113,21 @@ public final class Ioas extends Handle {
             iommu_ioas_map.iova(s, iova);
             k.ioctl(Command.IOAS_MAP, Ioas::mapArgs);
             long at = iommu_ioas_map.iova(s);
-            mapped.put(at, memory);
+            if (keptWhileMapped(memory)) mapped.put(at, memory);
             k.keepMemory(); // registered while mapped
             if (event != null) IoasMapEvent.commit(event, id, at, memory.byteSize(), access, false);
             return at;
         }
+    }
+
+    /**
+     * Whether a mapping of {@code memory} needs an entry in {@link #mapped}: to stay reachable (an
+     * automatic arena's memory is freed once unreachable) or to be unregistered from a backend
+     * that registers user memory (the software one reads it through the registered segment).
+     * Global memory on the native backend needs neither: no entry, no lock per map and unmap.
+     */
+    private boolean keptWhileMapped(MemorySegment memory) {
+        return !GLOBAL.equals(memory.scope()) || !(iommufd.raw() instanceof io.github.iommufd4j.internal.NativeBackend);
     }
 
     private static String mapArgs(MemorySegment s) {
@@ -226,7 +241,7 @@ public final class Ioas extends Handle {
     public long unmap(long iova, long length) throws IommufdException {
         IoasUnmapEvent event = Jfr.PRESENT ? IoasUnmapEvent.started() : null; // null unless a JFR recording wants it
         try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_UNMAP")) {
-            MemorySegment s = k.struct(iommu_ioas_unmap.sizeof());
+            MemorySegment s = k.structSetByCaller(iommu_ioas_unmap.sizeof()); // every field set here
             iommu_ioas_unmap.ioas_id(s, id);
             iommu_ioas_unmap.iova(s, iova);
             iommu_ioas_unmap.length(s, length);
@@ -259,6 +274,7 @@ public final class Ioas extends Handle {
      * refusing; their segments stay referenced until close, which is safe.)
      */
     private void forgetUnmapped(long iova, long length, long removed) {
+        if (mapped.isEmptyUnlocked()) return; // e.g. only global memory mapped (see keptWhileMapped)
         MemorySegment exact = mapped.removeIfSize(iova, removed);
         if (exact != null) {
             iommufd.raw().unregisterMemory(exact);

@@ -1,9 +1,11 @@
 package io.github.iommufd4j;
 
 import io.github.iommufd4j.bindings.Errno;
+import io.github.iommufd4j.bindings.Libc;
 import io.github.iommufd4j.internal.HandleState;
 import io.github.iommufd4j.internal.IommufdBackend;
 import io.github.iommufd4j.internal.Jfr;
+import io.github.iommufd4j.internal.NativeBackend;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -45,7 +47,9 @@ final class KernelCall implements AutoCloseable {
     private static final ThreadLocal<Stack> STACK = ThreadLocal.withInitial(Stack::new);
 
     /** This thread's calls in progress, innermost last. */
-    private static final class Stack {
+    static final class Stack {
+        /** The owner: a stack read from a handle's cache (a data race) is used only by this thread (a final field: seen as set). */
+        final Thread thread = Thread.currentThread();
         KernelCall[] calls = new KernelCall[4];
         int depth;
 
@@ -60,24 +64,41 @@ final class KernelCall implements AutoCloseable {
     }
 
     private final Stack stack;
-    private final MemorySegment struct = Arena.ofAuto().allocate(STRUCT_SIZE, 16);
+    private final MemorySegment struct;
+    /** Where the native backend's downcalls capture errno: this thread's own, no per-call lookup. */
+    private final MemorySegment errno;
     private final HandleState[] held = new HandleState[MAX_HELD];
     private final MemorySegment[] memory = new MemorySegment[MAX_MEMORY];
     /** {@code memory[0, nRegistered)} are registered with the backend; the rest go with the next kernel call. */
     private int nHeld, nMemory, nRegistered;
     private boolean open;
+    /** Whether the backend takes registrations of user memory (the native one does not need them). */
+    private boolean registers;
     private Iommufd iommufd;
     private String op;
 
     private KernelCall(Stack stack) {
         this.stack = stack;
+        Arena arena = Arena.ofAuto();
+        struct = arena.allocate(STRUCT_SIZE, 16);
+        errno = Libc.errnoBuffer(arena);
+    }
+
+    /**
+     * The current thread's call stack: the one cached in {@code h} when this thread made the last
+     * call on it (the usual case: one thread drives a handle), else the thread-local one, which
+     * then becomes the cached one.
+     */
+    private static Stack stack(Handle h) {
+        Stack s = h.callStack;
+        if (s != null && s.thread == Thread.currentThread()) return s;
+        return h.callStack = STACK.get();
     }
 
     /** A call on the iommufd itself (holds it busy). */
     static KernelCall begin(Iommufd iommufd, String op) throws IommufdException {
         KernelCall c = STACK.get().push();
-        c.iommufd = iommufd;
-        c.op = op;
+        c.start(iommufd, op);
         if (!iommufd.state().enter()) {
             c.close();
             throw IommufdException.closed(op, "iommufd");
@@ -88,15 +109,27 @@ final class KernelCall implements AutoCloseable {
 
     /** A call on a handle's object (holds the handle busy). */
     static KernelCall begin(Handle h, String op) throws IommufdException {
-        KernelCall c = STACK.get().push();
-        c.iommufd = h.iommufd;
-        c.op = op;
+        KernelCall c = stack(h).push();
+        c.start(h.iommufd, op);
         return c.hold(h);
+    }
+
+    /**
+     * Sets what the call is about. A frame keeps them after it ends (close() does not clear
+     * them): the next call at this depth is usually the same operation on the same iommufd, and a
+     * reference compared is cheaper than one stored (a store into the heap runs the GC's barrier).
+     */
+    private void start(Iommufd iommufd, String op) {
+        if (this.iommufd != iommufd) {
+            this.iommufd = iommufd;
+            registers = !(iommufd.raw() instanceof NativeBackend); // the kernel pins memory itself
+        }
+        if (this.op != op) this.op = op;
     }
 
     /** Holds another handle busy for the rest of the call; a closed one ends the call. */
     KernelCall hold(Handle h) throws IommufdException {
-        String name = op; // close() forgets it
+        String name = op;
         if (nHeld == MAX_HELD) {
             close();
             throw new IllegalStateException(name + ": too many handles in one call");
@@ -105,7 +138,9 @@ final class KernelCall implements AutoCloseable {
             close();
             throw IommufdException.closed(name, h.describe());
         }
-        held[nHeld++] = h.state;
+        HandleState st = h.state;
+        if (held[nHeld] != st) held[nHeld] = st; // as start(): kept after the call
+        nHeld++;
         return this;
     }
 
@@ -137,6 +172,15 @@ final class KernelCall implements AutoCloseable {
     }
 
     /**
+     * This call's argument struct with only the size field set: for a hot path that sets every
+     * other field of the struct itself (what an earlier call left there is not zeroed).
+     */
+    MemorySegment structSetByCaller(long size) {
+        struct.set(JAVA_INT, 0, (int) size);
+        return struct;
+    }
+
+    /**
      * Memory the kernel reads, by address: checked (not null, alive, native, at least
      * {@code bytes} long) and registered with the backend from this call's next kernel call
      * until the call ends. Returns its address. An empty segment with {@code bytes == 0} passes
@@ -153,7 +197,7 @@ final class KernelCall implements AutoCloseable {
 
     private long user(MemorySegment m, long bytes, boolean written, String what) {
         check(op, m, bytes, written, what);
-        if (m.byteSize() == 0) return m.address();
+        if (m.byteSize() == 0 || !registers) return m.address();
         if (nMemory == MAX_MEMORY) throw new IllegalStateException(op + ": too many user buffers in one call");
         memory[nMemory++] = m; // registered with the kernel call itself (one step for the software backend)
         return m.address();
@@ -180,20 +224,18 @@ final class KernelCall implements AutoCloseable {
     /** The registered memory stays registered after the call: a mapping now owns it. */
     void keepMemory() {
         registerPending();
-        Arrays.fill(memory, 0, nMemory, null);
+        for (int i = 0; i < nMemory; i++) memory[i] = null;
         nMemory = nRegistered = 0;
     }
 
     /** ioctl(iommufd, command, this call's struct): the result, or the typed failure. */
     int ioctl(Command c, Args args) throws IommufdException {
-        return ioctl(c, struct, args);
-    }
-
-    int ioctl(Command c, MemorySegment arg, Args args) throws IommufdException {
         int from = nRegistered;
         nRegistered = nMemory; // registered by the call below, also when it fails
-        int rc = iommufd.raw().ioctl(c.request(), arg, memory, from, nMemory);
-        if (rc < 0) throw failed(c, args.of(arg), rc);
+        // The struct is this frame's own (alive as long as the thread's call stack), as the call
+        // with a caller's errno buffer requires.
+        int rc = iommufd.raw().ioctl(c.request(), struct, memory, from, nMemory, errno);
+        if (rc < 0) throw failed(c, args.of(struct), rc);
         return rc;
     }
 
@@ -263,14 +305,8 @@ final class KernelCall implements AutoCloseable {
             memory[i] = null;
         }
         nMemory = nRegistered = 0;
-        for (int i = nHeld - 1; i >= 0; i--) {
-            HandleState s = held[i];
-            held[i] = null;
-            s.exit();
-        }
+        for (int i = nHeld - 1; i >= 0; i--) held[i].exit(); // held[], iommufd and op stay, see start()
         nHeld = 0;
-        iommufd = null;
-        op = null;
         stack.depth--;
     }
 

@@ -60,6 +60,16 @@ public interface IommufdBackend extends AutoCloseable {
         return ioctl(request, arg);
     }
 
+    /**
+     * {@link #ioctl(long, MemorySegment, MemorySegment[], int, int)} for a caller that keeps a
+     * per-thread buffer for the {@code errno} the native backend captures (see
+     * {@code Libc.errnoBuffer}; other backends ignore it) and keeps {@code arg} alive and open
+     * for the call itself (memory it owns): the native backend passes only its address.
+     */
+    default int ioctl(long request, MemorySegment arg, MemorySegment[] memory, int from, int to, MemorySegment errno) {
+        return ioctl(request, arg, memory, from, to);
+    }
+
     /** Closes the iommufd; the kernel then destroys every object in it. */
     @Override
     void close();

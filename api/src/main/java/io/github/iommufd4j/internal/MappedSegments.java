@@ -15,12 +15,15 @@ public final class MappedSegments {
     /** The entry whose IOVA happens to equal EMPTY lives outside the table. */
     private MemorySegment atEmptyKey;
     private long[] keys;
-    private MemorySegment[] values;
+    /** Every key lies in {@code [lowest, highest]} (unsigned; not narrowed on removal): a range outside needs no scan. */
+    private long lowest = -1L, highest = 0;
+    /** Object[], not MemorySegment[]: a store needs no type check against an interface. */
+    private Object[] values;
     private int size;
 
     public MappedSegments() {
         keys = new long[64];
-        values = new MemorySegment[64];
+        values = new Object[64];
         java.util.Arrays.fill(keys, EMPTY);
     }
 
@@ -35,6 +38,8 @@ public final class MappedSegments {
             return;
         }
         if ((size + 1) * 4 > keys.length * 3) grow();
+        if (Long.compareUnsigned(iova, lowest) < 0) lowest = iova;
+        if (Long.compareUnsigned(iova, highest) > 0) highest = iova;
         int mask = keys.length - 1;
         for (int i = hash(iova, mask); ; i = (i + 1) & mask) {
             if (keys[i] == EMPTY) {
@@ -55,7 +60,7 @@ public final class MappedSegments {
         if (iova == EMPTY) return atEmptyKey;
         int mask = keys.length - 1;
         for (int i = hash(iova, mask); keys[i] != EMPTY; i = (i + 1) & mask) {
-            if (keys[i] == iova) return values[i];
+            if (keys[i] == iova) return (MemorySegment) values[i];
         }
         return null;
     }
@@ -85,7 +90,7 @@ public final class MappedSegments {
         int mask = keys.length - 1;
         for (int i = hash(iova, mask); keys[i] != EMPTY; i = (i + 1) & mask) {
             if (keys[i] == iova) {
-                MemorySegment v = values[i];
+                MemorySegment v = (MemorySegment) values[i];
                 if (size >= 0 && v.byteSize() != size) return null;
                 deleteAt(i);
                 return v;
@@ -94,17 +99,28 @@ public final class MappedSegments {
         return null;
     }
 
+    /**
+     * Whether the table is empty, read without the lock: true only when no entry was put that
+     * happened-before this read. For a caller about to remove entries, a stale answer leaves an
+     * entry in place (its segment reachable until the next removal or the IOAS closes), never
+     * drops one too early.
+     */
+    public boolean isEmptyUnlocked() {
+        return size == 0 && atEmptyKey == null;
+    }
+
     /** Removes every mapping lying wholly inside {@code [first, last]} (unsigned), passing each to {@code removed}. */
     public synchronized void removeWithin(long first, long last, Consumer<MemorySegment> removed) {
         if (atEmptyKey != null && Long.compareUnsigned(EMPTY, first) >= 0
                 && Long.compareUnsigned(EMPTY + atEmptyKey.byteSize() - 1, last) <= 0) {
             removed.accept(remove(EMPTY));
         }
+        if (size == 0 || Long.compareUnsigned(last, lowest) < 0 || Long.compareUnsigned(first, highest) > 0) return;
         for (int i = 0; i < keys.length; ) {
             long k = keys[i];
             if (k != EMPTY && Long.compareUnsigned(k, first) >= 0
-                    && Long.compareUnsigned(k + values[i].byteSize() - 1, last) <= 0) {
-                MemorySegment v = values[i];
+                    && Long.compareUnsigned(k + ((MemorySegment) values[i]).byteSize() - 1, last) <= 0) {
+                MemorySegment v = (MemorySegment) values[i];
                 deleteAt(i); // shifts a later entry into slot i: look at i again
                 removed.accept(v);
             } else {
@@ -118,7 +134,7 @@ public final class MappedSegments {
         java.util.List<java.util.Map.Entry<Long, MemorySegment>> out = new java.util.ArrayList<>();
         for (int i = -1; i < keys.length; i++) {
             long k = i < 0 ? EMPTY : keys[i];
-            MemorySegment v = i < 0 ? atEmptyKey : values[i];
+            MemorySegment v = i < 0 ? atEmptyKey : (MemorySegment) values[i];
             if (v == null || (i >= 0 && k == EMPTY) || v.byteSize() == 0) continue;
             if (Long.compareUnsigned(k, last) <= 0 && Long.compareUnsigned(k + v.byteSize() - 1, first) >= 0) {
                 out.add(java.util.Map.entry(k, v));
@@ -147,18 +163,21 @@ public final class MappedSegments {
         }
         keys[hole] = EMPTY;
         values[hole] = null;
-        size--;
+        if (--size == 0) {
+            lowest = -1L;
+            highest = 0;
+        }
     }
 
     private void grow() {
         long[] oldKeys = keys;
-        MemorySegment[] oldValues = values;
+        Object[] oldValues = values;
         keys = new long[oldKeys.length * 2];
-        values = new MemorySegment[oldKeys.length * 2];
+        values = new Object[oldKeys.length * 2];
         java.util.Arrays.fill(keys, EMPTY);
         size = 0;
         for (int i = 0; i < oldKeys.length; i++) {
-            if (oldKeys[i] != EMPTY) put(oldKeys[i], oldValues[i]);
+            if (oldKeys[i] != EMPTY) put(oldKeys[i], (MemorySegment) oldValues[i]);
         }
     }
 }

@@ -3,6 +3,7 @@ package io.github.iommufd4j.internal;
 import io.github.iommufd4j.bindings.Libc;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.ref.Reference;
 
 /** The real iommufd: each call is the syscall on {@code /dev/iommu} (or a handed-over fd). */
 public final class NativeBackend implements IommufdBackend {
@@ -45,6 +46,20 @@ public final class NativeBackend implements IommufdBackend {
     @Override
     public int ioctl(long request, MemorySegment arg) {
         return Libc.ioctl(fd, request, arg);
+    }
+
+    /** The kernel pins user memory itself: nothing to register. */
+    @Override
+    public int ioctl(long request, MemorySegment arg, MemorySegment[] memory, int from, int to) {
+        return Libc.ioctl(fd, request, arg);
+    }
+
+    /** By address: the caller keeps {@code arg} alive and open (an address skips the downcall's segment checks). */
+    @Override
+    public int ioctl(long request, MemorySegment arg, MemorySegment[] memory, int from, int to, MemorySegment errno) {
+        int rc = Libc.ioctl(errno, fd, request, arg.address());
+        Reference.reachabilityFence(arg);
+        return rc;
     }
 
     @Override

@@ -12,6 +12,8 @@ import java.util.List;
 import java.util.TreeMap;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** MappedSegments behaves like a sorted map under random puts, removes (by key, by key and size) and range removals. */
 class MappedSegmentsTest {
@@ -63,6 +65,28 @@ class MappedSegmentsTest {
         assertEquals(seg, table.removeIfSize(odd, 16));
         table.put(odd, seg);
         assertEquals(seg, table.remove(odd));
+        assertEquals(0, table.size());
+    }
+
+    @Test
+    void removeWithinFindsKeysAtBothEndsOfTheUnsignedRange() {
+        MappedSegments table = new MappedSegments();
+        MemorySegment seg = MemorySegment.ofAddress(0x1000).reinterpret(0x1000);
+        assertTrue(table.isEmptyUnlocked());
+        table.put(0xffff_ffff_ffff_e000L, seg);
+        table.put(0, seg);
+        assertFalse(table.isEmptyUnlocked());
+        List<MemorySegment> removed = new ArrayList<>();
+        table.removeWithin(0x1000, 0xffff_ffff_ffff_dfffL, removed::add); // between the two: nothing
+        assertEquals(0, removed.size());
+        table.removeWithin(0xffff_ffff_ffff_0000L, -1L, removed::add);
+        assertEquals(1, removed.size());
+        table.removeWithin(0, 0xfff, removed::add);
+        assertEquals(2, removed.size());
+        assertTrue(table.isEmptyUnlocked());
+        table.put(0x5000, seg); // emptied: the key bounds start afresh
+        table.removeWithin(0x5000, 0x5fff, removed::add);
+        assertEquals(3, removed.size());
         assertEquals(0, table.size());
     }
 

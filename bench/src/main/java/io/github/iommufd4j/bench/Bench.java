@@ -119,12 +119,15 @@ public final class Bench {
             double[] cNs = new double[n], jNs = new double[n], jBytes = new double[n];
             String notRun = null;
             // C and Java alternate, so that both sides of a repetition see the same load of a
-            // shared machine. The JIT warms up in the first one only.
+            // shared machine. The JIT warms up before the first one: in a guest whose clock counts
+            // the instructions of every thread, its compiler threads would otherwise be counted
+            // in the first repetition of both sides (C's too, run while they compile).
+            MapUnmap.run(fd, size, pairs, warmup, sizes.warmupMillis());
             for (int rep = 0; rep < n; rep++) {
                 var cr = c.run("map_unmap", "--size", size, "--pairs", pairs, "--warmup", warmup);
                 notRun = first(notRun, cr.failure());
                 cNs[rep] = cr.number("ns_per_pair");
-                var jr = MapUnmap.run(fd, size, pairs, warmup, rep == 0 ? sizes.warmupMillis() : 0);
+                var jr = MapUnmap.run(fd, size, pairs, warmup, 0);
                 jNs[rep] = jr.nsPerPair();
                 jBytes[rep] = jr.bytesPerPair();
             }
@@ -138,13 +141,8 @@ public final class Bench {
             log.printf("bench: map+unmap 4 KiB, where Java's time goes: %d pairs per variant, %d repetitions%n", sizes.mapPairs4k(), n);
             MapUnmapCost.Result[] cost = new MapUnmapCost.Result[n];
             for (int rep = 0; rep < n; rep++) cost[rep] = MapUnmap.cost(fd, sizes.mapPairs4k(), rep == 0 ? sizes.warmupMillis() / 2 : 0);
-            double ffm = median(cost, MapUnmapCost.Result::ffm), ffmNoErrno = median(cost, MapUnmapCost.Result::ffmNoErrno);
             rows.add(Row.pair("map+unmap 4 KiB, Java API vs the same ioctls by bare FFM", "ns/pair", "Java API",
-                    each(cost, MapUnmapCost.Result::api), "bare FFM", each(cost, MapUnmapCost.Result::ffm), null,
-                    String.format(Locale.ROOT, "per pair (medians): bare FFM without errno capture %.0f ns,"
-                            + " errno capture %.0f ns; alone: call frames (busy marking, struct set-up) %.0f ns, memory checks"
-                            + " %.0f ns, mapping bookkeeping %.0f ns", ffmNoErrno, ffm - ffmNoErrno, median(cost, MapUnmapCost.Result::frame),
-                            median(cost, MapUnmapCost.Result::check), median(cost, MapUnmapCost.Result::bookkeeping))));
+                    each(cost, MapUnmapCost.Result::api), "bare FFM", each(cost, MapUnmapCost.Result::ffm), null, costNote(cost)));
         }
         return ns4k;
     }
@@ -340,6 +338,21 @@ public final class Bench {
         double[] r = new double[n];
         Arrays.fill(r, Double.NaN);
         return r;
+    }
+
+    /** What each step of a 4 KiB pair adds (medians over the repetitions), see {@link MapUnmapCost}. */
+    private static String costNote(MapUnmapCost.Result[] cost) {
+        StringBuilder b = new StringBuilder("per pair, each step added to bare FFM (medians):");
+        for (int i = 0; i < MapUnmapCost.STEPS.length; i++) {
+            int step = i;
+            b.append(i == 0 ? " " : ", ").append(MapUnmapCost.STEPS[i]).append(String.format(Locale.ROOT, " %.0f ns",
+                    median(cost, r -> r.steps()[step])));
+        }
+        return b.append(String.format(Locale.ROOT, "; the typed API with the buffer in an automatic arena (a bookkeeping entry per"
+                + " mapping) %.0f ns more", median(cost, r -> r.apiAuto() - r.api())))
+                .append(String.format(Locale.ROOT, "; bare FFM as a critical downcall (no thread-state transition, not usable"
+                + " for an ioctl that may sleep) %.0f ns less than without errno capture", median(cost, r -> r.ffmNoErrno() - r.critical())))
+                .toString();
     }
 
     private static double[] each(MapUnmapCost.Result[] r, ToDoubleFunction<MapUnmapCost.Result> f) {

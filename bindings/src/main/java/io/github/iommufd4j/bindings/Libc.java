@@ -160,6 +160,38 @@ public final class Libc {
     }
 
     /**
+     * A buffer for the {@code errno} a call captures, for callers that keep one per thread
+     * themselves (the {@code ioctl} overloads taking it skip the per-thread lookup).
+     *
+     * @param arena where to allocate it
+     * @return a capture buffer
+     */
+    public static MemorySegment errnoBuffer(Arena arena) {
+        return arena.allocate(CAPTURE);
+    }
+
+    /**
+     * {@code ioctl(fd, request, arg)} with the argument passed by address and {@code errno}
+     * captured into {@code capture}, a buffer from {@link #errnoBuffer} that only the calling
+     * thread uses. Unlike a segment argument, an address does not keep its memory alive or open:
+     * the caller must (for memory it owns, that costs nothing per call).
+     *
+     * @param capture the calling thread's capture buffer
+     * @param fd      the file descriptor
+     * @param request the request number
+     * @param arg     the argument struct's address (native memory the kernel reads and writes)
+     * @return the result, or {@code -errno}
+     */
+    public static int ioctl(MemorySegment capture, int fd, long request, long arg) {
+        try {
+            int r = (int) IOCTL_LONG.invokeExact(capture, fd, request, arg);
+            return r < 0 ? -errno(capture) : r;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /**
      * {@code ioctl(fd, request, value)} for requests that take an integer (or nothing).
      *
      * @param fd      the file descriptor
