@@ -282,6 +282,7 @@ final class SwIoas extends SwObject {
             release(first, areaLast);
             for (int i = 0; i < domains.size(); i++) domains.get(i).clearDirty(first, areaLast);
             unmapped += areaLast - first + 1;
+            if (!lt(areaLast, last)) break; // areas are disjoint: none further starts inside the range
         }
     }
 
@@ -395,11 +396,16 @@ final class SwIoas extends SwObject {
     private void carve(long start, long last) {
         for (long p; (p = holes.firstIntersecting(start, last)) >= 0; ) {
             long hs = holes.start(p), hl = holes.last(p);
+            // A hole reaching past last is the last one the range meets (holes are disjoint).
             if (lt(hs, start)) {
                 holes.setLast(p, start - 1);
-                if (lt(last, hl)) holes.insert(last + 1, hl, 0, 0, 0, null);
+                if (lt(last, hl)) {
+                    holes.insert(last + 1, hl, 0, 0, 0, null);
+                    return;
+                }
             } else if (lt(last, hl)) {
                 holes.setStart(p, last + 1);
+                return;
             } else {
                 holes.remove(p);
             }
