@@ -51,9 +51,6 @@ public final class SoftwareBackend implements IommufdBackend {
     private final ViommuCommands viommu;
     private final VfioCompatCommands vfio;
     private final Command[] commands = new Command[CMD_LAST - CMD_BASE + 1];
-    /** IOAS_MAP and IOAS_UNMAP run per mapping: {@link #dispatch} calls them directly. */
-    private final IoasCommands ioasCommands;
-    private static final int MAP_NR = Uapi.IOMMU_IOAS_MAP() & 0xff, UNMAP_NR = Uapi.IOMMU_IOAS_UNMAP() & 0xff;
     private final MemorySegment kernelCopy = Arena.ofAuto().allocate(128, 8);
     private final Call call = new Call();
     private boolean closed;
@@ -85,7 +82,6 @@ public final class SoftwareBackend implements IommufdBackend {
     public SoftwareBackend(Kernel kernel) {
         state = new SwIommufd(kernel);
         IoasCommands ioas = new IoasCommands(state);
-        ioasCommands = ioas;
         ViommuCommands viommu = new ViommuCommands(state);
         this.viommu = viommu;
         HwptCommands hwpt = new HwptCommands(state, viommu);
@@ -193,12 +189,7 @@ public final class SoftwareBackend implements IommufdBackend {
         long n = Math.min(size, c.size);
         if (n < c.size) k.fill((byte) 0); // 6: a short struct is zero-filled (a full one is overwritten next)
         if (n > avail || !UserCopy.copy(arg, 0, k, 0, n)) return -Err.EFAULT; // 7
-        Call call = this.call.set(k, arg, size);
-        // The table's call site sees every command a program uses (megamorphic: C2 inlines none of
-        // them); the two a VMM issues per mapping get direct calls C2 can inline.
-        if (nr == MAP_NR) return ioasCommands.map(call);
-        if (nr == UNMAP_NR) return ioasCommands.unmap(call);
-        return c.handler.run(call);
+        return c.handler.run(call.set(k, arg, size));
     }
 
     /** §5.1: the fd is the user's end of a socket pair, O_NONBLOCK. */
