@@ -11,9 +11,4 @@ final class Fail extends RuntimeException {
         super(null, null, false, false);
         this.errno = errno;
     }
-
-    /** Throws {@code errno} when {@code condition} holds. */
-    static void when(boolean condition, int errno) {
-        if (condition) throw new Fail(errno);
-    }
 }

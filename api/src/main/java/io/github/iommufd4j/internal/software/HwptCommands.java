@@ -64,15 +64,15 @@ final class HwptCommands {
     /** §4.2. */
     private SwHwpt allocPaging(SwIoas ioas, SwDevice dev, int flags, int dataType, int dataLen, long uptr) {
         int valid = HWPT_NEST_PARENT | HWPT_DIRTY_TRACKING | (fd.v73() ? HWPT_FAULT_ID_VALID | HWPT_PASID : 0);
-        Fail.when((flags & ~valid) != 0, Err.EOPNOTSUPP);
-        Fail.when((flags & HWPT_FAULT_ID_VALID) != 0 && (flags & HWPT_NEST_PARENT) != 0, Err.EOPNOTSUPP);
-        Fail.when((flags & HWPT_DIRTY_TRACKING) != 0 && (dev.flags & SwDevice.NO_DIRTY) != 0, Err.EOPNOTSUPP);
+        Err.when((flags & ~valid) != 0, Err.EOPNOTSUPP);
+        Err.when((flags & HWPT_FAULT_ID_VALID) != 0 && (flags & HWPT_NEST_PARENT) != 0, Err.EOPNOTSUPP);
+        Err.when((flags & HWPT_DIRTY_TRACKING) != 0 && (dev.flags & SwDevice.NO_DIRTY) != 0, Err.EOPNOTSUPP);
         boolean hugeType = false;
         if (dataType != HWPT_DATA_NONE) {
             // 6.12's mock refuses user data for paging domains; 7.3's takes iommu_hwpt_selftest.
-            Fail.when(!fd.v73() || dataType != HWPT_DATA_SELFTEST, Err.EOPNOTSUPP);
+            Err.when(!fd.v73() || dataType != HWPT_DATA_SELFTEST, Err.EOPNOTSUPP);
             int type = selftestData(dataLen, uptr, 8).get(ValueLayout.JAVA_INT, 4);
-            Fail.when(type != 0 && type != 1, Err.EOPNOTSUPP);
+            Err.when(type != 0 && type != 1, Err.EOPNOTSUPP);
             hugeType = type == 1;
         }
         return fd.createPaging(ioas, flags, false, hugeType);
@@ -81,10 +81,10 @@ final class HwptCommands {
     /** §4.3 (parent = HWPT_PAGING). */
     private SwHwpt allocNested(SwHwpt parent, int flags, int dataType, int dataLen, long uptr) {
         int valid = HWPT_FAULT_ID_VALID | (fd.v73() ? HWPT_PASID : 0);
-        Fail.when((flags & ~valid) != 0, Err.EOPNOTSUPP);
-        Fail.when(dataLen == 0, Err.EOPNOTSUPP);
-        Fail.when(parent.auto || !parent.nestParent(), Err.EINVAL);
-        Fail.when(dataType != HWPT_DATA_SELFTEST, Err.EOPNOTSUPP);
+        Err.when((flags & ~valid) != 0, Err.EOPNOTSUPP);
+        Err.when(dataLen == 0, Err.EOPNOTSUPP);
+        Err.when(parent.auto || !parent.nestParent(), Err.EINVAL);
+        Err.when(dataType != HWPT_DATA_SELFTEST, Err.EOPNOTSUPP);
         int iotlb = selftestData(dataLen, uptr, fd.v73() ? 8 : 4).get(ValueLayout.JAVA_INT, 0);
         int id = fd.objects.reserve();
         parent.users++;
@@ -93,12 +93,12 @@ final class HwptCommands {
 
     /** 7.3 {@code iommufd_viommu_alloc_hwpt_nested} + {@code mock_viommu_alloc_domain_nested}: holds the vIOMMU, not the parent. */
     private SwHwpt allocViommuNested(SwViommu v, int flags, int dataType, int dataLen, long uptr) {
-        Fail.when((flags & ~(HWPT_FAULT_ID_VALID | HWPT_PASID)) != 0, Err.EOPNOTSUPP);
-        Fail.when(dataLen == 0, Err.EOPNOTSUPP);
+        Err.when((flags & ~(HWPT_FAULT_ID_VALID | HWPT_PASID)) != 0, Err.EOPNOTSUPP);
+        Err.when(dataLen == 0, Err.EOPNOTSUPP);
         int id = fd.objects.reserve();
         int iotlb;
         try {
-            Fail.when(dataType != HWPT_DATA_SELFTEST, Err.EOPNOTSUPP);
+            Err.when(dataType != HWPT_DATA_SELFTEST, Err.EOPNOTSUPP);
             iotlb = selftestData(dataLen, uptr, 8).get(ValueLayout.JAVA_INT, 0);
         } catch (Fail f) {
             fd.objects.release(id);
@@ -112,9 +112,9 @@ final class HwptCommands {
 
     /** {@code iommu_copy_struct_from_user} of {@code iommu_hwpt_selftest}: len 4..sizeof, zero-filled. */
     private MemorySegment selftestData(int len, long uptr, int sizeof) {
-        Fail.when(len < 4 || len > sizeof, Err.EINVAL);
+        Err.when(len < 4 || len > sizeof, Err.EINVAL);
         MemorySegment data = MemorySegment.ofArray(new long[1]);
-        Fail.when(!fd.memory.read(uptr, data, 0, len), Err.EFAULT);
+        Err.when(!fd.memory.read(uptr, data, 0, len), Err.EFAULT);
         return data;
     }
 

@@ -147,11 +147,11 @@ final class IoasCommands {
         boolean badLength = length == 0 || lt(MAX - PAGE_SIZE, length);
         boolean overflow = U64.addOverflows(va, length);
         if (fd.v73()) { // row 5: 7.3 checks the overflow first
-            Fail.when(overflow, Err.EOVERFLOW);
-            Fail.when(badLength, Err.EINVAL);
+            Err.when(overflow, Err.EOVERFLOW);
+            Err.when(badLength, Err.EINVAL);
         } else {
-            Fail.when(badLength, Err.EINVAL);
-            Fail.when(overflow, Err.EOVERFLOW);
+            Err.when(badLength, Err.EINVAL);
+            Err.when(overflow, Err.EOVERFLOW);
         }
         return ioas.mapUser(va, length, fd.newPages(), (prot & SwIoas.WRITE) != 0, iova, fixed, prot);
     }
@@ -310,7 +310,7 @@ final class IoasCommands {
     /** {@code iopt_disable_large_pages} (also VFIO_SET_IOMMU TYPE1's). */
     static void disableHugePages(SwIoas ioas) {
         if (ioas.hugePagesDisabled) return;
-        Fail.when(!ioas.domains.isEmpty() && ioas.areas.size() > 0, Err.EINVAL);
+        Err.when(!ioas.domains.isEmpty() && ioas.areas.size() > 0, Err.EINVAL);
         ioas.hugePagesDisabled = true;
         try {
             ioas.recalculateAlignment();

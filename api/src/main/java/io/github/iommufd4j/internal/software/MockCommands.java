@@ -223,7 +223,7 @@ final class MockCommands {
 
     private SwAccess access(int accessFd) {
         SwAccess a = fd.access(accessFd);
-        Fail.when(a == null, Err.EBADFD);
+        Err.when(a == null, Err.EBADFD);
         return a;
     }
 

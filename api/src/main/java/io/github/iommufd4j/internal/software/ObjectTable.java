@@ -19,7 +19,7 @@ final class ObjectTable {
     /** Reserves the lowest free ID (EBUSY when the space is full, as the xarray reports). */
     int reserve() {
         int id = used.nextClearBit(1);
-        Fail.when(id <= 0 || id > MAX_ID, Err.EBUSY);
+        Err.when(id <= 0 || id > MAX_ID, Err.EBUSY);
         used.set(id);
         if (id >= slots.length) slots = Arrays.copyOf(slots, Math.max(slots.length * 2, id + 1));
         return id;
@@ -52,7 +52,7 @@ final class ObjectTable {
     /** The object if it exists and has this kind; otherwise ENOENT (docs/kernel-behaviour.md §2.2). */
     SwObject get(int id, SwObject.Kind kind) {
         SwObject o = get(id);
-        Fail.when(o == null || o.kind() != kind, Err.ENOENT);
+        Err.when(o == null || o.kind() != kind, Err.ENOENT);
         return o;
     }
 

@@ -76,7 +76,7 @@ final class SwDmabuf {
 
     /** {@code dma_buf_get}: the mock dma-buf {@code fd} refers to, null if it is another file; EBADF if no file. */
     static SwDmabuf of(int fd) {
-        Fail.when(fd < 0, Err.EBADF);
+        Err.when(fd < 0, Err.EBADF);
         String target;
         try {
             target = Files.readSymbolicLink(Path.of("/proc/self/fd/" + fd)).toString();
@@ -101,7 +101,7 @@ final class SwDmabuf {
 
     /** {@code iopt_map_dmabuf}: a new attachment, or ENODEV when the buffer is revoked. */
     synchronized Attachment attach() {
-        Fail.when(revoked, Err.ENODEV);
+        Err.when(revoked, Err.ENODEV);
         Attachment a = new Attachment(this);
         attachments.add(a);
         return a;

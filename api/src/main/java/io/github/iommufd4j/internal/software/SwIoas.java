@@ -110,14 +110,14 @@ final class SwIoas extends SwObject {
      * covered by contiguous areas (ENOENT otherwise). One piece per area crossed.
      */
     List<Piece> pages(long iova, long length) {
-        Fail.when(length == 0, Err.EINVAL);
-        Fail.when(U64.addOverflows(iova, length - 1), Err.EOVERFLOW);
+        Err.when(length == 0, Err.EINVAL);
+        Err.when(U64.addOverflows(iova, length - 1), Err.EOVERFLOW);
         long last = iova + length - 1;
         List<Piece> out = new ArrayList<>();
         long cur = iova;
         for (;;) {
             long p = areas.find(cur);
-            Fail.when(p < 0, Err.ENOENT);
+            Err.when(p < 0, Err.ENOENT);
             long end = U64.min(last, areas.last(p));
             out.add(new Piece(areas.data(p) + (cur - areas.start(p)), end - cur + 1, areas.tag(p),
                     (areas.flags(p) & PAGES_WRITABLE) != 0));
@@ -166,24 +166,24 @@ final class SwIoas extends SwObject {
 
     /** The length check and the IOVA: {@code iova} checked (fixed) or allocated for {@code allocationAddress}. */
     private long place(long length, long iova, boolean fixed, long allocationAddress) {
-        Fail.when(length == 0 || (length & (alignment - 1)) != 0, Err.EINVAL);
+        Err.when(length == 0 || (length & (alignment - 1)) != 0, Err.EINVAL);
         if (fixed) checkIova(iova, length);
         else iova = allocIova(allocationAddress, length);
         return iova;
     }
 
     private void checkPiece(long va, boolean writable, int prot) {
-        Fail.when((prot & WRITE) != 0 && !writable, Err.EPERM);
-        Fail.when(((va % PAGE_SIZE) & (alignment - 1)) != 0, Err.EINVAL);
+        Err.when((prot & WRITE) != 0 && !writable, Err.EPERM);
+        Err.when(((va % PAGE_SIZE) & (alignment - 1)) != 0, Err.EINVAL);
     }
 
     /** FOLL_WRITE for a writable pages object: read-only memory is EFAULT. */
     private void pin(long va, long length, boolean writable) {
-        Fail.when(!memory.pinnable(va, length, writable), Err.EFAULT);
+        Err.when(!memory.pinnable(va, length, writable), Err.EFAULT);
     }
 
     private void checkDomains(int prot) {
-        for (int i = 0; i < domains.size(); i++) Fail.when(!domains.get(i).maps(prot), Err.EINVAL);
+        for (int i = 0; i < domains.size(); i++) Err.when(!domains.get(i).maps(prot), Err.EINVAL);
     }
 
     private void insertArea(long iova, long length, long va, int prot, int pages, boolean writable, boolean dmabuf) {
@@ -195,21 +195,21 @@ final class SwIoas extends SwObject {
 
     /** {@code iopt_check_iova} (§3.1 row 7b). */
     private void checkIova(long iova, long length) {
-        Fail.when((iova & (alignment - 1)) != 0, Err.EINVAL);
-        Fail.when(U64.addOverflows(iova, length - 1), Err.EOVERFLOW);
+        Err.when((iova & (alignment - 1)) != 0, Err.EINVAL);
+        Err.when(U64.addOverflows(iova, length - 1), Err.EOVERFLOW);
         long last = iova + length - 1;
-        Fail.when(reservedIntersects(iova, last), Err.EINVAL);
-        Fail.when(areas.firstIntersecting(iova, last) >= 0, Err.EEXIST);
+        Err.when(reservedIntersects(iova, last), Err.EINVAL);
+        Err.when(areas.firstIntersecting(iova, last) >= 0, Err.EEXIST);
     }
 
     /** {@code iopt_alloc_iova} (§3.2): the first fitting hole, with the kernel's alignment rules. */
     private long allocIova(long addr, long length) {
-        Fail.when(length == 0 || Long.compareUnsigned(length, MAX >>> 1) >= 0, Err.EOVERFLOW);
+        Err.when(length == 0 || Long.compareUnsigned(length, MAX >>> 1) >= 0, Err.EOVERFLOW);
         long pageOffset = addr % PAGE_SIZE;
         long align = U64.roundupPow2(length);
         if (addr != 0) align = U64.min(align, Long.lowestOneBit(addr));
         if (!lt(align, U64.HPAGE_SIZE)) align = U64.HPAGE_SIZE;
-        Fail.when(lt(align, alignment), Err.EINVAL);
+        Err.when(lt(align, alignment), Err.EINVAL);
         for (long[] span : spans) {
             long spanStart = alignedStart(span[0], span[1], length, align, pageOffset);
             if (spanStart == -1) continue;
@@ -254,7 +254,7 @@ final class SwIoas extends SwObject {
      */
     long unmap(long start, long last) {
         unmapRange(start, last);
-        Fail.when(unmapped == 0, Err.ENOENT);
+        Err.when(unmapped == 0, Err.ENOENT);
         return unmapped;
     }
 
@@ -272,8 +272,8 @@ final class SwIoas extends SwObject {
             long p = areas.firstIntersecting(start, last);
             if (p < 0) break;
             long first = areas.start(p), areaLast = areas.last(p);
-            Fail.when(!locks.isEmpty() && locks.containsKey(first), Err.EBUSY); // 7.3: locked by a HW queue, checked first (no boxing without locks)
-            Fail.when(lt(first, start) || lt(last, areaLast), Err.ENOENT);
+            Err.when(!locks.isEmpty() && locks.containsKey(first), Err.EBUSY); // 7.3: locked by a HW queue, checked first (no boxing without locks)
+            Err.when(lt(first, start) || lt(last, areaLast), Err.ENOENT);
             // Accesses pinning the area are told first; the mock unpins (§3.3, §6.2).
             for (int i = 0; i < accesses.size(); i++) accesses.get(i).unmapNotify(first, areaLast);
             areas.remove(p);
@@ -282,6 +282,7 @@ final class SwIoas extends SwObject {
             release(first, areaLast);
             for (int i = 0; i < domains.size(); i++) domains.get(i).clearDirty(first, areaLast);
             unmapped += areaLast - first + 1;
+            if (!lt(areaLast, last)) break; // areas are disjoint: none further starts inside the range
         }
     }
 
@@ -298,9 +299,9 @@ final class SwIoas extends SwObject {
         if (iova == first || iova == last) return;
         long newStart = iova + 1, mask = alignment - 1;
         // the new area's IOVA and its offset in the pages (page-aligned at the pages' start)
-        Fail.when((newStart & mask) != 0 || ((va + (newStart - first)) & mask) != 0, Err.EINVAL);
-        Fail.when(pinned(first, last), Err.EINVAL); // an access pins it (or a 7.3 HW queue locks it)
-        Fail.when(!domains.isEmpty() && !hugePagesDisabled, Err.EINVAL); // a domain may hold huge IOPTEs
+        Err.when((newStart & mask) != 0 || ((va + (newStart - first)) & mask) != 0, Err.EINVAL);
+        Err.when(pinned(first, last), Err.EINVAL); // an access pins it (or a 7.3 HW queue locks it)
+        Err.when(!domains.isEmpty() && !hugePagesDisabled, Err.EINVAL); // a domain may hold huge IOPTEs
         int flags = areas.flags(p), pages = areas.tag(p);
         areas.remove(p);
         tlb.invalidate(first, last); // the halves translate as before; dropped all the same
@@ -350,8 +351,8 @@ final class SwIoas extends SwObject {
 
     /** {@code iopt_reserve_iova} (§3.6): EADDRINUSE over an area or an allowed range. */
     void reserve(long start, long last, Object owner) {
-        Fail.when(areas.firstIntersecting(start, last) >= 0, Err.EADDRINUSE);
-        for (long[] a : allowed) Fail.when(intersects(a[0], a[1], start, last), Err.EADDRINUSE);
+        Err.when(areas.firstIntersecting(start, last) >= 0, Err.EADDRINUSE);
+        for (long[] a : allowed) Err.when(intersects(a[0], a[1], start, last), Err.EADDRINUSE);
         reserved.add(new Reserved(start, last, owner));
         carve(start, last);
     }
@@ -366,7 +367,7 @@ final class SwIoas extends SwObject {
     /** {@code iopt_set_allow_iova}: replaces the allowed list unless it touches a reserved range. */
     void setAllowed(long[][] ranges) {
         for (long[] a : ranges) {
-            for (Reserved r : reserved) Fail.when(intersects(r.start, r.last, a[0], a[1]), Err.EADDRINUSE);
+            for (Reserved r : reserved) Err.when(intersects(r.start, r.last, a[0], a[1]), Err.EADDRINUSE);
         }
         allowed = ranges;
         spans = ranges.length == 0 ? new long[][] {{PAGE_SIZE, MAX - PAGE_SIZE}} : allowedSpans();
@@ -395,11 +396,16 @@ final class SwIoas extends SwObject {
     private void carve(long start, long last) {
         for (long p; (p = holes.firstIntersecting(start, last)) >= 0; ) {
             long hs = holes.start(p), hl = holes.last(p);
+            // A hole reaching past last is the last one the range meets (holes are disjoint).
             if (lt(hs, start)) {
                 holes.setLast(p, start - 1);
-                if (lt(last, hl)) holes.insert(last + 1, hl, 0, 0, 0, null);
+                if (lt(last, hl)) {
+                    holes.insert(last + 1, hl, 0, 0, 0, null);
+                    return;
+                }
             } else if (lt(last, hl)) {
                 holes.setStart(p, last + 1);
+                return;
             } else {
                 holes.remove(p);
             }
@@ -454,7 +460,7 @@ final class SwIoas extends SwObject {
         long mask = align - 1;
         for (long p = areas.first(); p >= 0; p = areas.next(p)) {
             long length = areas.last(p) - areas.start(p) + 1;
-            Fail.when((areas.start(p) & mask) != 0 || (length & mask) != 0
+            Err.when((areas.start(p) & mask) != 0 || (length & mask) != 0
                     || ((areas.data(p) % PAGE_SIZE) & mask) != 0, Err.EADDRINUSE);
         }
     }
@@ -474,14 +480,14 @@ final class SwIoas extends SwObject {
      */
     void addDomain(SwHwpt d) {
         long align = Math.max(alignment, d.minPage);
-        Fail.when(align > PAGE_SIZE, Err.EINVAL);
+        Err.when(align > PAGE_SIZE, Err.EINVAL);
         if (align != alignment) checkAlignment(align);
         try {
             if (d.apertureStart != 0) reserve(0, d.apertureStart - 1, d);
             if (d.apertureLast != MAX) reserve(d.apertureLast + 1, MAX, d);
             for (long p = areas.first(); p >= 0; p = areas.next(p)) {
-                Fail.when(!pinnable(p), Err.EFAULT);
-                Fail.when(!d.maps(areas.flags(p)), Err.EINVAL);
+                Err.when(!pinnable(p), Err.EFAULT);
+                Err.when(!d.maps(areas.flags(p)), Err.EINVAL);
             }
         } catch (Fail f) {
             unreserve(d);

@@ -128,12 +128,12 @@ final class SwIommufd {
      */
     int attach(SwDevice dev, int pasid, int ptId) {
         SwObject pt = objects.get(ptId);
-        Fail.when(pt == null, Err.ENOENT);
+        Err.when(pt == null, Err.ENOENT);
         int id;
         if (pt instanceof SwIoas ioas) {
             id = autoDomain(dev, pasid, ioas, false);
         } else {
-            Fail.when(!(pt instanceof SwHwpt), Err.EINVAL);
+            Err.when(!(pt instanceof SwHwpt), Err.EINVAL);
             doAttach(dev, pasid, (SwHwpt) pt);
             id = pt.id;
         }
@@ -144,9 +144,9 @@ final class SwIommufd {
     /** {@code iommufd_device_replace} at {@code pasid}: returns the ID of the HWPT now attached. */
     int replace(SwDevice dev, int pasid, int ptId) {
         SwObject pt = objects.get(ptId);
-        Fail.when(pt == null, Err.ENOENT);
+        Err.when(pt == null, Err.ENOENT);
         if (pt instanceof SwIoas ioas) return autoDomain(dev, pasid, ioas, true);
-        Fail.when(!(pt instanceof SwHwpt), Err.EINVAL);
+        Err.when(!(pt instanceof SwHwpt), Err.EINVAL);
         SwHwpt old = doReplace(dev, pasid, (SwHwpt) pt);
         if (old != null) put(old);
         return pt.id;
@@ -198,7 +198,7 @@ final class SwIommufd {
         if (!replace && pasid != 0) {
             // The new domain is attached before it joins the IOAS ("immediate attach"), and that
             // attach fails: already attached (EBUSY) or not PASID-compatible (EINVAL). Its ID is released.
-            Fail.when(dev.attached(pasid) != null, Err.EBUSY);
+            Err.when(dev.attached(pasid) != null, Err.EBUSY);
             throw new Fail(Err.EINVAL);
         }
         SwHwpt h = createPaging(ioas, 0, true, false);
@@ -221,7 +221,7 @@ final class SwIommufd {
 
     /** The mock's attach op: a NO_DIRTY device cannot use a domain with dirty ops. */
     private static void checkCompatible(SwDevice dev, SwHwpt h) {
-        Fail.when(h.dirtyOps && (dev.flags & SwDevice.NO_DIRTY) != 0, Err.EINVAL);
+        Err.when(h.dirtyOps && (dev.flags & SwDevice.NO_DIRTY) != 0, Err.EINVAL);
     }
 
     /**
@@ -231,10 +231,10 @@ final class SwIommufd {
      */
     private static void checkPasidCompat(SwDevice dev, int pasid, SwHwpt h) {
         if (pasid == 0) {
-            Fail.when(!h.pasidCompat() && !dev.pasids.isEmpty(), Err.EINVAL);
+            Err.when(!h.pasidCompat() && !dev.pasids.isEmpty(), Err.EINVAL);
         } else {
-            Fail.when(!h.pasidCompat(), Err.EINVAL);
-            Fail.when(dev.hwpt != null && !dev.hwpt.pasidCompat(), Err.EINVAL);
+            Err.when(!h.pasidCompat(), Err.EINVAL);
+            Err.when(dev.hwpt != null && !dev.hwpt.pasidCompat(), Err.EINVAL);
         }
     }
 
@@ -257,7 +257,7 @@ final class SwIommufd {
      */
     private static void attachViommu(SwDevice dev, SwHwpt h) {
         SwViommu v = h.viommu;
-        Fail.when(v != null && (dev.vdev == null || dev.vdev.viommu != v), Err.ENOENT);
+        Err.when(v != null && (dev.vdev == null || dev.vdev.viommu != v), Err.ENOENT);
         dev.viommu = v;
         dev.vdevId = v != null ? dev.vdev.virtId : 0;
     }
@@ -268,9 +268,9 @@ final class SwIommufd {
      * ({@code max_pasids}) and {@code set_dev_pasid}. The caller takes the device reference.
      */
     private void doAttach(SwDevice dev, int pasid, SwHwpt h) {
-        Fail.when(dev.attached(pasid) != null, Err.EBUSY);
+        Err.when(dev.attached(pasid) != null, Err.EBUSY);
         checkPasidCompat(dev, pasid, h);
-        Fail.when(pasid != 0 && Integer.toUnsignedLong(pasid) >= dev.maxPasids(), Err.EINVAL);
+        Err.when(pasid != 0 && Integer.toUnsignedLong(pasid) >= dev.maxPasids(), Err.EINVAL);
         install(dev, pasid, h);
     }
 
@@ -294,7 +294,7 @@ final class SwIommufd {
      */
     private SwHwpt doReplace(SwDevice dev, int pasid, SwHwpt h) {
         SwHwpt old = dev.attached(pasid);
-        Fail.when(old == null, Err.EINVAL);
+        Err.when(old == null, Err.EINVAL);
         if (old == h) return null;
         checkPasidCompat(dev, pasid, h);
         install(dev, pasid, h);

@@ -59,7 +59,7 @@ final class VfioCompatCommands {
 
     /** {@code get_compat_ioas}. */
     private SwIoas compat() {
-        Fail.when(fd.compatIoas == null, Err.ENODEV);
+        Err.when(fd.compatIoas == null, Err.ENODEV);
         return fd.compatIoas;
     }
 

@@ -67,10 +67,10 @@ final class ViommuCommands {
 
     /** The mock's loopback of {@code in_data} and its region's offset and length. */
     private void selftestData(SwViommu v, long len, long uptr) {
-        Fail.when(len < VIOMMU_DATA_MIN, Err.EINVAL);
+        Err.when(len < VIOMMU_DATA_MIN, Err.EINVAL);
         MemorySegment data = MemorySegment.ofArray(new long[VIOMMU_DATA_SIZE / 8]);
         long n = Math.min(len, VIOMMU_DATA_SIZE);
-        Fail.when(!fd.memory.read(uptr, data, 0, n), Err.EFAULT);
+        Err.when(!fd.memory.read(uptr, data, 0, n), Err.EFAULT);
         checkZeroTail(uptr, len, VIOMMU_DATA_SIZE);
         int inData = data.get(ValueLayout.JAVA_INT, 0);
         v.region = fd.regions.allocate(2 * PAGE_SIZE, PAGE_SIZE);
@@ -79,8 +79,8 @@ final class ViommuCommands {
         data.set(ValueLayout.JAVA_INT, 4, inData);
         data.set(ValueLayout.JAVA_LONG, 8, v.mmapOffset);
         data.set(ValueLayout.JAVA_LONG, 16, 2 * PAGE_SIZE);
-        Fail.when(!fd.memory.write(uptr, data, 0, n), Err.EFAULT);
-        if (len > n) Fail.when(!fd.memory.write(uptr + n, MemorySegment.ofArray(new byte[(int) (len - n)]), 0, len - n), Err.EFAULT);
+        Err.when(!fd.memory.write(uptr, data, 0, n), Err.EFAULT);
+        if (len > n) Err.when(!fd.memory.write(uptr + n, MemorySegment.ofArray(new byte[(int) (len - n)]), 0, len - n), Err.EFAULT);
     }
 
     /** {@code copy_struct_from_user}: bytes beyond the kernel's struct must be zero (E2BIG). */
@@ -88,8 +88,8 @@ final class ViommuCommands {
         if (len <= ksize) return;
         MemorySegment b = MemorySegment.ofArray(new byte[1]);
         for (long i = ksize; i < len; i++) {
-            Fail.when(!fd.memory.read(uptr + i, b, 0, 1), Err.EFAULT);
-            Fail.when(b.get(ValueLayout.JAVA_BYTE, 0) != 0, Err.E2BIG);
+            Err.when(!fd.memory.read(uptr + i, b, 0, 1), Err.EFAULT);
+            Err.when(b.get(ValueLayout.JAVA_BYTE, 0) != 0, Err.E2BIG);
         }
     }
 
