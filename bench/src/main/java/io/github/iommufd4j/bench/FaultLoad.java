@@ -13,11 +13,15 @@ import io.github.iommufd4j.pump.FaultHandler;
 import io.github.iommufd4j.pump.FaultPump;
 import io.github.iommufd4j.testing.Allocations;
 
+import java.lang.management.CompilationMXBean;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
-import java.util.function.LongSupplier;
 
 /**
  * The Java side of faults.c: mock devices behind nested IOPF-capable page tables, one fault
@@ -25,8 +29,14 @@ import java.util.function.LongSupplier;
  * flight, and a handler answering every fault SUCCESS: the fault pump (one thread for all
  * queues) or a {@link BlockingFaultLoop} per queue. Same protocol as the C side: warm-up
  * rounds of a quarter (for at least the warm-up time), then a timed round until every fault
- * has been answered. Also measures
- * the bytes the handler threads allocate per fault in the timed round.
+ * has been handled. Also measures the bytes the handler threads allocate per fault, and the CPU
+ * time of the handler and trigger threads, in the timed round.
+ *
+ * <p>So that the clock counts only the faults' work (in the bench's guest it counts
+ * instructions), as faults.c does: the trigger threads are started before the clock; a trigger
+ * that finds the window full parks until half of it is free instead of spinning; the clock stops
+ * in the handler that counts the round's last fault (at the end of its batch), and the main
+ * thread parks until then instead of polling.
  */
 final class FaultLoad {
     /** PUMP_RING: the pump with {@link FaultPump.RecordPath#RING} (the kernel's fds only). */
@@ -35,10 +45,16 @@ final class FaultLoad {
     /**
      * @param syscallsPerFault the handler thread's system calls per fault (the pump's counters), NaN if not counted
      * @param ioWorkers        io-wq workers of the pump's thread after the timed round, -1 if not counted
+     * @param handlerCpuNs     CPU time of the handler threads per fault in the timed round
+     * @param triggerCpuNs     CPU time of the trigger threads per fault in the timed round
+     * @param triggerWaits     times a trigger parked for room in the window in the timed round
+     * @param compileMillis    the JIT's compilation time during the timed round (-1 if unknown)
      */
-    record Result(double faultsPerSecond, double bytesPerFault, double syscallsPerFault, int ioWorkers) {}
+    record Result(double faultsPerSecond, double bytesPerFault, double syscallsPerFault, int ioWorkers, double handlerCpuNs,
+                  double triggerCpuNs, long triggerWaits, long compileMillis) {}
 
-    private static final FaultHandler SUCCESS = (q, f, first, count, ticket) -> PageResponses.SUCCESS;
+    private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
+    private static final CompilationMXBean JIT = ManagementFactory.getCompilationMXBean();
 
     private FaultLoad() {}
 
@@ -60,101 +76,196 @@ final class FaultLoad {
                 case PUMP_RING -> new PumpHandler(qs, FaultPump.RecordPath.RING);
                 case BLOCKING -> new BlockingHandlers(qs);
             }) {
-                AtomicLong next = new AtomicLong();
+                long[] base = {0};
                 long until = System.nanoTime() + warmupMillis * 1_000_000L;
                 if (warmupMillis >= 0) { // negative: cold, the first faults are timed
-                    do round(devs, triggers, next, faults / 4 + 1, h.handled()); while (System.nanoTime() < until);
+                    do round(devs, triggers, base, faults / 4 + 1, h); while (System.nanoTime() < until);
                 }
-                long bytes = h.allocatedBytes(), calls = h.systemCalls();
-                long t = round(devs, triggers, next, faults, h.handled());
+                long bytes = h.allocatedBytes(), calls = h.systemCalls(), jit = compileMillis();
+                Round r = round(devs, triggers, base, faults, h);
+                jit = jit < 0 ? -1 : compileMillis() - jit;
                 bytes = h.allocatedBytes() - bytes;
                 calls = h.systemCalls() - calls;
-                return new Result(faults / (t / 1e9), bytes / (double) faults, calls < 0 ? Double.NaN : calls / (double) faults,
-                        h.ioWorkers());
+                return new Result(faults / (r.nanos / 1e9), bytes / (double) faults, calls < 0 ? Double.NaN : calls / (double) faults,
+                        h.ioWorkers(), r.handlerCpu / (double) faults, r.triggerCpu / (double) faults, r.waits, jit);
             }
         }
     }
 
-    /** One round of {@code n} faults (numbered on from {@code next}); returns its nanoseconds. */
-    private static long round(MockDevice[] devs, int triggers, AtomicLong next, long n, LongSupplier handled) throws Exception {
-        long end = next.get() + n;
-        List<Thread> threads = new ArrayList<>();
+    private static long compileMillis() {
+        return JIT != null && JIT.isCompilationTimeMonitoringSupported() ? JIT.getTotalCompilationTime() : -1;
+    }
+
+    /** A timed round: its nanoseconds, the CPU nanoseconds of the handler and trigger threads, the triggers' waits. */
+    private record Round(long nanos, long handlerCpu, long triggerCpu, long waits) {}
+
+    /**
+     * Faults handled in one round, counted by the handler threads at the end of each batch (as
+     * faults.c counts per batch): stops the clock at the round's last fault and wakes the
+     * trigger threads parked for room in the window.
+     */
+    static final class Progress {
+        private final long end;
+        private final Thread main = Thread.currentThread();
+        private final AtomicLong handled = new AtomicLong(), wakeAt = new AtomicLong(Long.MAX_VALUE), waits = new AtomicLong();
+        private final AtomicInteger sleepers = new AtomicInteger();
+        private final List<Thread> triggers = new ArrayList<>();
+        private volatile long endNanos;
+
+        Progress(long end) {
+            this.end = end;
+        }
+
+        /** Called by a handler thread at the last group of a batch of {@code n} records. */
+        void handled(long n) {
+            long h = handled.addAndGet(n);
+            if (h >= end && h - n < end) {
+                endNanos = System.nanoTime();
+                LockSupport.unpark(main);
+            }
+            if (sleepers.get() > 0 && h >= wakeAt.get()) {
+                wakeAt.set(Long.MAX_VALUE);
+                for (Thread t : triggers) LockSupport.unpark(t);
+            }
+        }
+
+        /** Parks the calling trigger until fault {@code k} fits in the window, waking once half of it is free. */
+        void awaitRoom(long k) {
+            while (k - handled.get() >= Sizes.WINDOW) {
+                sleepers.incrementAndGet();
+                long target = k - Sizes.WINDOW / 2;
+                for (long cur; target < (cur = wakeAt.get()) && !wakeAt.compareAndSet(cur, target); ) {}
+                if (k - handled.get() >= Sizes.WINDOW) LockSupport.park(this);
+                sleepers.decrementAndGet();
+                waits.incrementAndGet();
+            }
+        }
+    }
+
+    /** A handler's answer to every group: SUCCESS, counted in {@code h}'s round at the end of each batch. */
+    private static FaultHandler counting(Handlers h) {
+        return (q, f, first, count, ticket) -> {
+            if (first + count == f.count()) h.progress().handled(f.count());
+            return PageResponses.SUCCESS;
+        };
+    }
+
+    /** One round of {@code n} faults (numbered on from {@code base[0]}). */
+    private static Round round(MockDevice[] devs, int triggers, long[] base, long n, Handlers h) throws Exception {
+        Progress p = new Progress(n);
+        long from = base[0];
+        AtomicLong next = new AtomicLong();
+        AtomicLong triggerCpu = new AtomicLong();
+        CountDownLatch go = new CountDownLatch(1);
         Throwable[] failure = new Throwable[1];
-        long start = System.nanoTime();
         for (int i = 0; i < triggers; i++) {
-            threads.add(Thread.ofPlatform().name("trigger-" + i).start(() -> {
+            p.triggers.add(Thread.ofPlatform().name("trigger-" + i).start(() -> {
                 try {
-                    for (long k; (k = next.getAndIncrement()) < end; ) {
-                        while (k - handled.getAsLong() >= Sizes.WINDOW) Thread.yield();
-                        devs[(int) (k % devs.length)].triggerPageFault(0, (int) k, PageFaults.PERM_READ, k << 12);
+                    go.await();
+                    long cpu = THREADS.getCurrentThreadCpuTime();
+                    for (long k; (k = next.getAndIncrement()) < n; ) {
+                        p.awaitRoom(k);
+                        long f = from + k;
+                        devs[(int) (f % devs.length)].triggerPageFault(0, (int) f, PageFaults.PERM_READ, f << 12);
                     }
-                } catch (IommufdException | RuntimeException e) {
+                    triggerCpu.addAndGet(THREADS.getCurrentThreadCpuTime() - cpu);
+                } catch (IommufdException | RuntimeException | InterruptedException e) {
                     failure[0] = e;
                 }
             }));
         }
-        for (Thread t : threads) t.join();
+        h.begin(p);
+        long cpu = h.cpuNanos();
+        long start = System.nanoTime();
+        go.countDown();
+        for (Thread t : p.triggers) t.join();
         if (failure[0] != null) throw new IllegalStateException("trigger failed", failure[0]);
-        long deadline = System.nanoTime() + 600_000_000_000L;
-        while (handled.getAsLong() < end) {
-            if (System.nanoTime() > deadline) throw new IllegalStateException("faults not answered: " + handled.getAsLong() + " of " + end);
-            LockSupport.parkNanos(200_000); // as the C side's usleep(200)
+        long deadline = start + 600_000_000_000L;
+        while (p.endNanos == 0) {
+            if (System.nanoTime() > deadline) throw new IllegalStateException("faults not answered: " + p.handled.get() + " of " + n);
+            h.check();
+            LockSupport.parkNanos(p, 1_000_000_000L);
         }
-        next.set(end);
-        return System.nanoTime() - start;
+        cpu = h.cpuNanos() - cpu;
+        base[0] = from + n;
+        return new Round(p.endNanos - start, cpu, triggerCpu.get(), p.waits.get());
     }
 
-    /** The handler side: faults answered so far and bytes its threads allocated. */
-    private interface Handlers extends AutoCloseable {
-        LongSupplier handled();
+    /** The handler side: the round it counts in, bytes and CPU time of its threads. */
+    private abstract static class Handlers implements AutoCloseable {
+        private volatile Progress progress;
 
-        long allocatedBytes();
+        /** The round now counted (set before its clock starts). */
+        final Progress progress() {
+            return progress;
+        }
+
+        final void begin(Progress p) {
+            progress = p;
+        }
+
+        /** The handler threads (empty until known). */
+        abstract List<Thread> threads();
+
+        /** Throws what stopped the handler threads, if anything did. */
+        abstract void check();
+
+        final long allocatedBytes() {
+            check();
+            long sum = 0;
+            for (Thread t : threads()) sum += Allocations.ofThread(t.threadId());
+            return sum;
+        }
+
+        final long cpuNanos() {
+            long sum = 0;
+            for (Thread t : threads()) sum += THREADS.getThreadCpuTime(t.threadId());
+            return sum;
+        }
 
         /** System calls of the handler thread so far, or a negative number if not counted. */
-        default long systemCalls() {
+        long systemCalls() {
             return Long.MIN_VALUE / 2;
         }
 
         /** io-wq workers of the handler thread, -1 if not counted. */
-        default int ioWorkers() {
+        int ioWorkers() {
             return -1;
         }
 
         @Override
-        void close() throws InterruptedException;
+        public abstract void close() throws InterruptedException;
     }
 
     /** One pump thread for every queue. */
-    private static final class PumpHandler implements Handlers {
+    private static final class PumpHandler extends Handlers {
         private final FaultPump pump;
-        private volatile Thread thread;
+        private final Thread thread;
 
         PumpHandler(FaultQueue[] qs, FaultPump.RecordPath path) throws Exception {
-            pump = FaultPump.start(List.of(qs), (q, f, first, count, ticket) -> {
-                if (thread == null) thread = Thread.currentThread(); // to ask the JVM for its allocations
-                return PageResponses.SUCCESS;
-            }, List.of(), null, Sizes.BATCH, 1024, path);
+            pump = FaultPump.start(List.of(qs), counting(this), List.of(), null, Sizes.BATCH, 1024, path);
+            // The pump's thread, by the name the pump reports: the JVM's figures for its allocations and CPU time.
+            thread = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals(pump.threadName())).findFirst()
+                    .orElseThrow(() -> new IllegalStateException("no thread named " + pump.threadName()));
         }
 
         @Override
-        public LongSupplier handled() {
-            return pump::faults;
+        List<Thread> threads() {
+            return List.of(thread);
         }
 
         @Override
-        public long allocatedBytes() {
+        void check() {
             if (pump.failure() != null) throw new IllegalStateException("fault pump failed", pump.failure());
-            Thread t = thread;
-            return t == null ? 0 : Allocations.ofThread(t.threadId()); // null: no fault handled yet (a cold run)
         }
 
         @Override
-        public long systemCalls() {
+        long systemCalls() {
             return pump.systemCalls();
         }
 
         @Override
-        public int ioWorkers() {
+        int ioWorkers() {
             return pump.ioWorkers();
         }
 
@@ -165,21 +276,17 @@ final class FaultLoad {
     }
 
     /** A platform thread per queue, each running a BlockingFaultLoop until closed. */
-    private static final class BlockingHandlers implements Handlers {
-        private final AtomicLong handled = new AtomicLong();
+    private static final class BlockingHandlers extends Handlers {
         private final List<Thread> threads = new ArrayList<>();
         private volatile boolean stop;
         private volatile Throwable failure;
 
         BlockingHandlers(FaultQueue[] qs) {
-            // Counted in the handler, just before the loop writes the batch's answers (faults.c
+            // Counted at the end of each batch, just before the loop writes its answers (faults.c
             // counts just after): one write(2) apart, well inside the in-flight window.
-            FaultHandler counting = (q, f, first, count, ticket) -> {
-                handled.addAndGet(count);
-                return SUCCESS.onGroup(q, f, first, count, ticket);
-            };
+            FaultHandler answer = counting(this);
             for (FaultQueue q : qs) {
-                BlockingFaultLoop loop = new BlockingFaultLoop(q, counting, Sizes.BATCH);
+                BlockingFaultLoop loop = new BlockingFaultLoop(q, answer, Sizes.BATCH);
                 threads.add(Thread.ofPlatform().name("blocking-" + q.id()).start(() -> {
                     try {
                         while (!stop) loop.run(Long.MAX_VALUE, 100);
@@ -191,16 +298,13 @@ final class FaultLoad {
         }
 
         @Override
-        public LongSupplier handled() {
-            return handled::get;
+        List<Thread> threads() {
+            return threads;
         }
 
         @Override
-        public long allocatedBytes() {
+        void check() {
             if (failure != null) throw new IllegalStateException("blocking loop failed", failure);
-            long sum = 0;
-            for (Thread t : threads) sum += Allocations.ofThread(t.threadId());
-            return sum;
         }
 
         @Override
