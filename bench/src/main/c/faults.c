@@ -15,6 +15,9 @@
  *               O_NONBLOCK, so performed inline) submitted by the next io_uring_enter, which waits
  *               for the next completion unless records or answers are waiting: one enter and one
  *               read per batch (what FaultPump does)
+ *   trigger     no handler: the triggers alone, no window (the faults stay queued until exit), so
+ *               the round's time is what triggering costs (the handler's share: a handled round's
+ *               time minus this)
  *   faults --mode M --queues Q --triggers T --faults N --batch B --window W [--cold 1]
  * (--cold 1: no warm-up round, the first N faults are timed)
  * prints: faults mode=M queues=Q triggers=T faults=N batch=B faults_per_s=X syscalls_per_fault=Y
@@ -394,7 +397,9 @@ static double round_faults_per_s(const char *mode, long n)
     atomic_store(&trigger_cpu, 0);
     pthread_t h[MAXQ], t[MAXQ];
     int nh = 0;
-    if (!strcmp(mode, "blocking")) {
+    if (!strcmp(mode, "trigger")) {
+        window = LONG_MAX; /* nobody answers: no window */
+    } else if (!strcmp(mode, "blocking")) {
         for (; nh < nq; nh++) pthread_create(&h[nh], NULL, blocking, (void *)(intptr_t)nh);
     } else if (!strcmp(mode, "uring-write")) {
         pthread_create(&h[nh++], NULL, ring_write_handler, NULL);
@@ -407,7 +412,8 @@ static double round_faults_per_s(const char *mode, long n)
     atomic_store(&go, 1);
     futex_wake(&go);
     for (int i = 0; i < ntrig; i++) pthread_join(t[i], NULL);
-    while (!atomic_load(&done)) futex_wait(&done, 0);
+    if (nh == 0) end_ns = now_ns(); /* the triggers alone */
+    while (nh > 0 && !atomic_load(&done)) futex_wait(&done, 0);
     uint64_t elapsed = end_ns - start_ns;
     for (int i = 0; i < nh; i++) pthread_join(h[i], NULL);
     return n / (elapsed / 1e9);
@@ -422,8 +428,9 @@ int main(int argc, char **argv)
     batch = arg_long(argc, argv, "--batch", 64);
     window = arg_long(argc, argv, "--window", 1024);
     if (nq < 1 || nq > MAXQ || ntrig < 1 || ntrig > MAXQ || batch < 1
-        || (strcmp(mode, "blocking") && strcmp(mode, "uring-read") && strcmp(mode, "uring-poll") && strcmp(mode, "uring-write"))) {
-        fprintf(stderr, "usage: faults --mode blocking|uring-read|uring-poll|uring-write --queues Q --triggers T --faults N --batch B --window W\n");
+        || (strcmp(mode, "blocking") && strcmp(mode, "uring-read") && strcmp(mode, "uring-poll") && strcmp(mode, "uring-write")
+            && strcmp(mode, "trigger"))) {
+        fprintf(stderr, "usage: faults --mode blocking|uring-read|uring-poll|uring-write|trigger --queues Q --triggers T --faults N --batch B --window W\n");
         return 2;
     }
     iommufd = iommufd_open();

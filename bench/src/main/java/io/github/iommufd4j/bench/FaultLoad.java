@@ -13,6 +13,8 @@ import io.github.iommufd4j.pump.FaultHandler;
 import io.github.iommufd4j.pump.FaultPump;
 import io.github.iommufd4j.testing.Allocations;
 
+import com.sun.management.OperatingSystemMXBean;
+
 import java.lang.management.CompilationMXBean;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
@@ -39,8 +41,12 @@ import java.util.concurrent.locks.LockSupport;
  * thread parks until then instead of polling.
  */
 final class FaultLoad {
-    /** PUMP_RING: the pump with {@link FaultPump.RecordPath#RING} (the kernel's fds only). */
-    enum Style { PUMP, PUMP_RING, BLOCKING }
+    /**
+     * PUMP_RING: the pump with {@link FaultPump.RecordPath#RING} (the kernel's fds only); TRIGGER:
+     * no handler, the triggers alone with no window (the faults stay queued until the iommufd
+     * closes), so the round's time is what triggering costs, as faults.c's mode trigger.
+     */
+    enum Style { PUMP, PUMP_RING, BLOCKING, TRIGGER }
 
     /**
      * @param syscallsPerFault the handler thread's system calls per fault (the pump's counters), NaN if not counted
@@ -55,6 +61,7 @@ final class FaultLoad {
 
     private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
     private static final CompilationMXBean JIT = ManagementFactory.getCompilationMXBean();
+    private static final OperatingSystemMXBean OS = (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
 
     private FaultLoad() {}
 
@@ -75,12 +82,15 @@ final class FaultLoad {
                 case PUMP -> new PumpHandler(qs, FaultPump.RecordPath.SYSCALLS);
                 case PUMP_RING -> new PumpHandler(qs, FaultPump.RecordPath.RING);
                 case BLOCKING -> new BlockingHandlers(qs);
+                case TRIGGER -> new NoHandler();
             }) {
                 long[] base = {0};
+                if (style == Style.TRIGGER) warmupMillis = Math.min(warmupMillis, 0); // one round: the faults stay queued
                 long until = System.nanoTime() + warmupMillis * 1_000_000L;
                 if (warmupMillis >= 0) { // negative: cold, the first faults are timed
                     do round(devs, triggers, base, faults / 4 + 1, h); while (System.nanoTime() < until);
                 }
+                quiesce();
                 long bytes = h.allocatedBytes(), calls = h.systemCalls(), jit = compileMillis();
                 Round r = round(devs, triggers, base, faults, h);
                 jit = jit < 0 ? -1 : compileMillis() - jit;
@@ -89,6 +99,19 @@ final class FaultLoad {
                 return new Result(faults / (r.nanos / 1e9), bytes / (double) faults, calls < 0 ? Double.NaN : calls / (double) faults,
                         h.ioWorkers(), r.handlerCpu / (double) faults, r.triggerCpu / (double) faults, r.waits, jit);
             }
+        }
+    }
+
+    /**
+     * Waits (10 s at most) until this JVM's other threads are idle: its CPU time grows by less than
+     * 5% of 50 ms. JIT compilations left from the warm-up (or from the code between rounds) would
+     * otherwise run in the timed round, whose clock counts the instructions of every thread.
+     */
+    private static void quiesce() throws InterruptedException {
+        for (int i = 0; i < 200; i++) {
+            long cpu = OS.getProcessCpuTime(), t = System.nanoTime();
+            Thread.sleep(50);
+            if (OS.getProcessCpuTime() - cpu < (System.nanoTime() - t) / 20) return;
         }
     }
 
@@ -105,15 +128,17 @@ final class FaultLoad {
      * trigger threads parked for room in the window.
      */
     static final class Progress {
-        private final long end;
+        private final long end, window;
         private final Thread main = Thread.currentThread();
         private final AtomicLong handled = new AtomicLong(), wakeAt = new AtomicLong(Long.MAX_VALUE), waits = new AtomicLong();
         private final AtomicInteger sleepers = new AtomicInteger();
         private final List<Thread> triggers = new ArrayList<>();
         private volatile long endNanos;
 
-        Progress(long end) {
+        /** @param window faults in flight at most, Long.MAX_VALUE for no window (nobody answers) */
+        Progress(long end, long window) {
             this.end = end;
+            this.window = window;
         }
 
         /** Called by a handler thread at the last group of a batch of {@code n} records. */
@@ -131,11 +156,11 @@ final class FaultLoad {
 
         /** Parks the calling trigger until fault {@code k} fits in the window, waking once half of it is free. */
         void awaitRoom(long k) {
-            while (k - handled.get() >= Sizes.WINDOW) {
+            while (k - handled.get() >= window) {
                 sleepers.incrementAndGet();
-                long target = k - Sizes.WINDOW / 2;
+                long target = k - window / 2;
                 for (long cur; target < (cur = wakeAt.get()) && !wakeAt.compareAndSet(cur, target); ) {}
-                if (k - handled.get() >= Sizes.WINDOW) LockSupport.park(this);
+                if (k - handled.get() >= window) LockSupport.park(this);
                 sleepers.decrementAndGet();
                 waits.incrementAndGet();
             }
@@ -152,7 +177,8 @@ final class FaultLoad {
 
     /** One round of {@code n} faults (numbered on from {@code base[0]}). */
     private static Round round(MockDevice[] devs, int triggers, long[] base, long n, Handlers h) throws Exception {
-        Progress p = new Progress(n);
+        boolean answered = !(h instanceof NoHandler);
+        Progress p = new Progress(n, answered ? Sizes.WINDOW : Long.MAX_VALUE);
         long from = base[0];
         AtomicLong next = new AtomicLong();
         AtomicLong triggerCpu = new AtomicLong();
@@ -180,6 +206,7 @@ final class FaultLoad {
         go.countDown();
         for (Thread t : p.triggers) t.join();
         if (failure[0] != null) throw new IllegalStateException("trigger failed", failure[0]);
+        if (!answered) p.endNanos = System.nanoTime(); // the triggers alone
         long deadline = start + 600_000_000_000L;
         while (p.endNanos == 0) {
             if (System.nanoTime() > deadline) throw new IllegalStateException("faults not answered: " + p.handled.get() + " of " + n);
@@ -273,6 +300,20 @@ final class FaultLoad {
         public void close() {
             pump.close();
         }
+    }
+
+    /** No handler: the faults stay queued (Style.TRIGGER). */
+    private static final class NoHandler extends Handlers {
+        @Override
+        List<Thread> threads() {
+            return List.of();
+        }
+
+        @Override
+        void check() {}
+
+        @Override
+        public void close() {}
     }
 
     /** A platform thread per queue, each running a BlockingFaultLoop until closed. */
