@@ -18,6 +18,11 @@
  *   trigger     no handler: the triggers alone, no window (the faults stay queued until exit), so
  *               the round's time is what triggering costs (the handler's share: a handled round's
  *               time minus this)
+ *   drain       the triggers alone as for trigger, then the uring-write handler started on the
+ *               queued faults: the handler's own cost, whole batches, no wake-ups; faults_per_s
+ *               is the drain's (from the handler's start), handler_cpu_ns_per_fault its thread's
+ *               CPU time from the end of its first batch to its last (the other vCPU idle: its
+ *               instructions)
  *   faults --mode M --queues Q --triggers T --faults N --batch B --window W [--cold 1]
  * (--cold 1: no warm-up round, the first N faults are timed)
  * prints: faults mode=M queues=Q triggers=T faults=N batch=B faults_per_s=X syscalls_per_fault=Y
@@ -60,6 +65,9 @@ static _Atomic uint32_t go, done, ready;
 static _Atomic uint32_t wake_seq;
 static _Atomic int sleepers;
 static _Atomic long wake_at = LONG_MAX, trigger_waits, handler_cpu, trigger_cpu;
+/* drain: the handler thread's CPU time at the end of its first batch and of the last, and that batch's size. */
+static int draining;
+static long drain_cpu_first = -1, drain_cpu_end, drain_first_n;
 
 static void futex_wait(_Atomic uint32_t *word, uint32_t seen)
 {
@@ -82,6 +90,11 @@ static long thread_cpu_ns(void)
 static void count_handled(long n)
 {
     long h = atomic_fetch_add(&handled, n) + n;
+    if (draining && drain_cpu_first < 0) {
+        drain_cpu_first = thread_cpu_ns();
+        drain_first_n = n;
+    }
+    if (draining && h >= total) drain_cpu_end = thread_cpu_ns();
     if (h >= total && h - n < total) {
         end_ns = now_ns();
         atomic_store(&done, 1);
@@ -397,7 +410,9 @@ static double round_faults_per_s(const char *mode, long n)
     atomic_store(&trigger_cpu, 0);
     pthread_t h[MAXQ], t[MAXQ];
     int nh = 0;
-    if (!strcmp(mode, "trigger")) {
+    draining = !strcmp(mode, "drain");
+    drain_cpu_first = -1;
+    if (!strcmp(mode, "trigger") || draining) {
         window = LONG_MAX; /* nobody answers: no window */
     } else if (!strcmp(mode, "blocking")) {
         for (; nh < nq; nh++) pthread_create(&h[nh], NULL, blocking, (void *)(intptr_t)nh);
@@ -413,6 +428,10 @@ static double round_faults_per_s(const char *mode, long n)
     futex_wake(&go);
     for (int i = 0; i < ntrig; i++) pthread_join(t[i], NULL);
     if (nh == 0) end_ns = now_ns(); /* the triggers alone */
+    if (draining) { /* then the handler on what they queued */
+        start_ns = now_ns();
+        pthread_create(&h[nh++], NULL, ring_write_handler, NULL);
+    }
     while (nh > 0 && !atomic_load(&done)) futex_wait(&done, 0);
     uint64_t elapsed = end_ns - start_ns;
     for (int i = 0; i < nh; i++) pthread_join(h[i], NULL);
@@ -429,8 +448,8 @@ int main(int argc, char **argv)
     window = arg_long(argc, argv, "--window", 1024);
     if (nq < 1 || nq > MAXQ || ntrig < 1 || ntrig > MAXQ || batch < 1
         || (strcmp(mode, "blocking") && strcmp(mode, "uring-read") && strcmp(mode, "uring-poll") && strcmp(mode, "uring-write")
-            && strcmp(mode, "trigger"))) {
-        fprintf(stderr, "usage: faults --mode blocking|uring-read|uring-poll|uring-write|trigger --queues Q --triggers T --faults N --batch B --window W\n");
+            && strcmp(mode, "trigger") && strcmp(mode, "drain"))) {
+        fprintf(stderr, "usage: faults --mode blocking|uring-read|uring-poll|uring-write|trigger|drain --queues Q --triggers T --faults N --batch B --window W\n");
         return 2;
     }
     iommufd = iommufd_open();
@@ -438,13 +457,15 @@ int main(int argc, char **argv)
     for (int q = 0; q < nq; q++) {
         dev_ids[q] = faulting_device(iommufd, ioas, &qfd[q]);
         /* The fault fd never blocks; O_NONBLOCK lets io_uring perform its write inline (else io-wq). */
-        if (!strcmp(mode, "uring-write")) CHECK(fcntl(qfd[q], F_SETFL, fcntl(qfd[q], F_GETFL) | O_NONBLOCK));
+        if (!strcmp(mode, "uring-write") || !strcmp(mode, "drain")) CHECK(fcntl(qfd[q], F_SETFL, fcntl(qfd[q], F_GETFL) | O_NONBLOCK));
     }
     if (!arg_long(argc, argv, "--cold", 0)) round_faults_per_s(mode, n / 4 + 1); /* warm-up, as on the Java side */
     double fps = round_faults_per_s(mode, n);
+    double hcpu = draining ? (double)(drain_cpu_end - drain_cpu_first) / (n - drain_first_n) /* after the first batch */
+                           : (double)atomic_load(&handler_cpu) / n;
     printf("faults mode=%s queues=%d triggers=%d faults=%ld batch=%d faults_per_s=%.0f syscalls_per_fault=%.3f"
            " handler_cpu_ns_per_fault=%.0f trigger_cpu_ns_per_fault=%.0f trigger_waits=%ld\n", mode, nq, ntrig, n, batch, fps,
-           (double)atomic_load(&syscalls) / n, (double)atomic_load(&handler_cpu) / n, (double)atomic_load(&trigger_cpu) / n,
+           (double)atomic_load(&syscalls) / n, hcpu, (double)atomic_load(&trigger_cpu) / n,
            atomic_load(&trigger_waits));
     return 0;
 }

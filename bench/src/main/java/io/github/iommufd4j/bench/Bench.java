@@ -163,6 +163,7 @@ public final class Bench {
         double[] pumpCpu = new double[n], pumpTriggerCpu = new double[n], pumpWaits = new double[n];
         double[] ringFps = new double[n], blockingFps = new double[n], blockingBytes = new double[n];
         double[] blockingCpu = new double[n], blockingTriggerCpu = new double[n], cTrigger = new double[n], javaTrigger = new double[n];
+        double[] cDrain = new double[n], javaDrain = new double[n], cDrainCpu = new double[n], javaDrainCpu = new double[n];
         String cTriggerFailed = null;
         long compileMillis = 0;
         int ioWorkers = -1;
@@ -183,9 +184,20 @@ public final class Bench {
             cTriggerFailed = first(cTriggerFailed, t.failure());
             cTrigger[rep] = 1e9 / t.number("faults_per_s");
             int warm = rep == 0 ? sizes.warmupMillis() : 0;
+            var p = FaultLoad.run(fd.backend(), FaultLoad.Style.PUMP, queues, triggers, sizes.faults(), warm);
+            // After the pump's run: its warm-up has compiled the triggers' path too.
             javaTrigger[rep] = 1e9 / FaultLoad.run(fd.backend(), FaultLoad.Style.TRIGGER, queues, triggers, sizes.faults(), warm)
                     .faultsPerSecond();
-            var p = FaultLoad.run(fd.backend(), FaultLoad.Style.PUMP, queues, triggers, sizes.faults(), warm);
+            if (triggers == 1 && kernel) { // the handler alone: the trigger count does not matter
+                var d = c.run("faults", "--mode", "drain", "--queues", queues, "--triggers", 1, "--faults", sizes.faults(),
+                        "--batch", Sizes.BATCH, "--window", Sizes.WINDOW);
+                cTriggerFailed = first(cTriggerFailed, d.failure());
+                cDrain[rep] = 1e9 / d.number("faults_per_s");
+                cDrainCpu[rep] = d.number("handler_cpu_ns_per_fault");
+                var j = FaultLoad.drain(fd.backend(), queues, 1, sizes.faults());
+                javaDrain[rep] = 1e9 / j.faultsPerSecond();
+                javaDrainCpu[rep] = j.handlerCpuNs();
+            }
             pumpFps[rep] = p.faultsPerSecond();
             pumpCalls[rep] = p.syscallsPerFault();
             pumpBytes[rep] = p.bytesPerFault();
@@ -235,6 +247,14 @@ public final class Bench {
                         bestC, best < 0 ? Double.NaN : Spread.of(cTriggerCpu[best]).median(), Spread.of(pumpWaits).median(), bestC,
                         best < 0 ? Double.NaN : Spread.of(cWaits[best]).median(), compileMillis))
                 .notRun(first(anyFailed, cTriggerFailed)));
+        if (triggers == 1 && kernel) {
+            rows.add(Row.pair("handler alone, " + load.substring(0, load.indexOf(',')) + ": Java pump vs C uring-write, draining queued faults",
+                    "ns/fault", javaPump, javaDrain, "C uring-write", cDrain, null,
+                    String.format(Locale.ROOT, "the handler thread's CPU time per fault after its first batch (the other vCPU idle: its"
+                            + " instructions), medians: Java pump %.0f, C uring-write %.0f; from the handler's start, whole batches of %d,"
+                            + " no wake-ups", Spread.of(javaDrainCpu).median(), Spread.of(cDrainCpu).median(), Sizes.BATCH))
+                    .notRun(cTriggerFailed));
+        }
         rows.add(Row.pair("system calls per fault, " + load + ": Java pump vs C uring-poll", "calls/fault", javaPump,
                 pumpCalls, "C uring-poll", cCalls[poll], ratioAtMost(1.0),
                 "medians: C uring-write " + Report.number(Spread.of(cCalls[C_STYLES.length - 1]).median(), 3) + ", C blocking "

@@ -79,8 +79,8 @@ final class FaultLoad {
                 devs[i] = fd.mock().addFaultingDevice(ioas, qs[i]);
             }
             try (Handlers h = switch (style) {
-                case PUMP -> new PumpHandler(qs, FaultPump.RecordPath.SYSCALLS);
-                case PUMP_RING -> new PumpHandler(qs, FaultPump.RecordPath.RING);
+                case PUMP -> new PumpHandler(qs, FaultPump.RecordPath.SYSCALLS, null);
+                case PUMP_RING -> new PumpHandler(qs, FaultPump.RecordPath.RING, null);
                 case BLOCKING -> new BlockingHandlers(qs);
                 case TRIGGER -> new NoHandler();
             }) {
@@ -99,6 +99,46 @@ final class FaultLoad {
                 return new Result(faults / (r.nanos / 1e9), bytes / (double) faults, calls < 0 ? Double.NaN : calls / (double) faults,
                         h.ioWorkers(), r.handlerCpu / (double) faults, r.triggerCpu / (double) faults, r.waits, jit);
             }
+        }
+    }
+
+    /**
+     * The pump on faults queued before it starts: the triggers alone queue a round (no window),
+     * then a pump is started and timed until it has handled them all (whole batches, no wake-ups),
+     * as faults.c's mode drain does with its uring-write handler. A warm-up round of a quarter, then
+     * the timed one. Returns the drain's faults per second (from the pump's start) and, as
+     * handlerCpuNs, the pump thread's CPU time per fault from the end of its first batch to its last
+     * (the other vCPU is idle then: the pump's instructions).
+     */
+    static Result drain(Backend backend, int queues, int triggers, long faults) throws Exception {
+        try (Iommufd fd = Iommufd.open(backend)) {
+            Ioas ioas = fd.allocIoas();
+            MockDevice[] devs = new MockDevice[queues];
+            FaultQueue[] qs = new FaultQueue[queues];
+            for (int i = 0; i < queues; i++) {
+                qs[i] = fd.allocFaultQueue();
+                devs[i] = fd.mock().addFaultingDevice(ioas, qs[i]);
+            }
+            long[] base = {0};
+            Result r = null;
+            for (long n : new long[] {faults / 4 + 1, faults}) {
+                try (NoHandler none = new NoHandler()) {
+                    round(devs, triggers, base, n, none);
+                }
+                quiesce();
+                Progress p = new Progress(n, Long.MAX_VALUE);
+                p.drainCpu = true;
+                long start = System.nanoTime();
+                try (PumpHandler h = new PumpHandler(qs, FaultPump.RecordPath.SYSCALLS, p)) {
+                    while (p.endNanos == 0) {
+                        h.check();
+                        LockSupport.parkNanos(p, 1_000_000_000L);
+                    }
+                    r = new Result(n / ((p.endNanos - start) / 1e9), Double.NaN, Double.NaN, -1,
+                            (p.cpuEnd - p.cpuFirst) / (double) (n - p.firstBatch), Double.NaN, 0, -1);
+                }
+            }
+            return r;
         }
     }
 
@@ -134,6 +174,9 @@ final class FaultLoad {
         private final AtomicInteger sleepers = new AtomicInteger();
         private final List<Thread> triggers = new ArrayList<>();
         private volatile long endNanos;
+        /** For a drain (one handler thread): its CPU time at the end of its first batch and of the last, that batch's size. */
+        private boolean drainCpu;
+        private long cpuFirst = -1, cpuEnd, firstBatch;
 
         /** @param window faults in flight at most, Long.MAX_VALUE for no window (nobody answers) */
         Progress(long end, long window) {
@@ -144,6 +187,11 @@ final class FaultLoad {
         /** Called by a handler thread at the last group of a batch of {@code n} records. */
         void handled(long n) {
             long h = handled.addAndGet(n);
+            if (drainCpu && cpuFirst < 0) {
+                cpuFirst = THREADS.getCurrentThreadCpuTime();
+                firstBatch = n;
+            }
+            if (drainCpu && h >= end) cpuEnd = THREADS.getCurrentThreadCpuTime();
             if (h >= end && h - n < end) {
                 endNanos = System.nanoTime();
                 LockSupport.unpark(main);
@@ -269,7 +317,9 @@ final class FaultLoad {
         private final FaultPump pump;
         private final Thread thread;
 
-        PumpHandler(FaultQueue[] qs, FaultPump.RecordPath path) throws Exception {
+        /** @param progress the round counted from the start (faults queued already), or null */
+        PumpHandler(FaultQueue[] qs, FaultPump.RecordPath path, Progress progress) throws Exception {
+            begin(progress);
             pump = FaultPump.start(List.of(qs), counting(this), List.of(), null, Sizes.BATCH, 1024, path);
             // The pump's thread, by the name the pump reports: the JVM's figures for its allocations and CPU time.
             thread = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals(pump.threadName())).findFirst()
