@@ -164,12 +164,14 @@ public final class Bench {
         double[] ringFps = new double[n], blockingFps = new double[n], blockingBytes = new double[n];
         double[] blockingCpu = new double[n], blockingTriggerCpu = new double[n], cTrigger = new double[n], javaTrigger = new double[n];
         double[] cDrain = new double[n], javaDrain = new double[n], cDrainCpu = new double[n], javaDrainCpu = new double[n];
+        double[] cDrainCalls = new double[n], javaDrainCalls = new double[n];
         String cTriggerFailed = null;
         long compileMillis = 0;
         int ioWorkers = -1;
         boolean kernel = fd.backend() == Backend.NATIVE; // RING needs the kernel's fds
         for (int rep = 0; rep < n; rep++) { // alternating, as for map+unmap
             for (int i = 0; i < C_STYLES.length; i++) {
+                FaultLoad.quiesce(); // no JIT compilation of ours beside the C baseline
                 var r = c.run("faults", "--mode", C_STYLES[i], "--queues", queues, "--triggers", triggers,
                         "--faults", sizes.faults(), "--batch", Sizes.BATCH, "--window", Sizes.WINDOW);
                 cFailed[i] = first(cFailed[i], r.failure());
@@ -179,6 +181,7 @@ public final class Bench {
                 cTriggerCpu[i][rep] = r.number("trigger_cpu_ns_per_fault");
                 cWaits[i][rep] = r.number("trigger_waits");
             }
+            FaultLoad.quiesce();
             var t = c.run("faults", "--mode", "trigger", "--queues", queues, "--triggers", triggers, "--faults", sizes.faults(),
                     "--batch", Sizes.BATCH, "--window", Sizes.WINDOW);
             cTriggerFailed = first(cTriggerFailed, t.failure());
@@ -189,14 +192,17 @@ public final class Bench {
             javaTrigger[rep] = 1e9 / FaultLoad.run(fd.backend(), FaultLoad.Style.TRIGGER, queues, triggers, sizes.faults(), warm)
                     .faultsPerSecond();
             if (triggers == 1 && kernel) { // the handler alone: the trigger count does not matter
+                FaultLoad.quiesce();
                 var d = c.run("faults", "--mode", "drain", "--queues", queues, "--triggers", 1, "--faults", sizes.faults(),
                         "--batch", Sizes.BATCH, "--window", Sizes.WINDOW);
                 cTriggerFailed = first(cTriggerFailed, d.failure());
                 cDrain[rep] = 1e9 / d.number("faults_per_s");
                 cDrainCpu[rep] = d.number("handler_cpu_ns_per_fault");
+                cDrainCalls[rep] = d.number("syscalls_per_fault");
                 var j = FaultLoad.drain(fd.backend(), queues, 1, sizes.faults());
                 javaDrain[rep] = 1e9 / j.faultsPerSecond();
                 javaDrainCpu[rep] = j.handlerCpuNs();
+                javaDrainCalls[rep] = j.syscallsPerFault();
             }
             pumpFps[rep] = p.faultsPerSecond();
             pumpCalls[rep] = p.syscallsPerFault();
@@ -251,8 +257,9 @@ public final class Bench {
             rows.add(Row.pair("handler alone, " + load.substring(0, load.indexOf(',')) + ": Java pump vs C uring-write, draining queued faults",
                     "ns/fault", javaPump, javaDrain, "C uring-write", cDrain, null,
                     String.format(Locale.ROOT, "the handler thread's CPU time per fault after its first batch (the other vCPU idle: its"
-                            + " instructions), medians: Java pump %.0f, C uring-write %.0f; from the handler's start, whole batches of %d,"
-                            + " no wake-ups", Spread.of(javaDrainCpu).median(), Spread.of(cDrainCpu).median(), Sizes.BATCH))
+                            + " instructions), medians: Java pump %.0f, C uring-write %.0f; system calls per fault: Java pump %.3f, C"
+                            + " uring-write %.3f; from the handler's start, whole batches of %d, no wake-ups", Spread.of(javaDrainCpu).median(),
+                            Spread.of(cDrainCpu).median(), Spread.of(javaDrainCalls).median(), Spread.of(cDrainCalls).median(), Sizes.BATCH))
                     .notRun(cTriggerFailed));
         }
         rows.add(Row.pair("system calls per fault, " + load + ": Java pump vs C uring-poll", "calls/fault", javaPump,

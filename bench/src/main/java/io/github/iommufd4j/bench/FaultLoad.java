@@ -134,7 +134,7 @@ final class FaultLoad {
                         h.check();
                         LockSupport.parkNanos(p, 1_000_000_000L);
                     }
-                    r = new Result(n / ((p.endNanos - start) / 1e9), Double.NaN, Double.NaN, -1,
+                    r = new Result(n / ((p.endNanos - start) / 1e9), Double.NaN, h.systemCalls() / (double) n, -1,
                             (p.cpuEnd - p.cpuFirst) / (double) (n - p.firstBatch), Double.NaN, 0, -1);
                 }
             }
@@ -145,9 +145,10 @@ final class FaultLoad {
     /**
      * Waits (10 s at most) until this JVM's other threads are idle: its CPU time grows by less than
      * 5% of 50 ms. JIT compilations left from the warm-up (or from the code between rounds) would
-     * otherwise run in the timed round, whose clock counts the instructions of every thread.
+     * otherwise run in the timed round, whose clock counts the instructions of every thread (also
+     * a C baseline's, which runs beside this JVM).
      */
-    private static void quiesce() throws InterruptedException {
+    static void quiesce() throws InterruptedException {
         for (int i = 0; i < 200; i++) {
             long cpu = OS.getProcessCpuTime(), t = System.nanoTime();
             Thread.sleep(50);
