@@ -89,7 +89,9 @@ public final class Bench {
                 double[] ns4k = mapUnmap(fd, backend);
                 if (fd.backend() == Backend.NATIVE) kernelMapNs = ns4k;
             }
-            if (runs("faults")) for (int[] load : LOADS) faults(fd, backend, load[0], load[1] == 0 ? sizes.severalTriggers() : load[1]);
+            if (runs("faults")) {
+                for (int[] load : LOADS) faults(fd, backend, load[0], load[1] == 0 ? sizes.severalTriggers() : load[1], load == LOADS[0]);
+            }
             if (runs("jfr")) jfr(fd, backend);
         }
         if (runs("software")) software(kernelMapNs, noKernel);
@@ -150,7 +152,7 @@ public final class Bench {
     }
 
     /** One fault load: the C handler styles, the Java pump and the Java blocking loops. */
-    private void faults(Iommufd fd, String backend, int queues, int triggers) throws Exception {
+    private void faults(Iommufd fd, String backend, int queues, int triggers, boolean firstLoad) throws Exception {
         String load = queues + (queues == 1 ? " queue, " : " queues, ") + triggers + (triggers == 1 ? " trigger" : " triggers");
         int n = sizes.reps();
         log.printf("bench: faults, %s, %d faults, %d repetitions: C %s, Java pump (read(2); ring reads on the kernel), Java blocking%n",
@@ -164,64 +166,76 @@ public final class Bench {
         double[] ringFps = new double[n], blockingFps = new double[n], blockingBytes = new double[n];
         double[] blockingCpu = new double[n], blockingTriggerCpu = new double[n], cTrigger = new double[n], javaTrigger = new double[n];
         double[] cDrain = new double[n], javaDrain = new double[n], cDrainCpu = new double[n], javaDrainCpu = new double[n];
-        double[] cDrainCalls = new double[n], javaDrainCalls = new double[n];
+        double[] cDrainCalls = new double[n], javaDrainCalls = new double[n], cDrainSmallCpu = new double[n], javaDrainSmallCpu = new double[n];
         String cTriggerFailed = null;
         long compileMillis = 0;
         int ioWorkers = -1;
         boolean kernel = fd.backend() == Backend.NATIVE; // RING needs the kernel's fds
-        for (int rep = 0; rep < n; rep++) { // alternating, as for map+unmap
+        // The first load starts with a repetition that is not kept: in the first seconds the guest and
+        // this JVM still do start-up work beside the timed rounds (it doubled some of them).
+        for (int rep = firstLoad ? -1 : 0; rep < n; rep++) { // alternating, as for map+unmap
+            int at = Math.max(rep, 0); // the repetition not kept is overwritten
+            if (rep == 0) compileMillis = 0;
             for (int i = 0; i < C_STYLES.length; i++) {
                 FaultLoad.quiesce(); // no JIT compilation of ours beside the C baseline
                 var r = c.run("faults", "--mode", C_STYLES[i], "--queues", queues, "--triggers", triggers,
                         "--faults", sizes.faults(), "--batch", Sizes.BATCH, "--window", Sizes.WINDOW);
                 cFailed[i] = first(cFailed[i], r.failure());
-                cFps[i][rep] = r.number("faults_per_s");
-                cCalls[i][rep] = r.number("syscalls_per_fault");
-                cHandlerCpu[i][rep] = r.number("handler_cpu_ns_per_fault");
-                cTriggerCpu[i][rep] = r.number("trigger_cpu_ns_per_fault");
-                cWaits[i][rep] = r.number("trigger_waits");
+                cFps[i][at] = r.number("faults_per_s");
+                cCalls[i][at] = r.number("syscalls_per_fault");
+                cHandlerCpu[i][at] = r.number("handler_cpu_ns_per_fault");
+                cTriggerCpu[i][at] = r.number("trigger_cpu_ns_per_fault");
+                cWaits[i][at] = r.number("trigger_waits");
             }
             FaultLoad.quiesce();
             var t = c.run("faults", "--mode", "trigger", "--queues", queues, "--triggers", triggers, "--faults", sizes.faults(),
                     "--batch", Sizes.BATCH, "--window", Sizes.WINDOW);
             cTriggerFailed = first(cTriggerFailed, t.failure());
-            cTrigger[rep] = 1e9 / t.number("faults_per_s");
-            int warm = rep == 0 ? sizes.warmupMillis() : 0;
+            cTrigger[at] = 1e9 / t.number("faults_per_s");
+            int warm = rep <= 0 ? sizes.warmupMillis() : 0;
             var p = FaultLoad.run(fd.backend(), FaultLoad.Style.PUMP, queues, triggers, sizes.faults(), warm);
             // After the pump's run: its warm-up has compiled the triggers' path too.
-            javaTrigger[rep] = 1e9 / FaultLoad.run(fd.backend(), FaultLoad.Style.TRIGGER, queues, triggers, sizes.faults(), warm)
+            javaTrigger[at] = 1e9 / FaultLoad.run(fd.backend(), FaultLoad.Style.TRIGGER, queues, triggers, sizes.faults(), warm)
                     .faultsPerSecond();
             if (triggers == 1 && kernel) { // the handler alone: the trigger count does not matter
                 FaultLoad.quiesce();
                 var d = c.run("faults", "--mode", "drain", "--queues", queues, "--triggers", 1, "--faults", sizes.faults(),
                         "--batch", Sizes.BATCH, "--window", Sizes.WINDOW);
                 cTriggerFailed = first(cTriggerFailed, d.failure());
-                cDrain[rep] = 1e9 / d.number("faults_per_s");
-                cDrainCpu[rep] = d.number("handler_cpu_ns_per_fault");
-                cDrainCalls[rep] = d.number("syscalls_per_fault");
-                var j = FaultLoad.drain(fd.backend(), queues, 1, sizes.faults());
-                javaDrain[rep] = 1e9 / j.faultsPerSecond();
-                javaDrainCpu[rep] = j.handlerCpuNs();
-                javaDrainCalls[rep] = j.syscallsPerFault();
+                cDrain[at] = 1e9 / d.number("faults_per_s");
+                cDrainCpu[at] = d.number("handler_cpu_ns_per_fault");
+                cDrainCalls[at] = d.number("syscalls_per_fault");
+                var j = FaultLoad.drain(fd.backend(), queues, 1, sizes.faults(), Sizes.BATCH);
+                javaDrain[at] = 1e9 / j.faultsPerSecond();
+                javaDrainCpu[at] = j.handlerCpuNs();
+                javaDrainCalls[at] = j.syscallsPerFault();
+                if (queues == 1) { // smaller batches: what the handlers spend per batch and per fault
+                    FaultLoad.quiesce();
+                    var d16 = c.run("faults", "--mode", "drain", "--queues", 1, "--triggers", 1, "--faults", sizes.faults(),
+                            "--batch", SMALL_BATCH, "--window", Sizes.WINDOW);
+                    cTriggerFailed = first(cTriggerFailed, d16.failure());
+                    cDrainSmallCpu[at] = d16.number("handler_cpu_ns_per_fault");
+                    javaDrainSmallCpu[at] = FaultLoad.drain(fd.backend(), 1, 1, sizes.faults(), SMALL_BATCH).handlerCpuNs();
+                }
             }
-            pumpFps[rep] = p.faultsPerSecond();
-            pumpCalls[rep] = p.syscallsPerFault();
-            pumpBytes[rep] = p.bytesPerFault();
-            pumpCpu[rep] = p.handlerCpuNs();
-            pumpTriggerCpu[rep] = p.triggerCpuNs();
-            pumpWaits[rep] = p.triggerWaits();
+            pumpFps[at] = p.faultsPerSecond();
+            pumpCalls[at] = p.syscallsPerFault();
+            pumpBytes[at] = p.bytesPerFault();
+            pumpCpu[at] = p.handlerCpuNs();
+            pumpTriggerCpu[at] = p.triggerCpuNs();
+            pumpWaits[at] = p.triggerWaits();
             ioWorkers = Math.max(ioWorkers, p.ioWorkers());
             compileMillis += Math.max(0, p.compileMillis());
             if (kernel) {
                 var r = FaultLoad.run(fd.backend(), FaultLoad.Style.PUMP_RING, queues, triggers, sizes.faults(), warm);
-                ringFps[rep] = r.faultsPerSecond();
+                ringFps[at] = r.faultsPerSecond();
                 compileMillis += Math.max(0, r.compileMillis());
             }
             var b = FaultLoad.run(fd.backend(), FaultLoad.Style.BLOCKING, queues, triggers, sizes.faults(), warm);
-            blockingFps[rep] = b.faultsPerSecond();
-            blockingBytes[rep] = b.bytesPerFault();
-            blockingCpu[rep] = b.handlerCpuNs();
-            blockingTriggerCpu[rep] = b.triggerCpuNs();
+            blockingFps[at] = b.faultsPerSecond();
+            blockingBytes[at] = b.bytesPerFault();
+            blockingCpu[at] = b.handlerCpuNs();
+            blockingTriggerCpu[at] = b.triggerCpuNs();
             compileMillis += Math.max(0, b.compileMillis());
         }
         // "Best C": the style with the highest median; a style that did not run leaves the row incomplete.
@@ -261,6 +275,16 @@ public final class Bench {
                             + " uring-write %.3f; from the handler's start, whole batches of %d, no wake-ups", Spread.of(javaDrainCpu).median(),
                             Spread.of(cDrainCpu).median(), Spread.of(javaDrainCalls).median(), Spread.of(cDrainCalls).median(), Sizes.BATCH))
                     .notRun(cTriggerFailed));
+            if (queues == 1) {
+                // cpu(b) = per fault + per batch / b at batch sizes b and SMALL_BATCH: solved for both.
+                double j64 = Spread.of(javaDrainCpu).median(), j16 = Spread.of(javaDrainSmallCpu).median();
+                double c64 = Spread.of(cDrainCpu).median(), c16 = Spread.of(cDrainSmallCpu).median();
+                rows.add(Row.pair("handler alone, 1 queue, batches of " + SMALL_BATCH + ": Java pump vs C uring-write, CPU", "ns/fault",
+                        javaPump + " thread", javaDrainSmallCpu, "C uring-write thread", cDrainSmallCpu, null,
+                        String.format(Locale.ROOT, "with batches of %d: per fault %.0f (Java) vs %.0f (C), per batch %.0f vs %.0f"
+                                        + " (solved from the medians at %d and %d)", Sizes.BATCH, perFault(j64, j16), perFault(c64, c16),
+                                perBatch(j64, j16), perBatch(c64, c16), Sizes.BATCH, SMALL_BATCH)).notRun(cTriggerFailed));
+            }
         }
         rows.add(Row.pair("system calls per fault, " + load + ": Java pump vs C uring-poll", "calls/fault", javaPump,
                 pumpCalls, "C uring-poll", cCalls[poll], ratioAtMost(1.0),
@@ -397,6 +421,19 @@ public final class Bench {
         double[] r = new double[v.length];
         for (int i = 0; i < v.length; i++) r[i] = 1e9 / v[i];
         return r;
+    }
+
+    /** The smaller batch of the handler-alone measurement. */
+    private static final int SMALL_BATCH = 16;
+
+    /** From CPU per fault at batches of Sizes.BATCH (big) and SMALL_BATCH (small): the part per fault. */
+    private static double perFault(double big, double small) {
+        return big - perBatch(big, small) / Sizes.BATCH;
+    }
+
+    /** ... and the part per batch: small - big = perBatch * (1/SMALL - 1/BATCH). */
+    private static double perBatch(double big, double small) {
+        return (small - big) / (1.0 / SMALL_BATCH - 1.0 / Sizes.BATCH);
     }
 
     /** a - b, per repetition. */

@@ -105,12 +105,13 @@ final class FaultLoad {
     /**
      * The pump on faults queued before it starts: the triggers alone queue a round (no window),
      * then a pump is started and timed until it has handled them all (whole batches, no wake-ups),
-     * as faults.c's mode drain does with its uring-write handler. A warm-up round of a quarter, then
+     * as faults.c's mode drain does with its uring-write handler; {@code batch} records per read. A
+     * warm-up round of a quarter, then
      * the timed one. Returns the drain's faults per second (from the pump's start) and, as
      * handlerCpuNs, the pump thread's CPU time per fault from the end of its first batch to its last
      * (the other vCPU is idle then: the pump's instructions).
      */
-    static Result drain(Backend backend, int queues, int triggers, long faults) throws Exception {
+    static Result drain(Backend backend, int queues, int triggers, long faults, int batch) throws Exception {
         try (Iommufd fd = Iommufd.open(backend)) {
             Ioas ioas = fd.allocIoas();
             MockDevice[] devs = new MockDevice[queues];
@@ -129,7 +130,7 @@ final class FaultLoad {
                 Progress p = new Progress(n, Long.MAX_VALUE);
                 p.drainCpu = true;
                 long start = System.nanoTime();
-                try (PumpHandler h = new PumpHandler(qs, FaultPump.RecordPath.SYSCALLS, p)) {
+                try (PumpHandler h = new PumpHandler(qs, FaultPump.RecordPath.SYSCALLS, p, batch)) {
                     while (p.endNanos == 0) {
                         h.check();
                         LockSupport.parkNanos(p, 1_000_000_000L);
@@ -320,8 +321,13 @@ final class FaultLoad {
 
         /** @param progress the round counted from the start (faults queued already), or null */
         PumpHandler(FaultQueue[] qs, FaultPump.RecordPath path, Progress progress) throws Exception {
+            this(qs, path, progress, Sizes.BATCH);
+        }
+
+        /** @param batch records per read */
+        PumpHandler(FaultQueue[] qs, FaultPump.RecordPath path, Progress progress, int batch) throws Exception {
             begin(progress);
-            pump = FaultPump.start(List.of(qs), counting(this), List.of(), null, Sizes.BATCH, 1024, path);
+            pump = FaultPump.start(List.of(qs), counting(this), List.of(), null, batch, 1024, path);
             // The pump's thread, by the name the pump reports: the JVM's figures for its allocations and CPU time.
             thread = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals(pump.threadName())).findFirst()
                     .orElseThrow(() -> new IllegalStateException("no thread named " + pump.threadName()));
