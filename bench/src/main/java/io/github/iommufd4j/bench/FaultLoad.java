@@ -65,19 +65,25 @@ final class FaultLoad {
 
     private FaultLoad() {}
 
+    /** A mock device per queue of {@code qs} (filled with new queues), its faults going to that queue. */
+    private static MockDevice[] faultingDevices(Iommufd fd, FaultQueue[] qs) throws IommufdException {
+        Ioas ioas = fd.allocIoas();
+        MockDevice[] devs = new MockDevice[qs.length];
+        for (int i = 0; i < qs.length; i++) {
+            qs[i] = fd.allocFaultQueue();
+            devs[i] = fd.mock().addFaultingDevice(ioas, qs[i]);
+        }
+        return devs;
+    }
+
     /** @param warmupMillis the least warm-up time; negative for none (the first {@code faults} are timed) */
     static Result run(Backend backend, Style style, int queues, int triggers, long faults, int warmupMillis) throws Exception {
         // A fresh iommufd per run, closed as a whole: destroying a fault queue right after its
         // pump closed can fail with EBUSY (the ring's teardown is asynchronous and its armed
         // polls still hold the queue's fd), while closing the iommufd frees everything.
         try (Iommufd fd = Iommufd.open(backend)) {
-            Ioas ioas = fd.allocIoas();
-            MockDevice[] devs = new MockDevice[queues];
             FaultQueue[] qs = new FaultQueue[queues];
-            for (int i = 0; i < queues; i++) {
-                qs[i] = fd.allocFaultQueue();
-                devs[i] = fd.mock().addFaultingDevice(ioas, qs[i]);
-            }
+            MockDevice[] devs = faultingDevices(fd, qs);
             try (Handlers h = switch (style) {
                 case PUMP -> new PumpHandler(qs, FaultPump.RecordPath.SYSCALLS, null);
                 case PUMP_RING -> new PumpHandler(qs, FaultPump.RecordPath.RING, null);
@@ -113,13 +119,8 @@ final class FaultLoad {
      */
     static Result drain(Backend backend, int queues, int triggers, long faults, int batch) throws Exception {
         try (Iommufd fd = Iommufd.open(backend)) {
-            Ioas ioas = fd.allocIoas();
-            MockDevice[] devs = new MockDevice[queues];
             FaultQueue[] qs = new FaultQueue[queues];
-            for (int i = 0; i < queues; i++) {
-                qs[i] = fd.allocFaultQueue();
-                devs[i] = fd.mock().addFaultingDevice(ioas, qs[i]);
-            }
+            MockDevice[] devs = faultingDevices(fd, qs);
             long[] base = {0};
             Result r = null;
             for (long n : new long[] {faults / 4 + 1, faults}) {
