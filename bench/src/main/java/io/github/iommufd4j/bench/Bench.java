@@ -268,12 +268,14 @@ public final class Bench {
                         best < 0 ? Double.NaN : Spread.of(cWaits[best]).median(), compileMillis))
                 .notRun(first(anyFailed, cTriggerFailed)));
         if (triggers == 1 && kernel) {
+            // The handler thread's CPU time, not the drain's elapsed time: the latter also counts the
+            // pump's start and whatever else this JVM runs meanwhile (it varied 1.3-5.9x C).
             rows.add(Row.pair("handler alone, " + load.substring(0, load.indexOf(',')) + ": Java pump vs C uring-write, draining queued faults",
-                    "ns/fault", javaPump, javaDrain, "C uring-write", cDrain, null,
+                    "ns/fault", javaPump + " thread", javaDrainCpu, "C uring-write thread", cDrainCpu, null,
                     String.format(Locale.ROOT, "the handler thread's CPU time per fault after its first batch (the other vCPU idle: its"
-                            + " instructions), medians: Java pump %.0f, C uring-write %.0f; system calls per fault: Java pump %.3f, C"
-                            + " uring-write %.3f; from the handler's start, whole batches of %d, no wake-ups", Spread.of(javaDrainCpu).median(),
-                            Spread.of(cDrainCpu).median(), Spread.of(javaDrainCalls).median(), Spread.of(cDrainCalls).median(), Sizes.BATCH))
+                            + " instructions); whole batches of %d, no wake-ups; system calls per fault: Java pump %.3f, C uring-write %.3f;"
+                            + " elapsed from the handler's start (medians): Java %.0f, C %.0f", Sizes.BATCH, Spread.of(javaDrainCalls).median(),
+                            Spread.of(cDrainCalls).median(), Spread.of(javaDrain).median(), Spread.of(cDrain).median()))
                     .notRun(cTriggerFailed));
             if (queues == 1) {
                 // cpu(b) = per fault + per batch / b at batch sizes b and SMALL_BATCH: solved for both.
