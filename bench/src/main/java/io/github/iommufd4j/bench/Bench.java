@@ -89,7 +89,9 @@ public final class Bench {
                 double[] ns4k = mapUnmap(fd, backend);
                 if (fd.backend() == Backend.NATIVE) kernelMapNs = ns4k;
             }
-            if (runs("faults")) for (int[] load : LOADS) faults(fd, backend, load[0], load[1] == 0 ? sizes.severalTriggers() : load[1]);
+            if (runs("faults")) {
+                for (int[] load : LOADS) faults(fd, backend, load[0], load[1] == 0 ? sizes.severalTriggers() : load[1], load == LOADS[0]);
+            }
             if (runs("jfr")) jfr(fd, backend);
         }
         if (runs("software")) software(kernelMapNs, noKernel);
@@ -148,37 +150,94 @@ public final class Bench {
     }
 
     /** One fault load: the C handler styles, the Java pump and the Java blocking loops. */
-    private void faults(Iommufd fd, String backend, int queues, int triggers) throws Exception {
+    private void faults(Iommufd fd, String backend, int queues, int triggers, boolean firstLoad) throws Exception {
         String load = queues + (queues == 1 ? " queue, " : " queues, ") + triggers + (triggers == 1 ? " trigger" : " triggers");
         int n = sizes.reps();
         log.printf("bench: faults, %s, %d faults, %d repetitions: C %s, Java pump (read(2); ring reads on the kernel), Java blocking%n",
                 load, sizes.faults(), n, String.join(", ", C_STYLES));
         double[][] cFps = new double[C_STYLES.length][n], cCalls = new double[C_STYLES.length][n];
+        double[][] cHandlerCpu = new double[C_STYLES.length][n], cTriggerCpu = new double[C_STYLES.length][n];
+        double[][] cWaits = new double[C_STYLES.length][n];
         String[] cFailed = new String[C_STYLES.length];
         double[] pumpFps = new double[n], pumpCalls = new double[n], pumpBytes = new double[n];
+        double[] pumpCpu = new double[n], pumpTriggerCpu = new double[n], pumpWaits = new double[n];
         double[] ringFps = new double[n], blockingFps = new double[n], blockingBytes = new double[n];
+        double[] blockingCpu = new double[n], blockingTriggerCpu = new double[n], cTrigger = new double[n], javaTrigger = new double[n];
+        double[] cDrain = new double[n], javaDrain = new double[n], cDrainCpu = new double[n], javaDrainCpu = new double[n];
+        double[] cDrainCalls = new double[n], javaDrainCalls = new double[n], cDrainSmallCpu = new double[n], javaDrainSmallCpu = new double[n];
+        String cTriggerFailed = null;
+        long compileMillis = 0;
         int ioWorkers = -1;
         boolean kernel = fd.backend() == Backend.NATIVE; // RING needs the kernel's fds
-        for (int rep = 0; rep < n; rep++) { // alternating, as for map+unmap
+        // The first load starts with a repetition that is not kept: in the first seconds the guest and
+        // this JVM still do start-up work beside the timed rounds (it doubled some of them).
+        for (int rep = firstLoad ? -1 : 0; rep < n; rep++) { // alternating, as for map+unmap
+            int at = Math.max(rep, 0); // the repetition not kept is overwritten
+            if (rep == 0) compileMillis = 0;
             for (int i = 0; i < C_STYLES.length; i++) {
+                FaultLoad.quiesce(); // no JIT compilation of ours beside the C baseline
                 var r = c.run("faults", "--mode", C_STYLES[i], "--queues", queues, "--triggers", triggers,
                         "--faults", sizes.faults(), "--batch", Sizes.BATCH, "--window", Sizes.WINDOW);
                 cFailed[i] = first(cFailed[i], r.failure());
-                cFps[i][rep] = r.number("faults_per_s");
-                cCalls[i][rep] = r.number("syscalls_per_fault");
+                cFps[i][at] = r.number("faults_per_s");
+                cCalls[i][at] = r.number("syscalls_per_fault");
+                cHandlerCpu[i][at] = r.number("handler_cpu_ns_per_fault");
+                cTriggerCpu[i][at] = r.number("trigger_cpu_ns_per_fault");
+                cWaits[i][at] = r.number("trigger_waits");
             }
-            int warm = rep == 0 ? sizes.warmupMillis() : 0;
+            FaultLoad.quiesce();
+            var t = c.run("faults", "--mode", "trigger", "--queues", queues, "--triggers", triggers, "--faults", sizes.faults(),
+                    "--batch", Sizes.BATCH, "--window", Sizes.WINDOW);
+            cTriggerFailed = first(cTriggerFailed, t.failure());
+            cTrigger[at] = 1e9 / t.number("faults_per_s");
+            int warm = rep <= 0 ? sizes.warmupMillis() : 0;
             var p = FaultLoad.run(fd.backend(), FaultLoad.Style.PUMP, queues, triggers, sizes.faults(), warm);
-            pumpFps[rep] = p.faultsPerSecond();
-            pumpCalls[rep] = p.syscallsPerFault();
-            pumpBytes[rep] = p.bytesPerFault();
+            // After the pump's run: its warm-up has compiled the triggers' path too.
+            javaTrigger[at] = 1e9 / FaultLoad.run(fd.backend(), FaultLoad.Style.TRIGGER, queues, triggers, sizes.faults(), warm)
+                    .faultsPerSecond();
+            if (triggers == 1 && kernel) { // the handler alone: the trigger count does not matter
+                FaultLoad.quiesce();
+                var d = c.run("faults", "--mode", "drain", "--queues", queues, "--triggers", 1, "--faults", sizes.faults(),
+                        "--batch", Sizes.BATCH, "--window", Sizes.WINDOW);
+                cTriggerFailed = first(cTriggerFailed, d.failure());
+                cDrain[at] = 1e9 / d.number("faults_per_s");
+                cDrainCpu[at] = d.number("handler_cpu_ns_per_fault");
+                cDrainCalls[at] = d.number("syscalls_per_fault");
+                var j = FaultLoad.drain(fd.backend(), queues, 1, sizes.faults(), Sizes.BATCH);
+                javaDrain[at] = 1e9 / j.faultsPerSecond();
+                javaDrainCpu[at] = j.handlerCpuNs();
+                javaDrainCalls[at] = j.syscallsPerFault();
+                if (queues == 1) { // smaller batches: what the handlers spend per batch and per fault
+                    FaultLoad.quiesce();
+                    var d16 = c.run("faults", "--mode", "drain", "--queues", 1, "--triggers", 1, "--faults", sizes.faults(),
+                            "--batch", SMALL_BATCH, "--window", Sizes.WINDOW);
+                    cTriggerFailed = first(cTriggerFailed, d16.failure());
+                    cDrainSmallCpu[at] = d16.number("handler_cpu_ns_per_fault");
+                    javaDrainSmallCpu[at] = FaultLoad.drain(fd.backend(), 1, 1, sizes.faults(), SMALL_BATCH).handlerCpuNs();
+                }
+            }
+            pumpFps[at] = p.faultsPerSecond();
+            pumpCalls[at] = p.syscallsPerFault();
+            pumpBytes[at] = p.bytesPerFault();
+            pumpCpu[at] = p.handlerCpuNs();
+            pumpTriggerCpu[at] = p.triggerCpuNs();
+            pumpWaits[at] = p.triggerWaits();
             ioWorkers = Math.max(ioWorkers, p.ioWorkers());
-            if (kernel) ringFps[rep] = FaultLoad.run(fd.backend(), FaultLoad.Style.PUMP_RING, queues, triggers, sizes.faults(), warm).faultsPerSecond();
+            compileMillis += Math.max(0, p.compileMillis());
+            if (kernel) {
+                var r = FaultLoad.run(fd.backend(), FaultLoad.Style.PUMP_RING, queues, triggers, sizes.faults(), warm);
+                ringFps[at] = r.faultsPerSecond();
+                compileMillis += Math.max(0, r.compileMillis());
+            }
             var b = FaultLoad.run(fd.backend(), FaultLoad.Style.BLOCKING, queues, triggers, sizes.faults(), warm);
-            blockingFps[rep] = b.faultsPerSecond();
-            blockingBytes[rep] = b.bytesPerFault();
+            blockingFps[at] = b.faultsPerSecond();
+            blockingBytes[at] = b.bytesPerFault();
+            blockingCpu[at] = b.handlerCpuNs();
+            blockingTriggerCpu[at] = b.triggerCpuNs();
+            compileMillis += Math.max(0, b.compileMillis());
         }
         // "Best C": the style with the highest median; a style that did not run leaves the row incomplete.
+        int blocking = 0, poll = List.of(C_STYLES).indexOf("uring-poll");
         int best = -1;
         String anyFailed = null;
         for (int i = 0; i < C_STYLES.length; i++) {
@@ -186,11 +245,47 @@ public final class Bench {
             double m = Spread.of(cFps[i]).median();
             if (!Double.isNaN(m) && (best < 0 || m > Spread.of(cFps[best]).median())) best = i;
         }
-        int blocking = 0, poll = List.of(C_STYLES).indexOf("uring-poll");
-        String javaPump = "Java " + backend + " pump";
+        String javaPump = "Java " + backend + " pump", bestC = "C " + (best < 0 ? "best" : C_STYLES[best]);
         rows.add(Row.pair("faults, " + load + ": Java pump vs best C", "ns/fault", javaPump, inverse(pumpFps),
-                "C " + (best < 0 ? "best" : C_STYLES[best]), best < 0 ? nan(n) : inverse(cFps[best]), ratioAtMost(1.05), null)
+                bestC, best < 0 ? nan(n) : inverse(cFps[best]), ratioAtMost(1.05), null)
                 .notRun(anyFailed));
+        // Where the time goes. The triggers alone (no handler) cost what they cost in a handled round
+        // but the wake-ups of the handler; the rest of a round's time is the handler's share.
+        double[] pumpShare = minus(inverse(pumpFps), javaTrigger), cShare = best < 0 ? nan(n) : minus(inverse(cFps[best]), cTrigger);
+        rows.add(Row.pair("triggers alone, " + load + ": Java MockDevice.triggerPageFault vs C ioctl", "ns/fault", "Java triggers",
+                javaTrigger, "C triggers", cTrigger, null, null).notRun(cTriggerFailed));
+        rows.add(Row.pair("handler's share, " + load + ": Java pump vs best C (round minus triggers alone)", "ns/fault", javaPump,
+                pumpShare, bestC, cShare, null,
+                String.format(Locale.ROOT, "CPU time per fault (medians; a thread's CPU time also counts the other vCPU's"
+                                + " instructions while both run): handler thread(s) Java pump %.0f, %s %.0f, Java blocking %.0f, C"
+                                + " blocking %.0f; triggers in the pump's round %.0f, in %s's %.0f; triggers parked for room in the window"
+                                + " per round: Java pump %.0f, %s %.0f; JIT compilation during the timed Java rounds of this load: %d ms",
+                        Spread.of(pumpCpu).median(), bestC, best < 0 ? Double.NaN : Spread.of(cHandlerCpu[best]).median(),
+                        Spread.of(blockingCpu).median(), Spread.of(cHandlerCpu[blocking]).median(), Spread.of(pumpTriggerCpu).median(),
+                        bestC, best < 0 ? Double.NaN : Spread.of(cTriggerCpu[best]).median(), Spread.of(pumpWaits).median(), bestC,
+                        best < 0 ? Double.NaN : Spread.of(cWaits[best]).median(), compileMillis))
+                .notRun(first(anyFailed, cTriggerFailed)));
+        if (triggers == 1 && kernel) {
+            // The handler thread's CPU time, not the drain's elapsed time: the latter also counts the
+            // pump's start and whatever else this JVM runs meanwhile (it varied 1.3-5.9x C).
+            rows.add(Row.pair("handler alone, " + load.substring(0, load.indexOf(',')) + ": Java pump vs C uring-write, draining queued faults",
+                    "ns/fault", javaPump + " thread", javaDrainCpu, "C uring-write thread", cDrainCpu, null,
+                    String.format(Locale.ROOT, "the handler thread's CPU time per fault after its first batch (the other vCPU idle: its"
+                            + " instructions); whole batches of %d, no wake-ups; system calls per fault: Java pump %.3f, C uring-write %.3f;"
+                            + " elapsed from the handler's start (medians): Java %.0f, C %.0f", Sizes.BATCH, Spread.of(javaDrainCalls).median(),
+                            Spread.of(cDrainCalls).median(), Spread.of(javaDrain).median(), Spread.of(cDrain).median()))
+                    .notRun(cTriggerFailed));
+            if (queues == 1) {
+                // cpu(b) = per fault + per batch / b at batch sizes b and SMALL_BATCH: solved for both.
+                double j64 = Spread.of(javaDrainCpu).median(), j16 = Spread.of(javaDrainSmallCpu).median();
+                double c64 = Spread.of(cDrainCpu).median(), c16 = Spread.of(cDrainSmallCpu).median();
+                rows.add(Row.pair("handler alone, 1 queue, batches of " + SMALL_BATCH + ": Java pump vs C uring-write, CPU", "ns/fault",
+                        javaPump + " thread", javaDrainSmallCpu, "C uring-write thread", cDrainSmallCpu, null,
+                        String.format(Locale.ROOT, "with batches of %d: per fault %.0f (Java) vs %.0f (C), per batch %.0f vs %.0f"
+                                        + " (solved from the medians at %d and %d)", Sizes.BATCH, perFault(j64, j16), perFault(c64, c16),
+                                perBatch(j64, j16), perBatch(c64, c16), Sizes.BATCH, SMALL_BATCH)).notRun(cTriggerFailed));
+            }
+        }
         rows.add(Row.pair("system calls per fault, " + load + ": Java pump vs C uring-poll", "calls/fault", javaPump,
                 pumpCalls, "C uring-poll", cCalls[poll], ratioAtMost(1.0),
                 "medians: C uring-write " + Report.number(Spread.of(cCalls[C_STYLES.length - 1]).median(), 3) + ", C blocking "
@@ -204,7 +299,7 @@ public final class Bench {
                 inverse(blockingFps), "C blocking", inverse(cFps[blocking]), null, null).notRun(cFailed[blocking]));
         if (queues > 1) {
             rows.add(Row.pair("faults, " + load + ": 1 Java pump thread vs " + queues + " C blocking", "faults/s", javaPump,
-                    pumpFps, "C blocking x" + queues, cFps[blocking], ratioAtLeast(0.9), null).notRun(cFailed[blocking]));
+                    pumpFps, "C blocking x" + queues, cFps[blocking], ratioAtLeast(1.0), null).notRun(cFailed[blocking]));
         }
         if (triggers == 1) {
             for (int i = 1; i < C_STYLES.length; i++) {
@@ -373,6 +468,26 @@ public final class Bench {
     private static double[] inverse(double[] v) {
         double[] r = new double[v.length];
         for (int i = 0; i < v.length; i++) r[i] = 1e9 / v[i];
+        return r;
+    }
+
+    /** The smaller batch of the handler-alone measurement. */
+    private static final int SMALL_BATCH = 16;
+
+    /** From CPU per fault at batches of Sizes.BATCH (big) and SMALL_BATCH (small): the part per fault. */
+    private static double perFault(double big, double small) {
+        return big - perBatch(big, small) / Sizes.BATCH;
+    }
+
+    /** ... and the part per batch: small - big = perBatch * (1/SMALL - 1/BATCH). */
+    private static double perBatch(double big, double small) {
+        return (small - big) / (1.0 / SMALL_BATCH - 1.0 / Sizes.BATCH);
+    }
+
+    /** a - b, per repetition. */
+    private static double[] minus(double[] a, double[] b) {
+        double[] r = new double[a.length];
+        for (int i = 0; i < r.length; i++) r[i] = a[i] - b[i];
         return r;
     }
 
