@@ -14,7 +14,7 @@ import java.util.Map;
 
 /**
  * {@code WarmupRuns [--out DIR] [--c DIR] [--smoke] [--also NAME=FLAGS]...}: {@link Warmup} in
- * fresh JVMs one after the other (plain; recording an AOT cache; from that cache; then each
+ * fresh JVMs one after the other (plain twice; recording an AOT cache; from that cache twice; then each
  * {@code --also} variant, its FLAGS separated by spaces, the word {@code AOTCACHE} standing for
  * {@code -XX:AOTCache=} the recorded file) against the C baselines run cold, and one table
  * ({@code warmup.txt} in DIR, also printed): process start to the first map+unmap, ns per pair for
@@ -66,12 +66,16 @@ public final class WarmupRuns {
 
     private String table(Map<String, String> also) throws IOException, InterruptedException {
         int pairs = Integer.parseInt(arg("--pairs")), faults = Integer.parseInt(arg("--faults"));
-        Path cache = out.resolve("warmup.aot");
+        // On local storage (a guest's tmpfs): read from the guest's 9p share, the cache cost more
+        // start-up instructions than it saved.
+        Path cache = Path.of(System.getProperty("java.io.tmpdir")).resolve("iommufd4j-warmup.aot");
         Files.deleteIfExists(cache);
         Map<String, Map<String, String>> java = new LinkedHashMap<>();
         java.put("Java plain", java(List.of()));
+        java.put("Java plain, again", java(List.of()));
         java.put("Java recording AOT cache", java(List.of("-XX:AOTCacheOutput=" + cache)));
         java.put("Java AOT cache", java(List.of("-XX:AOTCache=" + cache)));
+        java.put("Java AOT cache, again", java(List.of("-XX:AOTCache=" + cache)));
         for (var e : also.entrySet()) {
             List<String> flags = new ArrayList<>();
             for (String f : e.getValue().trim().split("\\s+")) if (!f.isEmpty()) flags.add(f.equals("AOTCACHE") ? "-XX:AOTCache=" + cache : f);
