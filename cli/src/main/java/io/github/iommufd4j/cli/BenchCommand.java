@@ -104,6 +104,11 @@ final class BenchCommand implements Callable<Integer> {
 
     /** The benchmark JVM's command line, writing into {@code outDir}. */
     List<String> command(Path home, Path outDir) throws IOException {
+        return command(home, outDir, System.getenv());
+    }
+
+    /** As {@link #command(Path, Path)}, with {@code env} for the environment. */
+    List<String> command(Path home, Path outDir, Map<String, String> env) throws IOException {
         Path target = home.resolve("bench/target");
         Path jar = target.resolve("iommufd4j-bench-" + Main.version() + ".jar");
         Path classpath = target.resolve("classpath.txt");
@@ -123,7 +128,7 @@ final class BenchCommand implements Callable<Integer> {
             cmd.addAll(List.of("io.github.iommufd4j.bench.WarmupRuns", "--out", outDir.toString()));
             if (size != null && size.smoke) cmd.add("--smoke");
             // More fresh-JVM variants to compare, "NAME=FLAGS;NAME=FLAGS" (see WarmupRuns).
-            String also = System.getenv("IOMMUFD4J_WARMUP_ALSO");
+            String also = env.get("IOMMUFD4J_WARMUP_ALSO");
             if (also != null) for (String v : also.split(";")) if (v.contains("=")) cmd.addAll(List.of("--also", v.trim()));
         } else {
             cmd.addAll(List.of("io.github.iommufd4j.bench.Bench", size == null || size.quick ? "--quick" : size.smoke ? "--smoke" : "--full",
