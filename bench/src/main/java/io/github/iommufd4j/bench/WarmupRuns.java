@@ -57,6 +57,7 @@ public final class WarmupRuns {
             }
         }
         Files.createDirectories(out);
+        Files.deleteIfExists(out.resolve("warmup-raw.txt")); // this run's JVM outputs only
         WarmupRuns runs = new WarmupRuns(cDir, out, warmupArgs);
         String table = runs.table(also);
         Files.writeString(out.resolve("warmup.txt"), table);
