@@ -14,7 +14,8 @@ import java.util.Map;
 
 /**
  * {@code WarmupRuns [--out DIR] [--c DIR] [--smoke] [--also NAME=FLAGS]...}: {@link Warmup} in
- * fresh JVMs one after the other (plain twice; recording an AOT cache; from that cache twice; then each
+ * fresh JVMs one after the other (after one not shown, which fills the page cache: plain twice;
+ * recording an AOT cache; from that cache twice; then each
  * {@code --also} variant, its FLAGS separated by spaces, the word {@code AOTCACHE} standing for
  * {@code -XX:AOTCache=} the recorded file) against the C baselines run cold, and one table
  * ({@code warmup.txt} in DIR, also printed): process start to the first map+unmap, ns per pair for
@@ -71,6 +72,9 @@ public final class WarmupRuns {
         // start-up instructions than it saved.
         Path cache = Path.of(System.getProperty("java.io.tmpdir")).resolve("iommufd4j-warmup.aot");
         Files.deleteIfExists(cache);
+        // Not shown: the first JVM of a guest's boot reads the JDK and the jars over 9p (cold page
+        // cache), which cost it up to 2 G instructions more than the next one.
+        java(List.of(), List.of("--chunks", "1", "--pairs", "1", "--faults", "1"));
         Map<String, Map<String, String>> java = new LinkedHashMap<>();
         java.put("Java plain", java(List.of()));
         java.put("Java plain, again", java(List.of()));
@@ -161,6 +165,10 @@ public final class WarmupRuns {
 
     /** One fresh JVM running {@link Warmup} with {@code flags}; its figures, or null (the failure noted). */
     private Map<String, String> java(List<String> flags) throws IOException, InterruptedException {
+        return java(flags, warmupArgs);
+    }
+
+    private Map<String, String> java(List<String> flags, List<String> warmupArgs) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED"));
         for (String p : List.of("iommufd4j.backend", "iommufd4j.software.kernel")) {
