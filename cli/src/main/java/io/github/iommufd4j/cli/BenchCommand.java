@@ -47,7 +47,7 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     @Option(names = "--warmup", description = "instead of the table: the cost of fresh JVMs' first map+unmap pairs and faults "
-            + "against C, plain and from an AOT cache recorded by a previous run (warmup.txt; about 15 minutes in a TCG guest)")
+            + "against C, plain and from an AOT cache recorded by a previous run (warmup.txt; about half an hour in a TCG guest)")
     boolean warmup;
 
     @Option(names = "--out", paramLabel = "DIR", description = "where the table goes (default bench/target/bench)")
