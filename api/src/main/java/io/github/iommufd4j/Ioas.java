@@ -100,7 +100,7 @@ public final class Ioas extends Handle {
 
     private long map(MemorySegment memory, long iova, Access access, boolean fixed) throws IommufdException {
         Objects.requireNonNull(access, "access");
-        IoasMapEvent event = Jfr.PRESENT ? IoasMapEvent.started() : null; // null unless a JFR recording wants it
+        IoasMapEvent event = Jfr.on() ? IoasMapEvent.started() : null; // null unless a JFR recording wants it
         try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_MAP")) {
             MemorySegment s = k.structSetByCaller(iommu_ioas_map.sizeof()); // every field set here
             iommu_ioas_map.flags(s, access.flags | (fixed ? IOMMU_IOAS_MAP_FIXED_IOVA() : 0));
@@ -183,7 +183,7 @@ public final class Ioas extends Handle {
 
     private long mapFile(int fileFd, long start, long length, long iova, Access access, boolean fixed) throws IommufdException {
         Objects.requireNonNull(access, "access");
-        IoasMapEvent event = Jfr.PRESENT ? IoasMapEvent.started() : null;
+        IoasMapEvent event = Jfr.on() ? IoasMapEvent.started() : null;
         try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_MAP_FILE")) {
             MemorySegment s = k.struct(iommu_ioas_map_file.sizeof());
             iommu_ioas_map_file.flags(s, access.flags | (fixed ? IOMMU_IOAS_MAP_FIXED_IOVA() : 0));
@@ -239,7 +239,7 @@ public final class Ioas extends Handle {
      *         EBUSY while a {@link HwQueue} holds a mapping
      */
     public long unmap(long iova, long length) throws IommufdException {
-        IoasUnmapEvent event = Jfr.PRESENT ? IoasUnmapEvent.started() : null; // null unless a JFR recording wants it
+        IoasUnmapEvent event = Jfr.on() ? IoasUnmapEvent.started() : null; // null unless a JFR recording wants it
         try (KernelCall k = KernelCall.begin(this, "IOMMU_IOAS_UNMAP")) {
             MemorySegment s = k.structSetByCaller(iommu_ioas_unmap.sizeof()); // every field set here
             iommu_ioas_unmap.ioas_id(s, id);

@@ -515,7 +515,7 @@ public final class Iommufd implements AutoCloseable {
         if (entryLen < 0 || entryNum < 0) {
             throw new IllegalArgumentException(k.op() + ": entry_len " + entryLen + ", entry_num " + entryNum);
         }
-        InvalidateEvent event = Jfr.PRESENT ? InvalidateEvent.started() : null; // null unless a JFR recording wants it
+        InvalidateEvent event = Jfr.on() ? InvalidateEvent.started() : null; // null unless a JFR recording wants it
         MemorySegment s = k.struct(iommu_hwpt_invalidate.sizeof());
         iommu_hwpt_invalidate.hwpt_id(s, objectId);
         iommu_hwpt_invalidate.data_uptr(s, k.kernelReads(entries, (long) entryLen * entryNum, "entries"));

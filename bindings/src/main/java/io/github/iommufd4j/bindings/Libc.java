@@ -37,6 +37,10 @@ public final class Libc {
     private static final ThreadLocal<MemorySegment> ERRNO_BUFFER =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CAPTURE));
 
+    // Each handle is bound in a holder class of its own, on first use: binding all of them up
+    // front cost about 1 G instructions at start-up in a guest (QEMU instruction counting), most
+    // of the time to a fresh JVM's first map (README "Start-up and warm-up"). A holder's field is
+    // still a static final constant, so a bound handle is inlined as before.
     private static MethodHandle bind(String name, FunctionDescriptor fd, Linker.Option... options) {
         MemorySegment symbol = LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));
         Linker.Option[] all = new Linker.Option[options.length + 1];
@@ -47,59 +51,59 @@ public final class Libc {
 
     // ioctl(int, unsigned long, ...) and syscall(long, ...) are variadic: the variadic arguments
     // are passed as the ABI passes them (pointer or long).
-    private static final MethodHandle IOCTL_PTR = bind("ioctl",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), Linker.Option.firstVariadicArg(2));
-    private static final MethodHandle IOCTL_LONG = bind("ioctl",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), Linker.Option.firstVariadicArg(2));
-    private static final MethodHandle SYSCALL6 = bind("syscall",
+    private static final class IOCTL_PTR { static final MethodHandle H = bind("ioctl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), Linker.Option.firstVariadicArg(2)); }
+    private static final class IOCTL_LONG { static final MethodHandle H = bind("ioctl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), Linker.Option.firstVariadicArg(2)); }
+    private static final class SYSCALL6 { static final MethodHandle H = bind("syscall",
             FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
-            Linker.Option.firstVariadicArg(1));
-    private static final MethodHandle OPEN = bind("open",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(2));
-    private static final MethodHandle CLOSE = bind("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final MethodHandle READ = bind("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle WRITE = bind("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle PREAD = bind("pread",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
-    private static final MethodHandle PWRITE = bind("pwrite",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
-    private static final MethodHandle MMAP = bind("mmap",
-            FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
-    private static final MethodHandle MUNMAP = bind("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle MADVISE = bind("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle POLL = bind("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+            Linker.Option.firstVariadicArg(1)); }
+    private static final class OPEN { static final MethodHandle H = bind("open",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(2)); }
+    private static final class CLOSE { static final MethodHandle H = bind("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT)); }
+    private static final class READ { static final MethodHandle H = bind("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG)); }
+    private static final class WRITE { static final MethodHandle H = bind("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG)); }
+    private static final class PREAD { static final MethodHandle H = bind("pread",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG)); }
+    private static final class PWRITE { static final MethodHandle H = bind("pwrite",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG)); }
+    private static final class MMAP { static final MethodHandle H = bind("mmap",
+            FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG)); }
+    private static final class MUNMAP { static final MethodHandle H = bind("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG)); }
+    private static final class MADVISE { static final MethodHandle H = bind("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT)); }
+    private static final class POLL { static final MethodHandle H = bind("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT)); }
     // Without errno capture: a capturing downcall slices the capture buffer on every call, and
     // where a call site is too cold for the JIT to inline the whole downcall that slice (about
     // 40 bytes) is allocated each time. For callers that need only success or failure.
-    private static final MethodHandle POLL_NO_CAPTURE = bindNoCapture("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle READ_NO_CAPTURE = bindNoCapture("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle WRITE_NO_CAPTURE = bindNoCapture("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle IOCTL_PTR_NO_CAPTURE = bindNoCapture("ioctl",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), Linker.Option.firstVariadicArg(2));
+    private static final class POLL_NO_CAPTURE { static final MethodHandle H = bindNoCapture("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT)); }
+    private static final class READ_NO_CAPTURE { static final MethodHandle H = bindNoCapture("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG)); }
+    private static final class WRITE_NO_CAPTURE { static final MethodHandle H = bindNoCapture("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG)); }
+    private static final class IOCTL_PTR_NO_CAPTURE { static final MethodHandle H = bindNoCapture("ioctl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), Linker.Option.firstVariadicArg(2)); }
 
     private static MethodHandle bindNoCapture(String name, FunctionDescriptor fd, Linker.Option... options) {
         return LINKER.downcallHandle(LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name)), fd, options);
     }
-    private static final MethodHandle EVENTFD = bind("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle PIPE2 = bind("pipe2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle SOCKETPAIR = bind("socketpair",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
-    private static final MethodHandle MEMFD_CREATE = bind("memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle FTRUNCATE = bind("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
-    private static final MethodHandle FCNTL = bind("fcntl",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(2));
-    private static final MethodHandle GETTID = bind("gettid", FunctionDescriptor.of(JAVA_INT));
+    private static final class EVENTFD { static final MethodHandle H = bind("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT)); }
+    private static final class PIPE2 { static final MethodHandle H = bind("pipe2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT)); }
+    private static final class SOCKETPAIR { static final MethodHandle H = bind("socketpair",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS)); }
+    private static final class MEMFD_CREATE { static final MethodHandle H = bind("memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT)); }
+    private static final class FTRUNCATE { static final MethodHandle H = bind("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG)); }
+    private static final class FCNTL { static final MethodHandle H = bind("fcntl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(2)); }
+    private static final class GETTID { static final MethodHandle H = bind("gettid", FunctionDescriptor.of(JAVA_INT)); }
     // UNIX domain sockets, for passing file descriptors (SCM_RIGHTS).
-    private static final MethodHandle SOCKET = bind("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle BIND = bind("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle LISTEN = bind("listen", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle ACCEPT4 = bind("accept4", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
-    private static final MethodHandle CONNECT = bind("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle SHUTDOWN = bind("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle SENDMSG = bind("sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle RECVMSG = bind("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle GETSOCKOPT = bind("getsockopt",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final class SOCKET { static final MethodHandle H = bind("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT)); }
+    private static final class BIND { static final MethodHandle H = bind("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT)); }
+    private static final class LISTEN { static final MethodHandle H = bind("listen", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT)); }
+    private static final class ACCEPT4 { static final MethodHandle H = bind("accept4", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT)); }
+    private static final class CONNECT { static final MethodHandle H = bind("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT)); }
+    private static final class SHUTDOWN { static final MethodHandle H = bind("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT)); }
+    private static final class SENDMSG { static final MethodHandle H = bind("sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT)); }
+    private static final class RECVMSG { static final MethodHandle H = bind("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT)); }
+    private static final class GETSOCKOPT { static final MethodHandle H = bind("getsockopt",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS)); }
 
     // Values from the kernel/glibc ABI on x86-64 (the ABI test checks them against the headers).
     /** open(2) flags. */
@@ -152,7 +156,7 @@ public final class Libc {
     public static int ioctl(int fd, long request, MemorySegment arg) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            int r = (int) IOCTL_PTR.invokeExact(c, fd, request, arg);
+            int r = (int) IOCTL_PTR.H.invokeExact(c, fd, request, arg);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -202,7 +206,7 @@ public final class Libc {
     public static int ioctl(int fd, long request, long value) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            int r = (int) IOCTL_LONG.invokeExact(c, fd, request, value);
+            int r = (int) IOCTL_LONG.H.invokeExact(c, fd, request, value);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -224,7 +228,7 @@ public final class Libc {
     public static long syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            long r = (long) SYSCALL6.invokeExact(c, nr, a1, a2, a3, a4, a5, a6);
+            long r = (long) SYSCALL6.H.invokeExact(c, nr, a1, a2, a3, a4, a5, a6);
             return r == -1 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -242,7 +246,7 @@ public final class Libc {
     public static int open(String path, int flags, int mode) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment c = ERRNO_BUFFER.get();
-            int r = (int) OPEN.invokeExact(c, arena.allocateFrom(path), flags, mode);
+            int r = (int) OPEN.H.invokeExact(c, arena.allocateFrom(path), flags, mode);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -258,7 +262,7 @@ public final class Libc {
     public static int close(int fd) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            int r = (int) CLOSE.invokeExact(c, fd);
+            int r = (int) CLOSE.H.invokeExact(c, fd);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -277,7 +281,7 @@ public final class Libc {
         checkBounds(buf, 0, count);
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            long r = (long) READ.invokeExact(c, fd, buf, count);
+            long r = (long) READ.H.invokeExact(c, fd, buf, count);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -296,7 +300,7 @@ public final class Libc {
         checkBounds(buf, 0, count);
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            long r = (long) WRITE.invokeExact(c, fd, buf, count);
+            long r = (long) WRITE.H.invokeExact(c, fd, buf, count);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -314,7 +318,7 @@ public final class Libc {
     public static long readNoErrno(int fd, MemorySegment buf, long count) {
         checkBounds(buf, 0, count);
         try {
-            return (long) READ_NO_CAPTURE.invokeExact(fd, buf, count);
+            return (long) READ_NO_CAPTURE.H.invokeExact(fd, buf, count);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -331,7 +335,7 @@ public final class Libc {
     public static long writeNoErrno(int fd, MemorySegment buf, long count) {
         checkBounds(buf, 0, count);
         try {
-            return (long) WRITE_NO_CAPTURE.invokeExact(fd, buf, count);
+            return (long) WRITE_NO_CAPTURE.H.invokeExact(fd, buf, count);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -347,7 +351,7 @@ public final class Libc {
      */
     public static int ioctlNoErrno(int fd, long request, MemorySegment arg) {
         try {
-            return (int) IOCTL_PTR_NO_CAPTURE.invokeExact(fd, request, arg);
+            return (int) IOCTL_PTR_NO_CAPTURE.H.invokeExact(fd, request, arg);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -366,7 +370,7 @@ public final class Libc {
         checkBounds(buf, 0, count);
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            long r = (long) PREAD.invokeExact(c, fd, buf, count, offset);
+            long r = (long) PREAD.H.invokeExact(c, fd, buf, count, offset);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -386,7 +390,7 @@ public final class Libc {
         checkBounds(buf, 0, count);
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            long r = (long) PWRITE.invokeExact(c, fd, buf, count, offset);
+            long r = (long) PWRITE.H.invokeExact(c, fd, buf, count, offset);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -407,7 +411,7 @@ public final class Libc {
     public static long mmap(long addr, long length, int prot, int flags, int fd, long offset) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            MemorySegment r = (MemorySegment) MMAP.invokeExact(c, MemorySegment.ofAddress(addr), length, prot, flags, fd, offset);
+            MemorySegment r = (MemorySegment) MMAP.H.invokeExact(c, MemorySegment.ofAddress(addr), length, prot, flags, fd, offset);
             return r.address() == -1L ? -errno(c) : r.address();
         } catch (Throwable t) {
             throw unexpected(t);
@@ -424,7 +428,7 @@ public final class Libc {
     public static int munmap(long addr, long length) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            int r = (int) MUNMAP.invokeExact(c, MemorySegment.ofAddress(addr), length);
+            int r = (int) MUNMAP.H.invokeExact(c, MemorySegment.ofAddress(addr), length);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -442,7 +446,7 @@ public final class Libc {
     public static int madvise(long addr, long length, int advice) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            int r = (int) MADVISE.invokeExact(c, MemorySegment.ofAddress(addr), length, advice);
+            int r = (int) MADVISE.H.invokeExact(c, MemorySegment.ofAddress(addr), length, advice);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -464,10 +468,10 @@ public final class Libc {
     public static int poll(MemorySegment fds, long nfds, int timeoutMillis) {
         checkBounds(fds, 0, nfds * 8);
         try {
-            int r = (int) POLL_NO_CAPTURE.invokeExact(fds, nfds, timeoutMillis);
+            int r = (int) POLL_NO_CAPTURE.H.invokeExact(fds, nfds, timeoutMillis);
             if (r >= 0) return r;
             MemorySegment c = ERRNO_BUFFER.get();
-            r = (int) POLL.invokeExact(c, fds, nfds, timeoutMillis);
+            r = (int) POLL.H.invokeExact(c, fds, nfds, timeoutMillis);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -484,7 +488,7 @@ public final class Libc {
     public static int eventfd(int initval, int flags) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            int r = (int) EVENTFD.invokeExact(c, initval, flags);
+            int r = (int) EVENTFD.H.invokeExact(c, initval, flags);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -502,7 +506,7 @@ public final class Libc {
         checkBounds(fds, 0, 8);
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            int r = (int) PIPE2.invokeExact(c, fds, flags);
+            int r = (int) PIPE2.H.invokeExact(c, fds, flags);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -522,7 +526,7 @@ public final class Libc {
         checkBounds(fds, 0, 8);
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            int r = (int) SOCKETPAIR.invokeExact(c, domain, type, protocol, fds);
+            int r = (int) SOCKETPAIR.H.invokeExact(c, domain, type, protocol, fds);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -539,7 +543,7 @@ public final class Libc {
     public static int memfdCreate(String name, int flags) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment c = ERRNO_BUFFER.get();
-            int r = (int) MEMFD_CREATE.invokeExact(c, arena.allocateFrom(name), flags);
+            int r = (int) MEMFD_CREATE.H.invokeExact(c, arena.allocateFrom(name), flags);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -556,7 +560,7 @@ public final class Libc {
     public static int ftruncate(int fd, long length) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            int r = (int) FTRUNCATE.invokeExact(c, fd, length);
+            int r = (int) FTRUNCATE.H.invokeExact(c, fd, length);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -574,7 +578,7 @@ public final class Libc {
     public static int fcntl(int fd, int cmd, int arg) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            int r = (int) FCNTL.invokeExact(c, fd, cmd, arg);
+            int r = (int) FCNTL.H.invokeExact(c, fd, cmd, arg);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -599,7 +603,7 @@ public final class Libc {
     public static int gettid() {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            return (int) GETTID.invokeExact(c);
+            return (int) GETTID.H.invokeExact(c);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -616,7 +620,7 @@ public final class Libc {
     public static int socket(int domain, int type, int protocol) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            int r = (int) SOCKET.invokeExact(c, domain, type, protocol);
+            int r = (int) SOCKET.H.invokeExact(c, domain, type, protocol);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -635,7 +639,7 @@ public final class Libc {
         checkBounds(addr, 0, addrlen);
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            int r = (int) BIND.invokeExact(c, fd, addr, addrlen);
+            int r = (int) BIND.H.invokeExact(c, fd, addr, addrlen);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -652,7 +656,7 @@ public final class Libc {
     public static int listen(int fd, int backlog) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            int r = (int) LISTEN.invokeExact(c, fd, backlog);
+            int r = (int) LISTEN.H.invokeExact(c, fd, backlog);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -669,7 +673,7 @@ public final class Libc {
     public static int accept4(int fd, int flags) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            int r = (int) ACCEPT4.invokeExact(c, fd, MemorySegment.NULL, MemorySegment.NULL, flags);
+            int r = (int) ACCEPT4.H.invokeExact(c, fd, MemorySegment.NULL, MemorySegment.NULL, flags);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -688,7 +692,7 @@ public final class Libc {
         checkBounds(addr, 0, addrlen);
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            int r = (int) CONNECT.invokeExact(c, fd, addr, addrlen);
+            int r = (int) CONNECT.H.invokeExact(c, fd, addr, addrlen);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -705,7 +709,7 @@ public final class Libc {
     public static int shutdown(int fd, int how) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            int r = (int) SHUTDOWN.invokeExact(c, fd, how);
+            int r = (int) SHUTDOWN.H.invokeExact(c, fd, how);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -724,7 +728,7 @@ public final class Libc {
         checkBounds(msg, 0, MSGHDR.byteSize());
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            long r = (long) SENDMSG.invokeExact(c, fd, msg, flags);
+            long r = (long) SENDMSG.H.invokeExact(c, fd, msg, flags);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -743,7 +747,7 @@ public final class Libc {
         checkBounds(msg, 0, MSGHDR.byteSize());
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            long r = (long) RECVMSG.invokeExact(c, fd, msg, flags);
+            long r = (long) RECVMSG.H.invokeExact(c, fd, msg, flags);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);
@@ -763,7 +767,7 @@ public final class Libc {
         MemorySegment c = ERRNO_BUFFER.get();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment len = arena.allocateFrom(JAVA_INT, (int) value.byteSize());
-            int r = (int) GETSOCKOPT.invokeExact(c, fd, level, name, value, len);
+            int r = (int) GETSOCKOPT.H.invokeExact(c, fd, level, name, value, len);
             return r < 0 ? -errno(c) : len.get(JAVA_INT, 0);
         } catch (Throwable t) {
             throw unexpected(t);
@@ -841,12 +845,12 @@ public final class Libc {
 
     // ---- Safe access to memory that may be unmapped (appended) ----
 
-    private static final MethodHandle GETPID = bind("getpid", FunctionDescriptor.of(JAVA_INT));
-    private static final MethodHandle PROCESS_VM_READV = bind("process_vm_readv",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG));
-    private static final MethodHandle PROCESS_VM_WRITEV = bind("process_vm_writev",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG));
-    private static final MethodHandle MSYNC = bind("msync", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final class GETPID { static final MethodHandle H = bind("getpid", FunctionDescriptor.of(JAVA_INT)); }
+    private static final class PROCESS_VM_READV { static final MethodHandle H = bind("process_vm_readv",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG)); }
+    private static final class PROCESS_VM_WRITEV { static final MethodHandle H = bind("process_vm_writev",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG)); }
+    private static final class MSYNC { static final MethodHandle H = bind("msync", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT)); }
 
     /** madvise(2) advice (Linux 5.14+): fault pages in readable / writable as a pin would, without touching them. */
     public static final int MADV_POPULATE_READ = 22, MADV_POPULATE_WRITE = 23;
@@ -863,7 +867,7 @@ public final class Libc {
     public static int getpid() {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            return (int) GETPID.invokeExact(c);
+            return (int) GETPID.H.invokeExact(c);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -883,7 +887,7 @@ public final class Libc {
      * @return bytes copied, or {@code -errno}
      */
     public static long processVmReadv(int pid, MemorySegment local, long liovcnt, MemorySegment remote, long riovcnt) {
-        return processVm(PROCESS_VM_READV, pid, local, liovcnt, remote, riovcnt);
+        return processVm(PROCESS_VM_READV.H, pid, local, liovcnt, remote, riovcnt);
     }
 
     /**
@@ -897,7 +901,7 @@ public final class Libc {
      * @return bytes copied, or {@code -errno}
      */
     public static long processVmWritev(int pid, MemorySegment local, long liovcnt, MemorySegment remote, long riovcnt) {
-        return processVm(PROCESS_VM_WRITEV, pid, local, liovcnt, remote, riovcnt);
+        return processVm(PROCESS_VM_WRITEV.H, pid, local, liovcnt, remote, riovcnt);
     }
 
     private static long processVm(MethodHandle h, int pid, MemorySegment local, long liovcnt, MemorySegment remote, long riovcnt) {
@@ -923,7 +927,7 @@ public final class Libc {
     public static int msync(long addr, long length, int flags) {
         MemorySegment c = ERRNO_BUFFER.get();
         try {
-            int r = (int) MSYNC.invokeExact(c, MemorySegment.ofAddress(addr), length, flags);
+            int r = (int) MSYNC.H.invokeExact(c, MemorySegment.ofAddress(addr), length, flags);
             return r < 0 ? -errno(c) : r;
         } catch (Throwable t) {
             throw unexpected(t);

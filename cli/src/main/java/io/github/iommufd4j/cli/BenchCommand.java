@@ -46,6 +46,10 @@ final class BenchCommand implements Callable<Integer> {
         boolean full;
     }
 
+    @Option(names = "--warmup", description = "instead of the table: the cost of fresh JVMs' first map+unmap pairs and faults "
+            + "against C, plain and from an AOT cache recorded by a previous run (warmup.txt; about half an hour in a TCG guest)")
+    boolean warmup;
+
     @Option(names = "--out", paramLabel = "DIR", description = "where the table goes (default bench/target/bench)")
     Path out;
 
@@ -67,7 +71,7 @@ final class BenchCommand implements Callable<Integer> {
      * run (no figures worth keeping) or wrote no table (it failed before).
      */
     void record(Path home, Path dir, String qemuMode, ResultsEntry.HostLoad load, PrintWriter err) throws IOException {
-        if (size != null && size.smoke) return;
+        if (size != null && size.smoke || warmup) return;
         String only = System.getenv("IOMMUFD4J_BENCH_ONLY");
         if (only != null && !only.isBlank()) {
             err.println("iommufd4j bench: IOMMUFD4J_BENCH_ONLY=" + only + ": a partial table, not appended to bench/RESULTS.md");
@@ -100,6 +104,11 @@ final class BenchCommand implements Callable<Integer> {
 
     /** The benchmark JVM's command line, writing into {@code outDir}. */
     List<String> command(Path home, Path outDir) throws IOException {
+        return command(home, outDir, System.getenv());
+    }
+
+    /** As {@link #command(Path, Path)}, with {@code env} for the environment. */
+    List<String> command(Path home, Path outDir, Map<String, String> env) throws IOException {
         Path target = home.resolve("bench/target");
         Path jar = target.resolve("iommufd4j-bench-" + Main.version() + ".jar");
         Path classpath = target.resolve("classpath.txt");
@@ -109,11 +118,22 @@ final class BenchCommand implements Callable<Integer> {
         }
         List<String> cmd = new ArrayList<>(List.of(VmCommand.javaExecutable(), "--enable-native-access=ALL-UNNAMED",
                 "-Diommufd4j.bench.c=" + target.resolve("c")));
+        // The warm-up runs' parent only starts fresh JVMs and waits: interpreted, no JIT of its own runs beside them.
+        if (warmup) cmd.addAll(List.of("-Xint", "-XX:+UseSerialGC"));
         for (String p : List.of(Iommufd.BACKEND_PROPERTY, Iommufd.SOFTWARE_KERNEL_PROPERTY)) {
             if (System.getProperty(p) != null) cmd.add("-D" + p + "=" + System.getProperty(p));
         }
-        cmd.addAll(List.of("-cp", jar + ":" + Files.readString(classpath).trim(), "io.github.iommufd4j.bench.Bench",
-                size == null || size.quick ? "--quick" : size.smoke ? "--smoke" : "--full", "--out", outDir.toString()));
+        cmd.addAll(List.of("-cp", jar + ":" + Files.readString(classpath).trim()));
+        if (warmup) {
+            cmd.addAll(List.of("io.github.iommufd4j.bench.WarmupRuns", "--out", outDir.toString()));
+            if (size != null && size.smoke) cmd.add("--smoke");
+            // More fresh-JVM variants to compare, "NAME=FLAGS;NAME=FLAGS" (see WarmupRuns).
+            String also = env.get("IOMMUFD4J_WARMUP_ALSO");
+            if (also != null) for (String v : also.split(";")) if (v.contains("=")) cmd.addAll(List.of("--also", v.trim()));
+        } else {
+            cmd.addAll(List.of("io.github.iommufd4j.bench.Bench", size == null || size.quick ? "--quick" : size.smoke ? "--smoke" : "--full",
+                    "--out", outDir.toString()));
+        }
         return cmd;
     }
 }
