@@ -269,7 +269,7 @@ final class KernelCall implements AutoCloseable {
     }
 
     private static IommufdException recorded(IommufdException e) {
-        if (Jfr.PRESENT) IoctlFailureEvent.record(e);
+        if (Jfr.on()) IoctlFailureEvent.record(e); // no JFR set-up on a first failure without a recording
         return e;
     }
 

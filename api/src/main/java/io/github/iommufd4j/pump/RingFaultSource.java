@@ -65,7 +65,7 @@ final class RingFaultSource extends FaultSource {
         } else if (res == 0) {
             polling = true; // empty: wait for records before reading again
         } else if (res > 0) {
-            FaultBatchEvent event = Jfr.PRESENT ? FaultBatchEvent.started() : null;
+            FaultBatchEvent event = Jfr.on() ? FaultBatchEvent.started() : null;
             recordsOf(res);
             read(records.count());
             int groups = handleRead();

@@ -35,7 +35,7 @@ final class SyscallFaultSource extends FaultSource {
             handleRead();
             if (next < records.count() || !ready || !loop.answers.hasFreeSlot() || loop.stopping) break;
             if (!roomForBatch()) break; // the next turn comes at once (noWait) and reads on
-            FaultBatchEvent event = Jfr.PRESENT ? FaultBatchEvent.started() : null; // null unless a JFR recording wants it
+            FaultBatchEvent event = Jfr.on() ? FaultBatchEvent.started() : null; // null unless a JFR recording wants it
             int n = readWhole();
             if (n < records.capacity()) ready = false; // short: the poll armed below tells whether records are left
             if (n == 0) break;

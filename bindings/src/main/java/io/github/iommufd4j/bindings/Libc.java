@@ -188,7 +188,7 @@ public final class Libc {
      */
     public static int ioctl(MemorySegment capture, int fd, long request, long arg) {
         try {
-            int r = (int) IOCTL_LONG.invokeExact(capture, fd, request, arg);
+            int r = (int) IOCTL_LONG.H.invokeExact(capture, fd, request, arg);
             return r < 0 ? -errno(capture) : r;
         } catch (Throwable t) {
             throw unexpected(t);
