@@ -167,11 +167,9 @@ final class AnswerQueue {
     }
 
     /** A slot and a new ticket for a group about to go to the handler; call only when {@link #hasFreeSlot()}. */
-    long reserve(int queue, int cookie) {
+    long reserve() {
         int slot = free[--freeCount];
         long ticket = (++serial << SLOT_BITS) | slot;
-        queueOf[slot] = queue;
-        cookieOf[slot] = cookie;
         live.setRelease(slot, ticket); // the handler hands the ticket on after this
         return ticket;
     }
@@ -179,15 +177,19 @@ final class AnswerQueue {
     /**
      * After the handler: a deferred group keeps its slot for respond(); an answered one frees it,
      * unless respond() claimed the ticket while the handler ran (then that answer is written).
+     * The group's queue and cookie are kept only for a slot that stays: only the pump thread reads
+     * them ({@link #take}, {@link #dropQueue}, {@link #answerAllInvalid}), after this.
      *
      * @return true if the handler's own code is to be written
      */
-    boolean handled(long ticket, boolean deferredByHandler) {
+    boolean handled(long ticket, boolean deferredByHandler, int queue, int cookie) {
         int slot = (int) (ticket & SLOT_MASK);
         if (!deferredByHandler && live.compareAndSet(slot, ticket, 0)) {
             free[freeCount++] = slot;
             return true;
         }
+        queueOf[slot] = queue;
+        cookieOf[slot] = cookie;
         deferred[slot] = true;
         outstanding++;
         return false;

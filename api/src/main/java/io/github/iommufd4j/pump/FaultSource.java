@@ -84,9 +84,9 @@ abstract sealed class FaultSource extends Source permits SyscallFaultSource, Rin
             while (last < n - 1 && !batch.lastPage(last)) last++; // a read ends with a whole group
             next = last + 1;
             int cookie = batch.cookie(last);
-            long ticket = tickets.reserve(index, cookie);
+            long ticket = tickets.reserve();
             int code = loop.onGroup(queue, batch, first, last - first + 1, ticket);
-            if (tickets.handled(ticket, code == FaultHandler.DEFERRED)) answer(cookie, code);
+            if (tickets.handled(ticket, code == FaultHandler.DEFERRED, index, cookie)) answer(cookie, code);
             groups++;
             faults += last - first + 1;
         }
