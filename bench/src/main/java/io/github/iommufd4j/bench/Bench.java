@@ -65,6 +65,12 @@ public final class Bench {
                 }
             }
         }
+        try {
+            only(System.getenv("IOMMUFD4J_BENCH_ONLY"));
+        } catch (IllegalArgumentException e) {
+            System.err.println("iommufd4j bench: " + e.getMessage()); // wrong usage, before any work
+            System.exit(2);
+        }
         Report report = new Bench(Sizes.of(mode), new CBaseline(cDir), System.err).run();
         report.write(out);
         System.out.print(report.text());
