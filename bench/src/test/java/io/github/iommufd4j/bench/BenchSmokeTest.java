@@ -71,6 +71,10 @@ class BenchSmokeTest {
         assertTrue(Double.isFinite(v), r.name() + ": " + label + " = " + v);
         if (r.unit().startsWith("bytes")) {
             assertTrue(v >= 0, r.name() + ": " + v);
+        } else if (r.name().startsWith("handler's share")) {
+            // A difference of two timed rounds (round minus triggers alone): with wall time on a
+            // loaded host one repetition can come out below zero; finite is what can be asserted.
+            return;
         } else {
             assertTrue(v > 0 && v < 1e12, r.name() + ": " + label + " = " + v);
         }
