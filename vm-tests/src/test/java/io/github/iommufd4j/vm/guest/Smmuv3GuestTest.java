@@ -293,10 +293,18 @@ class Smmuv3GuestTest {
         }, 16, 1);
         try (pump) {
             // edu's DMA faults word by word: many events per page, some merged by the SMMU (MEV).
+            // The first page overflows the SMMU's event queue and the vEVENTQ; what is checked is
+            // that events keep coming after that. The second page's DMA waits until the guest
+            // kernel has drained the first burst (the pump's count stays put), since a DMA fired
+            // while the SMMU's queue is still full loses all its events in QEMU; it is repeated
+            // (at most 3 times) only if a loaded host still let that happen.
             dma(EDU_BUFFER, VA_UNMAPPED, PAGE, true);
-            dma(EDU_BUFFER, VA_UNMAPPED + PAGE, PAGE, true);
-            long deadline = System.nanoTime() + 20_000_000_000L;
-            while (seen.stream().noneMatch(e -> page(e) == VA_UNMAPPED + PAGE) && System.nanoTime() < deadline) Thread.sleep(10);
+            awaitQuiet(pump, seen, VA_UNMAPPED);
+            for (int attempt = 1; attempt <= 3 && seen.stream().noneMatch(e -> page(e) == VA_UNMAPPED + PAGE); attempt++) {
+                dma(EDU_BUFFER, VA_UNMAPPED + PAGE, PAGE, true);
+                awaitQuiet(pump, seen, VA_UNMAPPED + PAGE);
+                System.out.println("[smmuv3] second page's DMA, attempt " + attempt);
+            }
         }
         System.out.println("[smmuv3] the pump took " + pump.events() + " records (" + lost + " lost-events headers, " + pump.lossMarks() + " loss marks), first "
                 + seen.get(0) + ", last " + seen.getLast());
@@ -310,6 +318,22 @@ class Smmuv3GuestTest {
             assertEquals(Smmuv3Event.F_TRANSLATION, e.id(), e.toString());
             assertEquals(VSID, e.streamId());
             assertTrue(page(e) == VA_UNMAPPED || page(e) == VA_UNMAPPED + PAGE, e.toString());
+        }
+    }
+
+    /** Waits (at most 20 s) until an event of {@code page} came and the pump's count stayed put for 500 ms. */
+    static void awaitQuiet(FaultPump pump, List<Smmuv3Event> seen, long page) throws InterruptedException {
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        long last = -1, stableSince = System.nanoTime();
+        while (System.nanoTime() < deadline) {
+            long now = pump.events();
+            if (now != last) {
+                last = now;
+                stableSince = System.nanoTime();
+            } else if (System.nanoTime() - stableSince > 500_000_000L && seen.stream().anyMatch(e -> page(e) == page)) {
+                return;
+            }
+            Thread.sleep(10);
         }
     }
 
