@@ -5,17 +5,23 @@ import io.github.iommufd4j.bindings.uapi.iommu_hwpt_pgfault;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
 
-import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * A reusable batch of {@code struct iommu_hwpt_pgfault} records (40 bytes each) read from a
- * {@link FaultQueue}: the I/O page faults a VMM resolves. Field getters take the record index
- * and read the native buffer directly, so reading faults allocates nothing. Records of one page
+ * {@link FaultQueue}: the I/O page faults a VMM resolves. Field getters take the record index;
+ * reading faults allocates nothing once a batch has held its largest read. Records of one page
  * request group are consecutive; the group's last record has {@link #lastPage(int)} set and
  * carries the {@link #cookie(int)} to answer with ({@link PageResponses#add(int, int)}).
  * Not thread-safe: one reader uses a batch.
+ *
+ * <p>The kernel writes the records into a native buffer; {@link #setCount(int)} (which every read
+ * calls) copies them into a Java array in one bulk copy, and the field getters read that array.
+ * A getter is then an array load instead of a native memory access with its liveness, bounds and
+ * alignment checks, which cost a fault pump about a hundred instructions per fault
+ * (docs/performance.md, "Where a fault's instructions go").
  */
 public final class PageFaults {
     /** sizeof(struct iommu_hwpt_pgfault). */
@@ -29,10 +35,19 @@ public final class PageFaults {
             FLAG_LAST_PAGE = Uapi.IOMMU_PGFAULT_FLAGS_LAST_PAGE(),
             PERM_READ = Uapi.IOMMU_PGFAULT_PERM_READ(), PERM_WRITE = Uapi.IOMMU_PGFAULT_PERM_WRITE(),
             PERM_EXEC = Uapi.IOMMU_PGFAULT_PERM_EXEC(), PERM_PRIV = Uapi.IOMMU_PGFAULT_PERM_PRIV();
+    /** 8-byte words per record. */
+    private static final int WORDS = RECORD / 8;
+    private static final boolean LITTLE_ENDIAN = ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN;
+
+    static {
+        if (RECORD % 8 != 0 || ADDR % 8 != 0) throw new ExceptionInInitializerError("struct iommu_hwpt_pgfault is not 8-byte words with addr on one");
+    }
 
     private final MemorySegment buffer;
     private final int capacity;
     private int count;
+    /** The records of the last read, copied from {@link #buffer} by {@link #setCount(int)}; grows to the largest read. */
+    private long[] words;
 
     /** The largest capacity: a batch's bytes fit a read(2) count. */
     public static final int MAX_CAPACITY = Integer.MAX_VALUE / RECORD;
@@ -69,6 +84,7 @@ public final class PageFaults {
         }
         this.buffer = buffer;
         this.capacity = capacity;
+        this.words = new long[Math.min(capacity, 256) * WORDS];
     }
 
     private static int checkCapacity(int capacity) {
@@ -111,7 +127,9 @@ public final class PageFaults {
     }
 
     /**
-     * Sets the number of valid records, for readers that fill {@link #buffer()} themselves.
+     * Sets the number of valid records, for readers that fill {@link #buffer()} themselves, and
+     * takes them in: the getters return what the buffer held at this call (a later change to the
+     * buffer shows after the next call).
      *
      * @param count records now in the buffer, 0 to {@link #capacity()}
      * @throws IndexOutOfBoundsException outside that range
@@ -120,12 +138,23 @@ public final class PageFaults {
         if (count < 0 || count > capacity) {
             throw new IndexOutOfBoundsException("count " + count + " outside 0.." + capacity + " (the batch's capacity)");
         }
+        int n = count * WORDS;
+        if (n > words.length) words = new long[(int) Math.min((long) capacity * WORDS, Math.max(n, 2L * words.length))];
+        MemorySegment.copy(buffer, JAVA_LONG, 0, words, 0, n);
         this.count = count;
     }
 
-    private long at(int i) {
+    /** Record {@code i}'s 8-byte word at {@code offset}. */
+    private long word(int i, long offset) {
         if (i < 0 || i >= count) throw new IndexOutOfBoundsException("record " + i + " of a batch of " + count + " records read");
-        return (long) i * RECORD;
+        return words[i * WORDS + (int) (offset >>> 3)];
+    }
+
+    /** Record {@code i}'s 4-byte field at {@code offset}, in native byte order as the kernel wrote it. */
+    private int int32(int i, long offset) {
+        long w = word(i, offset);
+        boolean high = LITTLE_ENDIAN == ((offset & 4) != 0);
+        return (int) (high ? w >>> 32 : w);
     }
 
     /**
@@ -135,7 +164,7 @@ public final class PageFaults {
      * @return {@link #FLAG_PASID_VALID} and {@link #FLAG_LAST_PAGE} bits
      * @throws IndexOutOfBoundsException for an index outside {@code 0 .. count()-1}
      */
-    public int flags(int i) { return buffer.get(JAVA_INT, at(i) + FLAGS); }
+    public int flags(int i) { return int32(i, FLAGS); }
     /**
      * The iommufd device id of the faulting device ({@link VfioDevice#deviceId()}, {@link MockDevice#deviceId()}).
      *
@@ -143,7 +172,7 @@ public final class PageFaults {
      * @return the device id
      * @throws IndexOutOfBoundsException for an index outside {@code 0 .. count()-1}
      */
-    public int deviceId(int i) { return buffer.get(JAVA_INT, at(i) + DEV_ID); }
+    public int deviceId(int i) { return int32(i, DEV_ID); }
     /**
      * The PASID of the faulting access, meaningful when {@link #pasidValid(int)}.
      *
@@ -151,7 +180,7 @@ public final class PageFaults {
      * @return the PASID
      * @throws IndexOutOfBoundsException for an index outside {@code 0 .. count()-1}
      */
-    public int pasid(int i) { return buffer.get(JAVA_INT, at(i) + PASID); }
+    public int pasid(int i) { return int32(i, PASID); }
     /**
      * The page request group id the device gave (PRGI).
      *
@@ -159,7 +188,7 @@ public final class PageFaults {
      * @return the group id
      * @throws IndexOutOfBoundsException for an index outside {@code 0 .. count()-1}
      */
-    public int groupId(int i) { return buffer.get(JAVA_INT, at(i) + GRPID); }
+    public int groupId(int i) { return int32(i, GRPID); }
     /**
      * The access the device attempted.
      *
@@ -167,7 +196,7 @@ public final class PageFaults {
      * @return IOMMU_PGFAULT_PERM_* bits: {@link #PERM_READ}, {@link #PERM_WRITE}, {@link #PERM_EXEC}, {@link #PERM_PRIV}
      * @throws IndexOutOfBoundsException for an index outside {@code 0 .. count()-1}
      */
-    public int perm(int i) { return buffer.get(JAVA_INT, at(i) + PERM); }
+    public int perm(int i) { return int32(i, PERM); }
     /**
      * The faulting IO virtual address (the IOVA, or the guest virtual address for a PASID table).
      *
@@ -175,7 +204,7 @@ public final class PageFaults {
      * @return the address
      * @throws IndexOutOfBoundsException for an index outside {@code 0 .. count()-1}
      */
-    public long address(int i) { return buffer.get(JAVA_LONG, at(i) + ADDR); }
+    public long address(int i) { return word(i, ADDR); }
     /**
      * The fault's length in bytes.
      *
@@ -183,7 +212,7 @@ public final class PageFaults {
      * @return the length (0 from the kernel today: one page)
      * @throws IndexOutOfBoundsException for an index outside {@code 0 .. count()-1}
      */
-    public int length(int i) { return buffer.get(JAVA_INT, at(i) + LENGTH); }
+    public int length(int i) { return int32(i, LENGTH); }
     /**
      * The cookie to answer with: one per group, the last record's, assigned when the group is read.
      *
@@ -191,7 +220,7 @@ public final class PageFaults {
      * @return the cookie
      * @throws IndexOutOfBoundsException for an index outside {@code 0 .. count()-1}
      */
-    public int cookie(int i) { return buffer.get(JAVA_INT, at(i) + COOKIE); }
+    public int cookie(int i) { return int32(i, COOKIE); }
     /**
      * Whether the fault carries a PASID (IOMMU_PGFAULT_FLAGS_PASID_VALID).
      *

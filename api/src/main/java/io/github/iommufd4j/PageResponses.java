@@ -6,15 +6,19 @@ import io.github.iommufd4j.bindings.uapi.iommu_hwpt_page_response;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 
-import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * A reusable batch of {@code struct iommu_hwpt_page_response} records (8 bytes each: cookie,
  * code): the answers to page request groups, written to a {@link FaultQueue} in one write(2) by
- * {@link FaultQueue#respond(PageResponses)}. Adding an answer allocates nothing. Not
- * thread-safe.
+ * {@link FaultQueue#respond(PageResponses)}. Adding an answer allocates nothing once the batch
+ * has held its largest count. Not thread-safe.
+ *
+ * <p>Answers are queued in a Java array, one 8-byte word each, and copied into the native buffer
+ * the kernel reads in one bulk copy by {@link #buffer()}: adding is an array store instead of a
+ * native memory access with its checks (docs/performance.md, "Where a fault's instructions go").
  */
 public final class PageResponses {
     /** sizeof(struct iommu_hwpt_page_response). */
@@ -31,6 +35,8 @@ public final class PageResponses {
     private final MemorySegment buffer;
     private final int capacity;
     private int count;
+    /** The queued answers as the kernel reads them (cookie at offset 0, code at 4, native byte order); grows to the largest count. */
+    private long[] words;
 
     /** The largest capacity: a batch's bytes fit a write(2) count. */
     public static final int MAX_CAPACITY = Integer.MAX_VALUE / RECORD;
@@ -48,6 +54,7 @@ public final class PageResponses {
         }
         this.buffer = Arena.ofAuto().allocate((long) capacity * RECORD, 8);
         this.capacity = capacity;
+        this.words = new long[Math.min(capacity, 256)];
     }
 
     /**
@@ -61,10 +68,9 @@ public final class PageResponses {
      */
     public boolean add(int cookie, int code) {
         if (count == capacity) return false;
-        // One 8-byte store of the whole record (cookie at offset 0, code at 4, native byte order): half the access checks of two.
+        if (count == words.length) words = Arrays.copyOf(words, (int) Math.min(capacity, 2L * words.length));
         long cookieBits = Integer.toUnsignedLong(cookie), codeBits = Integer.toUnsignedLong(code);
-        buffer.set(JAVA_LONG, (long) count * RECORD, LITTLE_ENDIAN ? codeBits << 32 | cookieBits : cookieBits << 32 | codeBits);
-        count++;
+        words[count++] = LITTLE_ENDIAN ? codeBits << 32 | cookieBits : cookieBits << 32 | codeBits;
         return true;
     }
 
@@ -89,10 +95,13 @@ public final class PageResponses {
     /**
      * The native buffer holding the queued answers ({@link #RECORD} bytes each, from offset 0),
      * for writers that write it themselves (then {@link #removeFirst(int)} what was written).
+     * Each call copies the answers queued now into it: answers added later are in the buffer
+     * after the next call.
      *
      * @return the buffer
      */
     public MemorySegment buffer() {
+        MemorySegment.copy(words, 0, buffer, JAVA_LONG, 0, count);
         return buffer;
     }
 
@@ -104,7 +113,7 @@ public final class PageResponses {
      * @throws IndexOutOfBoundsException for an index outside {@code 0 .. count()-1}
      */
     public int cookie(int i) {
-        return buffer.get(JAVA_INT, at(i) + COOKIE);
+        return (int) (LITTLE_ENDIAN ? words[at(i)] : words[at(i)] >>> 32);
     }
 
     /**
@@ -115,12 +124,12 @@ public final class PageResponses {
      * @throws IndexOutOfBoundsException for an index outside {@code 0 .. count()-1}
      */
     public int code(int i) {
-        return buffer.get(JAVA_INT, at(i) + CODE);
+        return (int) (LITTLE_ENDIAN ? words[at(i)] >>> 32 : words[at(i)]);
     }
 
-    private long at(int i) {
+    private int at(int i) {
         if (i < 0 || i >= count) throw new IndexOutOfBoundsException("answer " + i + " of " + count + " queued");
-        return (long) i * RECORD;
+        return i;
     }
 
     /**
@@ -132,7 +141,7 @@ public final class PageResponses {
      */
     public void removeFirst(int n) {
         if (n < 0 || n > count) throw new IndexOutOfBoundsException("cannot remove " + n + " of " + count + " queued answers");
-        MemorySegment.copy(buffer, (long) n * RECORD, buffer, 0, (long) (count - n) * RECORD);
+        System.arraycopy(words, n, words, 0, count - n);
         count -= n;
     }
 

@@ -2,12 +2,15 @@ package io.github.iommufd4j.pump;
 
 import io.github.iommufd4j.PageFaults;
 import io.github.iommufd4j.PageResponses;
+import io.github.iommufd4j.bindings.uapi.iommu_hwpt_page_response;
+import io.github.iommufd4j.bindings.uapi.iommu_hwpt_pgfault;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -46,9 +49,68 @@ class PageBatchesTest {
         assertEquals("record 0 of a batch of 0 records read",
                 assertThrows(IndexOutOfBoundsException.class, () -> one.cookie(0)).getMessage());
         assertEquals("PageFaults[0 of 1]", one.toString());
-        one.setCount(1);
         one.buffer().set(java.lang.foreign.ValueLayout.JAVA_INT, 0, PageFaults.FLAG_LAST_PAGE);
+        one.setCount(1);
         assertTrue(one.toString().startsWith("PageFaults[1 of 1: PageFault[dev=0, pasid=-, grpid=0"), one.toString());
+        assertTrue(one.toString().endsWith(", last]]"), one.toString());
+    }
+
+    /** The getters return every field as the kernel's struct layout has it, for batches larger than the first array too. */
+    @Test
+    void pageFaultsDecodeEveryFieldAsWrittenAtSetCount() {
+        int n = 300;
+        PageFaults batch = new PageFaults(n);
+        for (int i = 0; i < n; i++) {
+            MemorySegment r = batch.buffer().asSlice((long) i * PageFaults.RECORD, PageFaults.RECORD);
+            iommu_hwpt_pgfault.flags(r, i % 2 == 0 ? PageFaults.FLAG_LAST_PAGE : PageFaults.FLAG_PASID_VALID);
+            iommu_hwpt_pgfault.dev_id(r, 1000 + i);
+            iommu_hwpt_pgfault.pasid(r, 2000 + i);
+            iommu_hwpt_pgfault.grpid(r, 3000 + i);
+            iommu_hwpt_pgfault.perm(r, PageFaults.PERM_WRITE);
+            iommu_hwpt_pgfault.addr(r, 0xfedc_ba98_0000_0000L + ((long) i << 12));
+            iommu_hwpt_pgfault.length(r, -i);
+            iommu_hwpt_pgfault.cookie(r, 0x8000_0000 | i);
+        }
+        batch.setCount(n);
+        for (int i : new int[] {0, 1, 255, 256, n - 1}) {
+            assertEquals(i % 2 == 0, batch.lastPage(i));
+            assertEquals(i % 2 != 0, batch.pasidValid(i));
+            assertEquals(1000 + i, batch.deviceId(i));
+            assertEquals(2000 + i, batch.pasid(i));
+            assertEquals(3000 + i, batch.groupId(i));
+            assertEquals(PageFaults.PERM_WRITE, batch.perm(i));
+            assertEquals(0xfedc_ba98_0000_0000L + ((long) i << 12), batch.address(i));
+            assertEquals(-i, batch.length(i));
+            assertEquals(0x8000_0000 | i, batch.cookie(i));
+        }
+        // The records were taken in at setCount: a later write shows after the next setCount.
+        iommu_hwpt_pgfault.cookie(batch.buffer(), 77);
+        assertEquals(0x8000_0000, batch.cookie(0));
+        batch.setCount(1);
+        assertEquals(77, batch.cookie(0));
+        assertThrows(IndexOutOfBoundsException.class, () -> batch.cookie(1));
+    }
+
+    /** buffer() holds the queued answers in the kernel's layout, after adds beyond the first array and removals. */
+    @Test
+    void pageResponsesBufferHoldsTheQueuedAnswers() {
+        PageResponses r = new PageResponses(1000);
+        for (int i = 0; i < 600; i++) assertTrue(r.add(0x8000_0000 | i, i % 3 == 0 ? PageResponses.INVALID : PageResponses.SUCCESS));
+        MemorySegment b = r.buffer();
+        for (int i : new int[] {0, 1, 255, 256, 599}) {
+            MemorySegment rec = b.asSlice((long) i * PageResponses.RECORD, PageResponses.RECORD);
+            assertEquals(0x8000_0000 | i, iommu_hwpt_page_response.cookie(rec));
+            assertEquals(i % 3 == 0 ? PageResponses.INVALID : PageResponses.SUCCESS, iommu_hwpt_page_response.code(rec));
+            assertEquals(0x8000_0000 | i, r.cookie(i));
+        }
+        r.removeFirst(100);
+        assertEquals(500, r.count());
+        assertEquals(0x8000_0000 | 100, iommu_hwpt_page_response.cookie(r.buffer()));
+        assertEquals(0x8000_0000 | 599, r.cookie(499));
+        r.clear();
+        for (int i = 0; i < 1000; i++) assertTrue(r.add(i, PageResponses.SUCCESS));
+        assertFalse(r.add(1000, PageResponses.SUCCESS), "full at its capacity");
+        assertEquals(999, iommu_hwpt_page_response.cookie(r.buffer().asSlice(999L * PageResponses.RECORD)));
     }
 
     @Test
