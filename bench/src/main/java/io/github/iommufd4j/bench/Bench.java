@@ -278,7 +278,9 @@ public final class Bench {
                     "ns/fault", javaPump + " thread", javaDrainCpu, "C uring-write thread", cDrainCpu, null,
                     String.format(Locale.ROOT, "the handler thread's CPU time per fault after its first batch (the other vCPU idle: its"
                             + " instructions); whole batches of %d, no wake-ups; system calls per fault: Java pump %.3f, C uring-write %.3f;"
-                            + " elapsed from the handler's start (medians): Java %.0f, C %.0f", Sizes.BATCH, Spread.of(javaDrainCalls).median(),
+                            + " elapsed from the handler's start (medians): Java %.0f, C %.0f; a guest profile puts the same kernel work"
+                            + " under both and the difference in the Java code around each group (docs/performance.md)",
+                            Sizes.BATCH, Spread.of(javaDrainCalls).median(),
                             Spread.of(cDrainCalls).median(), Spread.of(javaDrain).median(), Spread.of(cDrain).median()))
                     .notRun(cTriggerFailed));
             if (queues == 1) {
