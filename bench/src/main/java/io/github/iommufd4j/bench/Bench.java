@@ -307,7 +307,11 @@ public final class Bench {
                 inverse(blockingFps), "C blocking", inverse(cFps[blocking]), null, null).notRun(cFailed[blocking]));
         if (queues > 1) {
             rows.add(Row.pair("faults, " + load + ": 1 Java pump thread vs " + queues + " C blocking", "faults/s", javaPump,
-                    pumpFps, "C blocking x" + queues, cFps[blocking], ratioAtLeast(1.0), null).notRun(cFailed[blocking]));
+                    pumpFps, "C blocking x" + queues, cFps[blocking], ratioAtLeast(1.0),
+                    String.format(Locale.ROOT, "each round includes its own trigger threads: Java's cost %.0f ns per fault, C's %.0f"
+                            + " (triggers alone, medians); where the guest's clock counts instructions, the %d C threads get no credit for"
+                            + " running side by side (faults/s is one over the instructions per fault)",
+                            Spread.of(javaTrigger).median(), Spread.of(cTrigger).median(), queues)).notRun(cFailed[blocking]));
         }
         if (triggers == 1) {
             for (int i = 1; i < C_STYLES.length; i++) {
