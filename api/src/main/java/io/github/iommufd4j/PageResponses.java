@@ -96,7 +96,7 @@ public final class PageResponses {
      * The native buffer holding the queued answers ({@link #RECORD} bytes each, from offset 0),
      * for writers that write it themselves (then {@link #removeFirst(int)} what was written).
      * Each call copies the answers queued now into it: answers added later are in the buffer
-     * after the next call.
+     * only after the next call, so call this before each write rather than keeping the segment.
      *
      * @return the buffer
      */
