@@ -91,6 +91,17 @@ class PageBatchesTest {
         assertThrows(IndexOutOfBoundsException.class, () -> batch.cookie(1));
     }
 
+    /** Records over caller memory that was freed: setCount says so and the batch stays empty, no stale record is read. */
+    @Test
+    void pageFaultsOverFreedMemoryRefuseSetCount() {
+        Arena arena = Arena.ofConfined();
+        PageFaults batch = new PageFaults(arena.allocate(2L * PageFaults.RECORD, 8), 2);
+        arena.close();
+        assertThrows(IllegalStateException.class, () -> batch.setCount(2));
+        assertEquals(0, batch.count());
+        assertThrows(IndexOutOfBoundsException.class, () -> batch.cookie(0));
+    }
+
     /** buffer() holds the queued answers in the kernel's layout, after adds beyond the first array and removals. */
     @Test
     void pageResponsesBufferHoldsTheQueuedAnswers() {
